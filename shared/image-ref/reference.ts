@@ -1,0 +1,107 @@
+import { InvalidImageReferenceError } from '../errors.ts';
+
+/** A fully qualified image reference: registry host, repository path, and a tag, a digest, or both. */
+export interface ImageReference {
+  readonly registry: string;
+  readonly repository: string;
+  readonly tag?: string;
+  readonly digest?: string;
+}
+
+export const DOCKER_HUB = 'docker.io';
+const DOCKER_HUB_ALIASES = new Set(['index.docker.io', 'registry-1.docker.io']);
+const MAX_NAME_LENGTH = 255;
+
+const HOST_PART = '[a-z0-9](?:[a-z0-9-]*[a-z0-9])?';
+const REGISTRY_RE = new RegExp(`^${HOST_PART}(?:\\.${HOST_PART})*(?::[0-9]{1,5})?$`);
+const PATH_COMPONENT_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const TAG_RE = /^[\w][\w.-]{0,127}$/;
+const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
+
+/**
+ * Parses and normalises an image reference the way Docker does (`postgres` → `docker.io/library/postgres:latest`).
+ * Throws InvalidImageReferenceError naming the problem.
+ */
+export function parseImageReference(text: string): ImageReference {
+  const fail = (problem: string): never => {
+    throw new InvalidImageReferenceError(`invalid image reference "${printable(text)}": ${problem}`);
+  };
+  if (text.length === 0) fail('it is empty');
+  if (text.length > 1024) fail('it is longer than 1024 characters');
+  if (/[\s\u0000-\u001f\u007f]/.test(text)) fail('it contains whitespace or control characters');
+  if (text.startsWith('-')) fail('it starts with "-"');
+
+  const at = text.indexOf('@');
+  let name = text;
+  let digest: string | undefined;
+  if (at !== -1) {
+    name = text.slice(0, at);
+    digest = text.slice(at + 1);
+    if (digest.includes('@')) fail('it contains more than one "@"');
+    if (!DIGEST_RE.test(digest)) {
+      fail(/^sha256:/i.test(digest) ? `digest "${digest}" is not sha256 followed by 64 lowercase hex digits` : `digest "${digest}" is not a sha256 digest`);
+    }
+  }
+
+  let tag: string | undefined;
+  const lastColon = name.lastIndexOf(':');
+  if (lastColon > name.lastIndexOf('/')) {
+    tag = name.slice(lastColon + 1);
+    name = name.slice(0, lastColon);
+    if (!TAG_RE.test(tag)) {
+      fail(tag.length > 128 ? 'tag is longer than 128 characters' : `tag "${tag}" may only hold letters, digits, "_", "." and "-" and must not start with "." or "-"`);
+    }
+  }
+  if (name.length === 0) fail('repository name is empty');
+
+  const slash = name.indexOf('/');
+  const first = slash === -1 ? '' : name.slice(0, slash);
+  const hasRegistry = slash !== -1 && (/[.:]/.test(first) || first === 'localhost');
+  let registry = hasRegistry ? first.toLowerCase() : DOCKER_HUB;
+  let repository = hasRegistry ? name.slice(slash + 1) : name;
+
+  if (!REGISTRY_RE.test(registry)) fail(`registry host "${registry}" is not a valid host name with an optional port`);
+  if (DOCKER_HUB_ALIASES.has(registry)) registry = DOCKER_HUB;
+  if (registry === DOCKER_HUB && !repository.includes('/')) repository = `library/${repository}`;
+
+  if (repository.length === 0) fail('repository name is empty');
+  if (repository !== repository.toLowerCase()) fail(`repository "${repository}" must be lowercase`);
+  for (const component of repository.split('/')) {
+    if (component.length === 0) fail(`repository "${repository}" has an empty path component`);
+    if (!PATH_COMPONENT_RE.test(component)) {
+      fail(`repository path component "${component}" may only hold a-z, 0-9 and single separators ".", "_", "__" or "-" between them`);
+    }
+  }
+  if (registry.length + 1 + repository.length > MAX_NAME_LENGTH) fail(`name is longer than ${MAX_NAME_LENGTH} characters`);
+
+  if (tag === undefined && digest === undefined) tag = 'latest';
+  return freezeReference({ registry, repository, tag, digest });
+}
+
+/** Formats a reference as `registry/repository[:tag][@digest]`. */
+export function formatReference(ref: ImageReference): string {
+  return `${ref.registry}/${ref.repository}${ref.tag === undefined ? '' : `:${ref.tag}`}${ref.digest === undefined ? '' : `@${ref.digest}`}`;
+}
+
+/** Returns `registry/repository`, the reference without tag or digest. */
+export function repositoryName(ref: ImageReference): string {
+  return `${ref.registry}/${ref.repository}`;
+}
+
+/** Returns the same image addressed by digest only. */
+export function withDigest(ref: ImageReference, digest: string): ImageReference {
+  return freezeReference({ registry: ref.registry, repository: ref.repository, digest });
+}
+
+function freezeReference(ref: { registry: string; repository: string; tag?: string | undefined; digest?: string | undefined }): ImageReference {
+  const out: { registry: string; repository: string; tag?: string; digest?: string } = { registry: ref.registry, repository: ref.repository };
+  if (ref.tag !== undefined) out.tag = ref.tag;
+  if (ref.digest !== undefined) out.digest = ref.digest;
+  return Object.freeze(out);
+}
+
+/** Shortens and escapes user text before it goes into a message. */
+export function printable(text: string, max = 120): string {
+  const escaped = JSON.stringify(text).slice(1, -1);
+  return escaped.length > max ? `${escaped.slice(0, max)}…` : escaped;
+}

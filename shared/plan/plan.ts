@@ -1,0 +1,125 @@
+import { describeError, MirrorError } from '../errors.ts';
+import { baseImagesOf } from '../dockerfile/base-images.ts';
+import { formatReference, type ImageReference, parseImageReference, repositoryName } from '../image-ref/reference.ts';
+import { DEFAULT_NAME_TEMPLATE, type TargetBase, targetFor } from '../image-ref/target.ts';
+
+/** A Dockerfile as read from a source: its path below the images directory and its text, or why it could not be read. */
+export interface DockerfileEntry {
+  readonly path: string;
+  readonly text?: string;
+  readonly readError?: string;
+}
+
+/** One image to mirror, with the files that name it. */
+export interface MirrorJob {
+  readonly source: ImageReference;
+  readonly target?: ImageReference;
+  readonly files: readonly string[];
+}
+
+/** A problem found in one file. */
+export interface FileIssue {
+  readonly file: string;
+  readonly message: string;
+}
+
+/** The result of planning: jobs for every valid image, errors for files that yield none, warnings that block nothing. */
+export interface Plan {
+  readonly jobs: readonly MirrorJob[];
+  readonly errors: readonly FileIssue[];
+  readonly warnings: readonly FileIssue[];
+}
+
+export interface PlanOptions {
+  /** Where images go; without it jobs carry no target (a plain `mirror plan`). */
+  readonly target?: TargetBase;
+  readonly nameTemplate?: string;
+  /** Source registries allowed; empty or absent allows all. */
+  readonly allowRegistries?: readonly string[];
+}
+
+/** Turns Dockerfiles into mirror jobs. Pure: bad files become errors, every valid file still yields its jobs. */
+export function buildPlan(entries: readonly DockerfileEntry[], options: PlanOptions = {}): Plan {
+  const allowed = normaliseAllowList(options.allowRegistries ?? []);
+  const errors: FileIssue[] = [];
+  const warnings: FileIssue[] = [];
+  const byKey = new Map<string, { source: ImageReference; target?: ImageReference; files: Set<string> }>();
+
+  for (const entry of [...entries].sort((a, b) => a.path.localeCompare(b.path))) {
+    const fail = (message: string) => errors.push({ file: entry.path, message });
+    if (entry.readError !== undefined || entry.text === undefined) {
+      fail(`reading the file: ${entry.readError ?? 'no content'}`);
+      continue;
+    }
+    let planned: { source: ImageReference; target?: ImageReference }[];
+    try {
+      const images = baseImagesOf(entry.text).map((image) => image.reference);
+      const refused = images.filter((ref) => allowed.size > 0 && !allowed.has(ref.registry));
+      if (refused.length > 0) {
+        fail(refused.map((ref) => `registry "${ref.registry}" of "${formatReference(ref)}" is not allowed (allowed: ${[...allowed].join(', ')})`).join('; '));
+        continue;
+      }
+      planned = images.map((source) => (options.target === undefined ? { source } : { source, target: targetFor(source, options.target, options.nameTemplate ?? DEFAULT_NAME_TEMPLATE) }));
+    } catch (error) {
+      if (!(error instanceof MirrorError)) throw error;
+      fail(describeError(error));
+      continue;
+    }
+    const mismatch = pathMismatch(entry.path, planned.map((p) => p.source));
+    if (mismatch !== undefined) warnings.push({ file: entry.path, message: mismatch });
+    for (const job of planned) {
+      const key = `${formatReference(job.source)} ${job.target === undefined ? '' : formatReference(job.target)}`;
+      const existing = byKey.get(key);
+      if (existing) existing.files.add(entry.path);
+      else byKey.set(key, { ...job, files: new Set([entry.path]) });
+    }
+  }
+
+  const jobs = dropCollisions([...byKey.values()], errors);
+  return {
+    jobs: jobs.map((job) => ({ ...job, files: [...job.files].sort() })).sort((a, b) => formatReference(a.source).localeCompare(formatReference(b.source))),
+    errors,
+    warnings,
+  };
+}
+
+// Two different sources landing on one target tag would overwrite each other: refuse both, in every file that names them.
+function dropCollisions<J extends { source: ImageReference; target?: ImageReference; files: Set<string> }>(jobs: J[], errors: FileIssue[]): J[] {
+  const byTarget = new Map<string, J[]>();
+  for (const job of jobs) {
+    if (job.target === undefined) continue;
+    const key = formatReference(job.target);
+    byTarget.set(key, [...(byTarget.get(key) ?? []), job]);
+  }
+  const dropped = new Set<J>();
+  for (const [target, group] of byTarget) {
+    if (group.length < 2) continue;
+    const sources = group.map((job) => `"${formatReference(job.source)}"`).join(' and ');
+    for (const job of group) {
+      dropped.add(job);
+      for (const file of job.files) {
+        errors.push({ file, message: `${sources} would both be mirrored to "${target}": rename one with --name-template or pin them apart` });
+      }
+    }
+  }
+  errors.sort((a, b) => a.file.localeCompare(b.file));
+  return jobs.filter((job) => !dropped.has(job));
+}
+
+function normaliseAllowList(registries: readonly string[]): Set<string> {
+  return new Set(registries.map((registry) => parseImageReference(`${registry}/x`).registry));
+}
+
+// The seed lays files out as <registry>/<repository>/Dockerfile; a file elsewhere is fine, a contradiction is worth a warning.
+function pathMismatch(path: string, sources: readonly ImageReference[]): string | undefined {
+  const dir = path.split('/').slice(0, -1).join('/');
+  if (!dir.includes('/')) return undefined;
+  let expected: string;
+  try {
+    expected = repositoryName(parseImageReference(dir));
+  } catch {
+    return `directory "${dir}" is not a registry/repository path, so it cannot be checked against its FROM`;
+  }
+  if (sources.some((source) => repositoryName(source) === expected)) return undefined;
+  return `directory says "${expected}" but FROM names ${sources.map((s) => `"${repositoryName(s)}"`).join(', ')}`;
+}

@@ -1,0 +1,55 @@
+import type { MirrorResult, Report } from '../../shared/sync/report.ts';
+
+/** One progress line for stderr as an image finishes. */
+export function progressLine(result: MirrorResult, done: number, total: number): string {
+  const width = String(total).length;
+  const seconds = result.durationMs === undefined ? '' : ` (${(result.durationMs / 1000).toFixed(1)} s)`;
+  const line = `[${String(done).padStart(width)}/${total}] ${result.status.padEnd(10)} ${result.source}${seconds}`;
+  return result.error ? `${line}\n    ${result.error}` : line;
+}
+
+/** The human-readable report: a table of images, then file errors, warnings and the counts. */
+export function renderReport(report: Report, kind: 'plan' | 'sync'): string {
+  const lines: string[] = [];
+  const rows = report.results.map((r) => [r.status, r.source, r.target ?? '-', r.digest ? shortDigest(r.digest) : '-']);
+  if (rows.length > 0) lines.push(...table([['STATUS', 'SOURCE', 'TARGET', 'DIGEST'], ...rows]));
+  else lines.push('No images planned.');
+
+  const failed = report.results.filter((r) => r.error);
+  if (failed.length > 0) {
+    lines.push('', 'Failed images:');
+    for (const r of failed) lines.push(`  ${r.source} (${r.files.join(', ')})`, `    ${r.error}`);
+  }
+  if (report.errors.length > 0) {
+    lines.push('', 'Invalid files (nothing mirrored from them):');
+    for (const e of report.errors) lines.push(`  ${e.file}: ${e.message}`);
+  }
+  if (report.warnings.length > 0) {
+    lines.push('', 'Warnings:');
+    for (const w of report.warnings) lines.push(`  ${w.file}: ${w.message}`);
+  }
+  lines.push('', summaryLine(report, kind));
+  return lines.join('\n');
+}
+
+/** `5 planned: 3 copied, 1 skipped, 1 failed; 1 invalid file`. */
+export function summaryLine(report: Report, kind: 'plan' | 'sync'): string {
+  const s = report.summary;
+  const parts =
+    kind === 'plan'
+      ? []
+      : s.wouldCopy + s.wouldSkip > 0
+        ? [`${s.wouldCopy} would copy`, `${s.wouldSkip} would skip`]
+        : [`${s.copied} copied`, `${s.skipped} skipped`, `${s.failed} failed`];
+  const invalid = `${s.invalid} invalid file${s.invalid === 1 ? '' : 's'}`;
+  return `${s.planned} image${s.planned === 1 ? '' : 's'} planned${parts.length ? `: ${parts.join(', ')}` : ''}; ${invalid}`;
+}
+
+function shortDigest(digest: string): string {
+  return digest.length > 19 ? `${digest.slice(0, 19)}…` : digest;
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => (row[col] ?? '').length)));
+  return rows.map((row) => row.map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col]!))).join('  '));
+}

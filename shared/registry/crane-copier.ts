@@ -1,0 +1,92 @@
+import { execFile } from 'node:child_process';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CopyFailedError } from '../errors.ts';
+import { DOCKER_HUB } from '../image-ref/reference.ts';
+import type { RegistryCredential } from './credentials.ts';
+
+/** A copy of one image, source and target as full references, with the credentials of the registries involved. */
+export interface CopyRequest {
+  readonly source: string;
+  readonly target: string;
+  /** `os/arch[/variant]`: copy only this platform's image out of an index. */
+  readonly platform?: string;
+  readonly credentials: ReadonlyMap<string, RegistryCredential>;
+}
+
+/** Copies images between registries. */
+export interface ImageCopier {
+  copy(request: CopyRequest): Promise<void>;
+}
+
+export interface CraneOptions {
+  /** Path of the crane binary. */
+  readonly crane: string;
+  readonly timeoutMs?: number;
+  /** Where the private per-copy Docker config directory is made. */
+  readonly tempDir?: string;
+}
+
+// crane needs none of the caller's secrets: it gets only what finds hosts, proxies and CA certificates.
+const PASSED_ENV = ['PATH', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'SSL_CERT_FILE', 'SSL_CERT_DIR'];
+
+/** Copies with `crane copy`, run as an argument array with a private, short-lived Docker config for credentials. */
+export class CraneImageCopier implements ImageCopier {
+  private readonly timeoutMs: number;
+
+  constructor(private readonly options: CraneOptions) {
+    this.timeoutMs = options.timeoutMs ?? 10 * 60_000;
+  }
+
+  async copy(request: CopyRequest): Promise<void> {
+    const configDir = await mkdtemp(join(this.options.tempDir ?? tmpdir(), 'image-mirror-'));
+    try {
+      await chmod(configDir, 0o700);
+      await writeFile(join(configDir, 'config.json'), dockerConfig(request.credentials), { mode: 0o600 });
+      const args = ['copy', request.source, request.target];
+      if (request.platform !== undefined) args.push('--platform', request.platform);
+      await this.run(args, configDir);
+    } finally {
+      await rm(configDir, { recursive: true, force: true });
+    }
+  }
+
+  private run(args: string[], configDir: string): Promise<void> {
+    const env: Record<string, string> = { DOCKER_CONFIG: configDir, HOME: configDir };
+    for (const name of PASSED_ENV) {
+      const value = process.env[name];
+      if (value !== undefined) env[name] = value;
+    }
+    return new Promise((resolve, reject) => {
+      execFile(this.options.crane, args, { env, timeout: this.timeoutMs, killSignal: 'SIGKILL', maxBuffer: 4 * 1024 * 1024 }, (error, _stdout, stderr) => {
+        if (!error) return resolve();
+        const err = error as NodeJS.ErrnoException & { killed?: boolean; code?: string | number };
+        if (err.code === 'ENOENT') {
+          return reject(new CopyFailedError(`crane not found at "${this.options.crane}" (run scripts/setup.sh or set CRANE)`, { cause: error }));
+        }
+        if (err.killed) return reject(new CopyFailedError(`crane copy timed out after ${this.timeoutMs / 1000} s`, { cause: error, retryable: true }));
+        const detail = lastLines(String(stderr)) || error.message;
+        reject(new CopyFailedError(`crane copy failed: ${detail}`, { cause: error, retryable: isTransient(detail) }));
+      });
+    });
+  }
+}
+
+/** The Docker config crane reads: one `auths` entry per registry, Docker Hub under its legacy key. */
+export function dockerConfig(credentials: ReadonlyMap<string, RegistryCredential>): string {
+  const auths: Record<string, { auth: string }> = {};
+  for (const [registry, credential] of credentials) {
+    const key = registry === DOCKER_HUB ? 'https://index.docker.io/v1/' : registry;
+    auths[key] = { auth: Buffer.from(`${credential.username}:${credential.password}`).toString('base64') };
+  }
+  return JSON.stringify({ auths });
+}
+
+function lastLines(text: string): string {
+  return text.trim().split('\n').slice(-3).join(' | ').slice(0, 1000);
+}
+
+function isTransient(detail: string): boolean {
+  return /\b(429|500|502|503|504)\b|TOOMANYREQUESTS|timeout|timed out|connection reset|EOF|connection refused|MANIFEST_BLOB_UNKNOWN/i.test(detail);
+}

@@ -1,0 +1,80 @@
+import { ConfigError } from '../errors.ts';
+import { parseImageReference } from '../image-ref/reference.ts';
+
+/** A user name and password (or token) for one registry. */
+export interface RegistryCredential {
+  readonly username: string;
+  readonly password: string;
+}
+
+/** Supplies credentials per registry host (`docker.io`, `quay.io`, `localhost:5000`). */
+export interface CredentialProvider {
+  credentialsFor(registry: string): Promise<RegistryCredential | undefined>;
+}
+
+/** Normalises a registry host as written by a user (`index.docker.io`, `https://index.docker.io/v1/`) to the form references use. */
+export function normaliseRegistryHost(host: string): string {
+  const bare = host.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+  return parseImageReference(`${bare}/x`).registry;
+}
+
+/**
+ * Parses credentials JSON keyed by registry host, `{"docker.io": {"username": "…", "password": "…"}}`:
+ * the shape of the `--credentials` file and of the AWS secret. Messages never include a secret.
+ */
+export function parseCredentials(json: string, origin: string): ReadonlyMap<string, RegistryCredential> {
+  let data: unknown;
+  try {
+    data = JSON.parse(json);
+  } catch {
+    throw new ConfigError(`${origin}: not valid JSON`);
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new ConfigError(`${origin}: expected an object keyed by registry host`);
+  }
+  const out = new Map<string, RegistryCredential>();
+  const problems: string[] = [];
+  for (const [host, value] of Object.entries(data)) {
+    let registry: string;
+    try {
+      registry = normaliseRegistryHost(host);
+    } catch {
+      problems.push(`"${host}" is not a registry host`);
+      continue;
+    }
+    const entry = value as Record<string, unknown> | null;
+    if (typeof entry !== 'object' || entry === null || typeof entry.username !== 'string' || typeof entry.password !== 'string' || entry.username === '' || entry.password === '') {
+      problems.push(`"${host}" needs non-empty string fields "username" and "password"`);
+      continue;
+    }
+    out.set(registry, Object.freeze({ username: entry.username, password: entry.password }));
+  }
+  if (problems.length > 0) throw new ConfigError(`${origin}: ${problems.join('; ')}`);
+  return out;
+}
+
+/** Credentials from a fixed map, e.g. a parsed `--credentials` file. */
+export class StaticCredentialProvider implements CredentialProvider {
+  constructor(private readonly credentials: ReadonlyMap<string, RegistryCredential> = new Map()) {}
+
+  async credentialsFor(registry: string): Promise<RegistryCredential | undefined> {
+    return this.credentials.get(registry);
+  }
+}
+
+/** Asks each provider in turn; the first that knows the registry wins. */
+export class ChainedCredentialProvider implements CredentialProvider {
+  private readonly providers: readonly CredentialProvider[];
+
+  constructor(...providers: CredentialProvider[]) {
+    this.providers = providers;
+  }
+
+  async credentialsFor(registry: string): Promise<RegistryCredential | undefined> {
+    for (const provider of this.providers) {
+      const found = await provider.credentialsFor(registry);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+}

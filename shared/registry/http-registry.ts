@@ -1,0 +1,239 @@
+import { RegistryRequestError, SourceRateLimitedError } from '../errors.ts';
+import { DOCKER_HUB, formatReference, type ImageReference } from '../image-ref/reference.ts';
+import type { CredentialProvider } from './credentials.ts';
+
+/** Every manifest type we mirror: OCI and Docker, single images and indexes. */
+export const MANIFEST_MEDIA_TYPES = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+] as const;
+
+/** What a manifest HEAD tells: the digest, and Docker Hub's remaining pull budget when it says so. */
+export interface ManifestHead {
+  readonly digest: string;
+  readonly mediaType?: string;
+  readonly rateLimitRemaining?: string;
+}
+
+/** Looks up manifest digests without spending a pull. */
+export interface DigestLookup {
+  /** The manifest's digest by HEAD, or undefined when the registry has no such manifest. */
+  headManifest(ref: ImageReference): Promise<ManifestHead | undefined>;
+}
+
+/** Bounds on retrying 429 and 5xx answers and network failures. */
+export interface RetryPolicy {
+  readonly attempts: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+  /** No retry starts once this much time has passed since the first attempt. */
+  readonly budgetMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = Object.freeze({ attempts: 4, baseDelayMs: 500, maxDelayMs: 20_000, budgetMs: 60_000 });
+
+export interface HttpRegistryOptions {
+  readonly credentials: CredentialProvider;
+  readonly retry?: RetryPolicy;
+  readonly timeoutMs?: number;
+  readonly fetch?: typeof fetch;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+interface CachedAuth {
+  readonly header: string;
+  readonly expiresAt: number;
+}
+
+const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+
+/** The scheme crane uses too: plain HTTP for loopback, localhost, `.local` and RFC 1918 hosts, HTTPS elsewhere. */
+export function registryBaseUrl(registry: string): string {
+  const host = registry === DOCKER_HUB ? 'registry-1.docker.io' : registry;
+  const name = registry.replace(/:\d+$/, '');
+  const insecure =
+    name === 'localhost' ||
+    name.endsWith('.local') ||
+    /^127\./.test(name) ||
+    /^10\./.test(name) ||
+    /^192\.168\./.test(name) ||
+    /^172\.(1[6-9]|2\d|3[01])\./.test(name);
+  return `${insecure ? 'http' : 'https'}://${host}`;
+}
+
+/**
+ * Registry API client for manifest lookups: the token flow (401 → Bearer or Basic), 429 with
+ * `Retry-After` and 5xx retried with jittered backoff, every failure saying which request failed.
+ */
+export class HttpRegistryClient implements DigestLookup {
+  private readonly retry: RetryPolicy;
+  private readonly timeoutMs: number;
+  private readonly fetch: typeof fetch;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly auth = new Map<string, CachedAuth>();
+
+  constructor(private readonly options: HttpRegistryOptions) {
+    this.retry = options.retry ?? DEFAULT_RETRY;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.fetch = options.fetch ?? globalThis.fetch;
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  async headManifest(ref: ImageReference): Promise<ManifestHead | undefined> {
+    const response = await this.request('HEAD', ref, manifestPath(ref), { accept: MANIFEST_MEDIA_TYPES.join(', ') });
+    if (response.status === 404) return undefined;
+    const digest = response.headers.get('docker-content-digest') ?? ref.digest;
+    if (digest === undefined) {
+      throw new RegistryRequestError(`HEAD ${formatReference(ref)}: the registry sent no Docker-Content-Digest header`, { status: response.status });
+    }
+    const head: { digest: string; mediaType?: string; rateLimitRemaining?: string } = { digest };
+    const mediaType = response.headers.get('content-type');
+    if (mediaType) head.mediaType = mediaType;
+    const remaining = response.headers.get('ratelimit-remaining');
+    if (remaining) head.rateLimitRemaining = remaining;
+    return head;
+  }
+
+  /** Sends a request to `ref`'s registry, authenticating and retrying as needed; any status other than 2xx and 404 throws. */
+  private async request(method: string, ref: ImageReference, path: string, init: { accept: string; body?: string; contentType?: string }): Promise<Response> {
+    const url = `${registryBaseUrl(ref.registry)}${path}`;
+    const what = `${method} ${url}`;
+    const authKey = `${ref.registry}|${ref.repository}`;
+    const started = Date.now();
+    let authenticated = false;
+    for (let attempt = 1; ; attempt += 1) {
+      const headers: Record<string, string> = { accept: init.accept };
+      if (init.contentType) headers['content-type'] = init.contentType;
+      const cached = this.auth.get(authKey);
+      if (cached && cached.expiresAt > Date.now()) headers.authorization = cached.header;
+
+      let response: Response;
+      try {
+        response = await this.fetch(url, { method, headers, body: init.body, signal: AbortSignal.timeout(this.timeoutMs), redirect: 'follow' });
+      } catch (error) {
+        const delay = this.retryDelay(attempt, started, undefined);
+        if (delay === undefined) {
+          throw new RegistryRequestError(`${what}: ${networkMessage(error)} (after ${attempt} attempt${attempt === 1 ? '' : 's'})`, { cause: error, retryable: true });
+        }
+        await this.sleep(delay);
+        continue;
+      }
+
+      if (response.status === 401 && !authenticated) {
+        authenticated = true;
+        const challenge = response.headers.get('www-authenticate');
+        await response.body?.cancel();
+        this.auth.set(authKey, await this.authenticate(ref, challenge, what));
+        attempt -= 1;
+        continue;
+      }
+      if (RETRYABLE_STATUS.has(response.status)) {
+        const delay = this.retryDelay(attempt, started, response.headers.get('retry-after'));
+        if (delay !== undefined) {
+          await response.body?.cancel();
+          await this.sleep(delay);
+          continue;
+        }
+        const detail = await errorDetail(response);
+        const message = `${what}: ${response.status} ${response.statusText}${detail} (after ${attempt} attempt${attempt === 1 ? '' : 's'})`;
+        if (response.status === 429) throw new SourceRateLimitedError(message, { status: 429, retryable: true });
+        throw new RegistryRequestError(message, { status: response.status, retryable: true });
+      }
+      if (response.ok || response.status === 404) return response;
+      const detail = await errorDetail(response);
+      throw new RegistryRequestError(`${what}: ${response.status} ${response.statusText}${detail}`, { status: response.status });
+    }
+  }
+
+  private retryDelay(attempt: number, started: number, retryAfter: string | null | undefined): number | undefined {
+    if (attempt >= this.retry.attempts) return undefined;
+    const backoff = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1));
+    const asked = parseRetryAfter(retryAfter);
+    // Full jitter keeps many workers from retrying in lockstep; Retry-After is a floor.
+    const delay = Math.max(asked ?? 0, Math.random() * backoff);
+    if (asked !== undefined && asked > this.retry.maxDelayMs) return undefined;
+    if (Date.now() - started + delay > this.retry.budgetMs) return undefined;
+    return delay;
+  }
+
+  private async authenticate(ref: ImageReference, challenge: string | null, what: string): Promise<CachedAuth> {
+    const credential = await this.options.credentials.credentialsFor(ref.registry);
+    const basic = credential ? `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}` : undefined;
+    const scheme = challenge?.trim().split(/\s+/, 1)[0]?.toLowerCase();
+    if (scheme === 'basic') {
+      if (basic === undefined) throw new RegistryRequestError(`${what}: 401 Unauthorized and no credentials are configured for ${ref.registry}`, { status: 401 });
+      return { header: basic, expiresAt: Number.POSITIVE_INFINITY };
+    }
+    if (scheme !== 'bearer' || challenge === null) {
+      throw new RegistryRequestError(`${what}: 401 Unauthorized with an unsupported challenge "${challenge ?? ''}"`, { status: 401 });
+    }
+    const params = parseChallenge(challenge);
+    if (!params.realm) throw new RegistryRequestError(`${what}: 401 Unauthorized with a Bearer challenge that has no realm`, { status: 401 });
+    const tokenUrl = new URL(params.realm);
+    if (params.service) tokenUrl.searchParams.set('service', params.service);
+    tokenUrl.searchParams.set('scope', params.scope ?? `repository:${ref.repository}:pull`);
+    let response: Response;
+    try {
+      response = await this.fetch(tokenUrl, { headers: basic ? { authorization: basic } : {}, signal: AbortSignal.timeout(this.timeoutMs) });
+    } catch (error) {
+      throw new RegistryRequestError(`${what}: fetching a token from ${tokenUrl.origin}${tokenUrl.pathname}: ${networkMessage(error)}`, { cause: error, retryable: true });
+    }
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new RegistryRequestError(`${what}: fetching a token from ${tokenUrl.origin}${tokenUrl.pathname}: ${response.status} ${response.statusText}`, {
+        status: response.status,
+        retryable: RETRYABLE_STATUS.has(response.status),
+      });
+    }
+    const body = (await response.json()) as { token?: string; access_token?: string; expires_in?: number };
+    const token = body.token ?? body.access_token;
+    if (!token) throw new RegistryRequestError(`${what}: the token endpoint ${tokenUrl.origin}${tokenUrl.pathname} returned no token`);
+    // Renew a little before the registry's own expiry (60 s when it does not say).
+    const lifetimeMs = Math.max(1, (body.expires_in ?? 60) - 10) * 1000;
+    return { header: `Bearer ${token}`, expiresAt: Date.now() + lifetimeMs };
+  }
+}
+
+function manifestPath(ref: ImageReference): string {
+  return `/v2/${ref.repository}/manifests/${ref.digest ?? ref.tag ?? 'latest'}`;
+}
+
+/** Parses `Bearer realm="…",service="…",scope="…"` into its parameters. */
+export function parseChallenge(header: string): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (const match of header.replace(/^\s*\S+\s*/, '').matchAll(/([A-Za-z_]+)\s*=\s*(?:"([^"]*)"|([^,\s]*))/g)) {
+    params[(match[1] as string).toLowerCase()] = match[2] ?? match[3] ?? '';
+  }
+  return params;
+}
+
+/** Milliseconds asked for by a Retry-After header (seconds or an HTTP date), or undefined. */
+export function parseRetryAfter(value: string | null | undefined): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+async function errorDetail(response: Response): Promise<string> {
+  if (response.status === 404 || !response.body) return '';
+  try {
+    const text = (await response.text()).trim();
+    const parsed = JSON.parse(text) as { errors?: { code?: string; message?: string }[] };
+    const first = parsed.errors?.[0];
+    return first ? ` (${[first.code, first.message].filter(Boolean).join(': ')})` : '';
+  } catch {
+    return '';
+  }
+}
+
+function networkMessage(error: unknown): string {
+  if (error instanceof Error) {
+    if (error.name === 'TimeoutError') return 'timed out';
+    const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+    return `${error.message}${cause}`;
+  }
+  return String(error);
+}

@@ -1,0 +1,41 @@
+import { ECRClient } from '@aws-sdk/client-ecr';
+import { EcrCredentialProvider } from './ecr/authorization.ts';
+import { EcrRepositoryStore } from './ecr/repository-store.ts';
+import { parseEcrRegistry, type TargetBase } from './image-ref/target.ts';
+import { CraneImageCopier } from './registry/crane-copier.ts';
+import { ChainedCredentialProvider, type CredentialProvider, type RegistryCredential, StaticCredentialProvider } from './registry/credentials.ts';
+import { HttpRegistryClient, type RetryPolicy } from './registry/http-registry.ts';
+import type { SyncDeps } from './sync/mirror-image.ts';
+
+/** Everything needed to build the sync adapters. */
+export interface SyncWiring {
+  readonly target: TargetBase;
+  /** Treat the target as ECR even when its host does not say so (an emulator, a proxy). */
+  readonly ecr: boolean;
+  readonly crane: string;
+  readonly copyTimeoutMs: number;
+  readonly credentials: ReadonlyMap<string, RegistryCredential>;
+  readonly kmsKey?: string;
+  readonly region?: string;
+  readonly retry?: RetryPolicy;
+}
+
+/** The only place SDK clients and adapters are constructed. */
+export function createSyncDeps(wiring: SyncWiring): SyncDeps {
+  const ecrHost = parseEcrRegistry(wiring.target.registry);
+  const providers: CredentialProvider[] = [new StaticCredentialProvider(wiring.credentials)];
+  let repositories: EcrRepositoryStore | undefined;
+  if (wiring.ecr || ecrHost) {
+    const region = ecrHost?.region ?? wiring.region;
+    const client = new ECRClient(region === undefined ? {} : { region });
+    repositories = new EcrRepositoryStore(client, { ...(ecrHost ? { registryId: ecrHost.accountId } : {}), ...(wiring.kmsKey ? { kmsKey: wiring.kmsKey } : {}) });
+    providers.push(new EcrCredentialProvider(client, wiring.target.registry, ecrHost?.accountId));
+  }
+  const credentials = new ChainedCredentialProvider(...providers);
+  return {
+    registry: new HttpRegistryClient({ credentials, ...(wiring.retry ? { retry: wiring.retry } : {}) }),
+    copier: new CraneImageCopier({ crane: wiring.crane, timeoutMs: wiring.copyTimeoutMs }),
+    credentials,
+    ...(repositories ? { repositories } : {}),
+  };
+}

@@ -1,0 +1,90 @@
+import { chmod, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { CopyFailedError } from '../../../shared/errors.ts';
+import { CraneImageCopier, dockerConfig } from '../../../shared/registry/crane-copier.ts';
+import { manifestDigest, pushIndex, type SeedTarget } from '../../../scripts/lib/oci-seed.ts';
+import { stack, uniqueName } from '../../support/stack.ts';
+
+describe('CraneImageCopier with the real crane', () => {
+  const s = stack();
+  const source: SeedTarget = { registry: s.sourceRegistry };
+  const target: SeedTarget = { registry: s.targetRegistry, auth: { username: s.targetUsername, password: s.targetPassword } };
+  const credentials = new Map([[s.targetRegistry, { username: s.targetUsername, password: s.targetPassword }]]);
+  const ns = uniqueName('crane');
+  let index: Awaited<ReturnType<typeof pushIndex>>;
+  let work: string;
+  let shim: string;
+
+  beforeAll(async () => {
+    index = await pushIndex(source, `${ns}/app`, '1', ['linux/amd64', 'linux/arm64'], { layers: 2 });
+    work = await mkdtemp(join(tmpdir(), 'crane-test-'));
+    // A wrapper around the real crane that records what crane was given: its config file's mode, its directory's mode, its environment.
+    shim = join(work, 'crane-shim');
+    await writeFile(
+      shim,
+      `#!/bin/sh\nstat -c '%a' "$DOCKER_CONFIG" > "${work}/dir-mode"\nstat -c '%a' "$DOCKER_CONFIG/config.json" > "${work}/file-mode"\nenv > "${work}/env"\necho "$@" > "${work}/args"\nexec "${s.crane}" "$@"\n`,
+    );
+    await chmod(shim, 0o755);
+  });
+
+  it('copies a whole index with its digest and every child', async () => {
+    await new CraneImageCopier({ crane: s.crane }).copy({ source: `${s.sourceRegistry}/${ns}/app@${index.index.digest}`, target: `${s.targetRegistry}/${ns}/app:1`, credentials });
+    expect(await manifestDigest(target, `${ns}/app`, '1')).toBe(index.index.digest);
+    for (const child of index.children) expect(await manifestDigest(target, `${ns}/app`, child.digest)).toBe(child.digest);
+  });
+
+  it('copies only the asked platform', async () => {
+    await new CraneImageCopier({ crane: s.crane }).copy({ source: `${s.sourceRegistry}/${ns}/app:1`, target: `${s.targetRegistry}/${ns}/arm:1`, platform: 'linux/arm64', credentials });
+    expect(await manifestDigest(target, `${ns}/arm`, '1')).toBe(index.children[1]?.digest);
+  });
+
+  it('hands crane a private Docker config and none of our secrets, and removes it afterwards', async () => {
+    const temp = await mkdtemp(join(work, 'tmp-'));
+    process.env.AWS_SECRET_ACCESS_KEY_FOR_TEST = 'must-not-leak';
+    try {
+      await new CraneImageCopier({ crane: shim, tempDir: temp }).copy({ source: `${s.sourceRegistry}/${ns}/app:1`, target: `${s.targetRegistry}/${ns}/shim:1`, credentials });
+    } finally {
+      delete process.env.AWS_SECRET_ACCESS_KEY_FOR_TEST;
+    }
+    expect((await readFile(join(work, 'dir-mode'), 'utf8')).trim()).toBe('700');
+    expect((await readFile(join(work, 'file-mode'), 'utf8')).trim()).toBe('600');
+    expect(await readFile(join(work, 'env'), 'utf8')).not.toContain('must-not-leak');
+    expect((await readFile(join(work, 'args'), 'utf8')).trim()).toBe(`copy ${s.sourceRegistry}/${ns}/app:1 ${s.targetRegistry}/${ns}/shim:1`);
+    expect(await readdir(temp)).toEqual([]);
+  });
+
+  it('removes the Docker config after a failed copy too, and says what crane said', async () => {
+    const temp = await mkdtemp(join(work, 'tmp-'));
+    const failure = new CraneImageCopier({ crane: s.crane, tempDir: temp }).copy({ source: `${s.sourceRegistry}/${ns}/missing:1`, target: `${s.targetRegistry}/${ns}/missing:1`, credentials });
+    await expect(failure).rejects.toThrow(CopyFailedError);
+    await expect(failure).rejects.toThrow(/crane copy failed: .*MANIFEST_UNKNOWN/);
+    expect(await readdir(temp)).toEqual([]);
+  });
+
+  it('fails with a clear message when the target refuses the credentials', async () => {
+    const wrong = new Map([[s.targetRegistry, { username: 'AWS', password: 'wrong' }]]);
+    await expect(new CraneImageCopier({ crane: s.crane }).copy({ source: `${s.sourceRegistry}/${ns}/app:1`, target: `${s.targetRegistry}/${ns}/denied:1`, credentials: wrong })).rejects.toThrow(/UNAUTHORIZED|401/);
+  });
+
+  it('kills crane at the time limit', async () => {
+    const slow = join(work, 'slow-crane');
+    await writeFile(slow, '#!/bin/sh\nsleep 30\n');
+    await chmod(slow, 0o755);
+    const failure = new CraneImageCopier({ crane: slow, timeoutMs: 300 }).copy({ source: 'a/b:1', target: 'c/d:1', credentials });
+    await expect(failure).rejects.toThrow('crane copy timed out after 0.3 s');
+    await expect(failure).rejects.toMatchObject({ retryable: true });
+  });
+
+  it('says where it looked when crane is missing', async () => {
+    await expect(new CraneImageCopier({ crane: join(work, 'nope') }).copy({ source: 'a/b:1', target: 'c/d:1', credentials })).rejects.toThrow(`crane not found at "${join(work, 'nope')}"`);
+  });
+});
+
+describe('dockerConfig', () => {
+  it('writes Docker Hub under its legacy key and others by host', () => {
+    const config = JSON.parse(dockerConfig(new Map([['docker.io', { username: 'u', password: 'p' }], ['quay.io', { username: 'q', password: 'r' }]])));
+    expect(config).toEqual({ auths: { 'https://index.docker.io/v1/': { auth: Buffer.from('u:p').toString('base64') }, 'quay.io': { auth: Buffer.from('q:r').toString('base64') } } });
+  });
+});

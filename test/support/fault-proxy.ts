@@ -1,0 +1,78 @@
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** An injected answer for requests that match, for the first `times` of them. */
+export interface Fault {
+  readonly method?: string;
+  readonly path?: RegExp;
+  readonly times: number;
+  readonly status: number;
+  readonly headers?: Record<string, string>;
+}
+
+export interface FaultProxyOptions {
+  /** `host:port` of the real registry behind the proxy. */
+  readonly upstream: string;
+  readonly faults?: Fault[];
+  /** Demand a Bearer token from our own token endpoint, as Docker Hub, GHCR and Quay do. */
+  readonly bearer?: { readonly token: string; readonly username?: string; readonly password?: string };
+}
+
+export interface FaultProxy {
+  /** `127.0.0.1:port`, usable as a registry host. */
+  readonly host: string;
+  /** Every request seen, in order: method, path and the status answered. */
+  readonly log: { method: string; path: string; status: number; authorization?: string }[];
+  close(): Promise<void>;
+}
+
+/** A loopback HTTP proxy in front of a real registry that can demand tokens and inject error answers. */
+export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
+  const remaining = (options.faults ?? []).map((fault) => ({ ...fault, left: fault.times }));
+  const log: FaultProxy['log'] = [];
+  let host = '';
+
+  const answer = (req: IncomingMessage, res: ServerResponse, status: number, headers: Record<string, string> = {}, body = '') => {
+    log.push({ method: req.method ?? '', path: req.url ?? '', status, ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) });
+    res.writeHead(status, headers).end(body);
+  };
+
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', `http://${host}`);
+    if (options.bearer && url.pathname === '/token') {
+      const { username, password, token } = options.bearer;
+      if (username !== undefined && req.headers.authorization !== `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`) {
+        return answer(req, res, 401, { 'content-type': 'application/json' }, '{"errors":[{"code":"UNAUTHORIZED"}]}');
+      }
+      return answer(req, res, 200, { 'content-type': 'application/json' }, JSON.stringify({ token, expires_in: 300 }));
+    }
+    const fault = remaining.find((f) => f.left > 0 && (f.method === undefined || f.method === req.method) && (f.path === undefined || f.path.test(url.pathname)));
+    if (fault) {
+      fault.left -= 1;
+      return answer(req, res, fault.status, { 'content-type': 'application/json', ...fault.headers }, `{"errors":[{"code":"INJECTED","message":"injected ${fault.status}"}]}`);
+    }
+    if (options.bearer && url.pathname.startsWith('/v2/') && req.headers.authorization !== `Bearer ${options.bearer.token}`) {
+      const repo = /^\/v2\/(.+?)\/(?:manifests|blobs|tags)\//.exec(url.pathname)?.[1] ?? '';
+      return answer(req, res, 401, {
+        'www-authenticate': `Bearer realm="http://${host}/token",service="fault-proxy",scope="repository:${repo}:pull"`,
+        'content-type': 'application/json',
+      }, '{"errors":[{"code":"UNAUTHORIZED"}]}');
+    }
+    const headers = { ...req.headers, host: options.upstream };
+    delete headers.authorization;
+    const upstream = httpRequest(`http://${options.upstream}${req.url}`, { method: req.method, headers }, (up) => {
+      log.push({ method: req.method ?? '', path: req.url ?? '', status: up.statusCode ?? 0 });
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    });
+    upstream.on('error', () => answer(req, res, 502));
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    host,
+    log,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

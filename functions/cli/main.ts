@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, describeError, MirrorError } from '../../shared/errors.ts';
+import { parsePlatform } from '../../shared/image-ref/platform.ts';
 import { parseTargetBase, type TargetBase, validateNameTemplate } from '../../shared/image-ref/target.ts';
 import { buildPlan, type Plan } from '../../shared/plan/plan.ts';
 import { normaliseRegistryHost, parseCredentials, type RegistryCredential } from '../../shared/registry/credentials.ts';
@@ -103,14 +104,20 @@ function buildProgram(setExit: (code: number) => void): Command {
     .requiredOption('--target <registry[/prefix]>', 'registry and optional repository prefix to mirror into')
     .option('--dry-run', 'compare digests but copy nothing and create no repository')
     .option('--concurrency <n>', 'images copied at once', positiveInt('--concurrency'), 4)
-    .option('--platform <os/arch>', 'copy only this platform out of multi-platform indexes', collect, [])
+    .option('--platform <os/arch>', 'copy only these platforms out of multi-platform indexes (repeatable; default: the whole index, digest kept)', collect, [])
     .option('--ecr', 'treat the target as ECR (create repositories) even if its host is not *.dkr.ecr.*.amazonaws.com')
     .option('--kms-key <arn>', 'KMS key for new ECR repositories (default AES256)')
     .option('--credentials <file>', 'JSON keyed by registry host: {"docker.io": {"username": "…", "password": "…"}}')
     .addOption(new Option('--crane <path>', 'crane binary').env('CRANE').default('crane'))
     .option('--timeout <seconds>', 'time limit of one image copy', positiveInt('--timeout'), 600)
     .action(async (options: SyncOptions) => {
-      if (options.platform.length > 1) throw new UsageError('--platform: only one platform per run is supported');
+      const platforms = options.platform.map((text) => {
+        try {
+          return parsePlatform(text);
+        } catch (error) {
+          throw new UsageError(`--platform: ${describeError(error)}`);
+        }
+      });
       const target = parseTargetBase(options.target);
       const plan = await loadPlan(options, target);
       const deps = createSyncDeps({
@@ -126,7 +133,7 @@ function buildProgram(setExit: (code: number) => void): Command {
       const report = await syncAll(plan, deps, {
         concurrency: options.concurrency,
         ...(options.dryRun ? { dryRun: true } : {}),
-        ...(options.platform[0] ? { platform: options.platform[0] } : {}),
+        platforms,
         ...(options.quiet ? {} : { onResult: (result, done, total) => process.stderr.write(`${progressLine(result, done, total)}\n`) }),
       });
       setExit(emit(report, 'sync', options.json));
@@ -136,6 +143,8 @@ function buildProgram(setExit: (code: number) => void): Command {
 
 /** Runs the CLI and returns its exit code: 0 all good, 1 an image failed or a file was invalid, 2 usage error. */
 export async function main(argv: readonly string[]): Promise<number> {
+  // The AWS SDK is pinned to a release that supports Node 20; its notice about later releases is noise for CLI users.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   let code = EXIT_OK;
   const program = buildProgram((value) => {
     code = value;

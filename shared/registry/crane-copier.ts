@@ -10,8 +10,6 @@ import type { RegistryCredential } from './credentials.ts';
 export interface CopyRequest {
   readonly source: string;
   readonly target: string;
-  /** `os/arch[/variant]`: copy only this platform's image out of an index. */
-  readonly platform?: string;
   readonly credentials: ReadonlyMap<string, RegistryCredential>;
 }
 
@@ -44,9 +42,7 @@ export class CraneImageCopier implements ImageCopier {
     try {
       await chmod(configDir, 0o700);
       await writeFile(join(configDir, 'config.json'), dockerConfig(request.credentials), { mode: 0o600 });
-      const args = ['copy', request.source, request.target];
-      if (request.platform !== undefined) args.push('--platform', request.platform);
-      await this.run(args, configDir);
+      await this.run(['copy', request.source, request.target], configDir);
     } finally {
       await rm(configDir, { recursive: true, force: true });
     }

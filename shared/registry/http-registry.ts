@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { RegistryRequestError, SourceRateLimitedError } from '../errors.ts';
 import { DOCKER_HUB, formatReference, type ImageReference } from '../image-ref/reference.ts';
 import type { CredentialProvider } from './credentials.ts';
@@ -17,10 +18,37 @@ export interface ManifestHead {
   readonly rateLimitRemaining?: string;
 }
 
-/** Looks up manifest digests without spending a pull. */
-export interface DigestLookup {
+/** A manifest as fetched: its bytes, parsed JSON, media type and digest. */
+export interface Manifest {
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly body: string;
+  readonly json: ManifestJson;
+}
+
+/** The fields of image manifests and indexes that mirroring reads. */
+export interface ManifestJson {
+  readonly mediaType?: string;
+  readonly manifests?: readonly ManifestDescriptor[];
+  readonly annotations?: Readonly<Record<string, string>>;
+}
+
+export interface ManifestDescriptor {
+  readonly mediaType: string;
+  readonly digest: string;
+  readonly size: number;
+  readonly platform?: { readonly os: string; readonly architecture: string; readonly variant?: string };
+  readonly annotations?: Readonly<Record<string, string>>;
+}
+
+/** Manifest access on a registry. HEAD costs nothing on Docker Hub; a GET is a counted pull there. */
+export interface ManifestRegistry {
   /** The manifest's digest by HEAD, or undefined when the registry has no such manifest. */
   headManifest(ref: ImageReference): Promise<ManifestHead | undefined>;
+  /** The manifest itself, or undefined when absent. */
+  getManifest(ref: ImageReference): Promise<Manifest | undefined>;
+  /** Stores a manifest under the reference's tag and returns its digest. */
+  putManifest(ref: ImageReference, body: string, mediaType: string): Promise<string>;
 }
 
 /** Bounds on retrying 429 and 5xx answers and network failures. */
@@ -67,7 +95,7 @@ export function registryBaseUrl(registry: string): string {
  * Registry API client for manifest lookups: the token flow (401 → Bearer or Basic), 429 with
  * `Retry-After` and 5xx retried with jittered backoff, every failure saying which request failed.
  */
-export class HttpRegistryClient implements DigestLookup {
+export class HttpRegistryClient implements ManifestRegistry {
   private readonly retry: RetryPolicy;
   private readonly timeoutMs: number;
   private readonly fetch: typeof fetch;
@@ -94,6 +122,33 @@ export class HttpRegistryClient implements DigestLookup {
     const remaining = response.headers.get('ratelimit-remaining');
     if (remaining) head.rateLimitRemaining = remaining;
     return head;
+  }
+
+  async getManifest(ref: ImageReference): Promise<Manifest | undefined> {
+    const response = await this.request('GET', ref, manifestPath(ref), { accept: MANIFEST_MEDIA_TYPES.join(', ') });
+    if (response.status === 404) {
+      await response.body?.cancel();
+      return undefined;
+    }
+    const body = await response.text();
+    const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+    if (ref.digest !== undefined && ref.digest !== digest) {
+      throw new RegistryRequestError(`GET ${formatReference(ref)}: the registry sent a manifest whose digest is ${digest}`);
+    }
+    let json: ManifestJson;
+    try {
+      json = JSON.parse(body) as ManifestJson;
+    } catch {
+      throw new RegistryRequestError(`GET ${formatReference(ref)}: the manifest is not JSON`);
+    }
+    return { digest, mediaType: json.mediaType ?? response.headers.get('content-type') ?? '', body, json };
+  }
+
+  async putManifest(ref: ImageReference, body: string, mediaType: string): Promise<string> {
+    const response = await this.request('PUT', ref, manifestPath(ref), { accept: '*/*', body, contentType: mediaType });
+    await response.body?.cancel();
+    if (response.status === 404) throw new RegistryRequestError(`PUT ${formatReference(ref)}: 404 Not Found`, { status: 404 });
+    return response.headers.get('docker-content-digest') ?? `sha256:${createHash('sha256').update(body).digest('hex')}`;
   }
 
   /** Sends a request to `ref`'s registry, authenticating and retrying as needed; any status other than 2xx and 404 throws. */

@@ -1,9 +1,10 @@
 import { CopyFailedError, describeError, MirrorError, RegistryRequestError, SourceRateLimitedError } from '../errors.ts';
+import { isNarrowedCopyOf, narrowIndex, OCI_INDEX, type Platform } from '../image-ref/platform.ts';
 import { formatReference, type ImageReference, withDigest } from '../image-ref/reference.ts';
 import type { MirrorJob } from '../plan/plan.ts';
 import type { ImageCopier } from '../registry/crane-copier.ts';
 import type { CredentialProvider, RegistryCredential } from '../registry/credentials.ts';
-import type { DigestLookup } from '../registry/http-registry.ts';
+import type { ManifestHead, ManifestRegistry } from '../registry/http-registry.ts';
 import type { RepositoryStore } from '../ecr/repository-store.ts';
 
 /** What happened to one image. */
@@ -20,7 +21,7 @@ export interface MirrorOutcome {
 
 /** The ports the sync use case works through. */
 export interface SyncDeps {
-  readonly registry: DigestLookup;
+  readonly registry: ManifestRegistry;
   readonly copier: ImageCopier;
   readonly credentials: CredentialProvider;
   /** Present for ECR targets only: a generic OCI registry creates repositories on push. */
@@ -29,8 +30,8 @@ export interface SyncDeps {
 
 export interface SyncOptions {
   readonly dryRun?: boolean;
-  /** Copy only this platform out of a multi-platform index (`os/arch[/variant]`). */
-  readonly platform?: string;
+  /** Copy only these platforms out of multi-platform indexes; all of them when empty. */
+  readonly platforms?: readonly Platform[];
 }
 
 /**
@@ -41,53 +42,104 @@ export interface SyncOptions {
 export async function mirrorImage(job: MirrorJob, deps: SyncDeps, options: SyncOptions = {}): Promise<MirrorOutcome> {
   const { source, target } = job;
   if (target === undefined) throw new MirrorError(`mirroring "${formatReference(source)}": the job has no target`);
-  const sourceText = formatReference(source);
-  const targetText = formatReference(target);
+  const platforms = options.platforms ?? [];
 
   let repositoryCreated = false;
   if (deps.repositories && !options.dryRun) {
     repositoryCreated = (await deps.repositories.ensure(target.repository, `${source.registry}/${source.repository}`)) === 'created';
   }
 
-  // A narrowed copy lands a different digest than the source index, so it cannot be compared with it.
-  const comparable = options.platform === undefined;
+  // A digest-pinned source needs no request on the source side at all.
   const [sourceHead, targetHead] = await Promise.all([
-    source.digest !== undefined ? Promise.resolve({ digest: source.digest }) : lookup(deps.registry, source, 'source'),
-    comparable ? lookup(deps.registry, target, 'target') : Promise.resolve(undefined),
+    source.digest !== undefined ? Promise.resolve<ManifestHead>({ digest: source.digest }) : lookup(deps.registry, source, 'source'),
+    lookup(deps.registry, target, 'target'),
   ]);
   if (sourceHead === undefined) {
-    throw new RegistryRequestError(`looking up source "${sourceText}": no such image (404)`, { status: 404 });
+    throw new RegistryRequestError(`looking up source "${formatReference(source)}": no such image (404)`, { status: 404 });
   }
   const digest = sourceHead.digest;
-  const extra = {
-    ...('rateLimitRemaining' in sourceHead && sourceHead.rateLimitRemaining !== undefined ? { rateLimitRemaining: sourceHead.rateLimitRemaining } : {}),
+  const outcome = (status: MirrorOutcome['status']): MirrorOutcome => ({
+    status,
+    digest,
+    ...(sourceHead.rateLimitRemaining !== undefined ? { rateLimitRemaining: sourceHead.rateLimitRemaining } : {}),
     ...(repositoryCreated ? { repositoryCreated } : {}),
-  };
+  });
 
-  if (targetHead?.digest === digest) return { status: options.dryRun ? 'would-skip' : 'skipped', digest, ...extra };
-  if (options.dryRun) return { status: 'would-copy', digest, ...extra };
+  const upToDate = targetHead !== undefined && (targetHead.digest === digest || (platforms.length > 0 && (await holdsNarrowedCopy(deps.registry, target, digest, platforms))));
+  if (upToDate) return outcome(options.dryRun ? 'would-skip' : 'skipped');
+  if (options.dryRun) return outcome('would-copy');
 
-  // Copy by digest: what we looked at is what lands, even if the tag moves meanwhile.
-  const from = formatReference(withDigest(source, digest));
-  try {
-    await deps.copier.copy({
-      source: from,
-      target: targetText,
-      ...(options.platform !== undefined ? { platform: options.platform } : {}),
-      credentials: await credentialsOf(deps.credentials, [source, target]),
-    });
-  } catch (error) {
-    throw new CopyFailedError(`copying "${from}" to "${targetText}": ${describeError(error)}`, { cause: error, retryable: error instanceof MirrorError ? error.retryable : true });
-  }
-
-  const landed = await lookup(deps.registry, target, 'target');
-  if (comparable && landed?.digest !== digest) {
-    throw new CopyFailedError(`copying "${from}" to "${targetText}": the target now holds ${landed?.digest ?? 'nothing'} instead of ${digest}`, { retryable: true });
-  }
-  return { status: 'copied', digest, ...extra };
+  const credentials = await credentialsOf(deps.credentials, [source, target]);
+  if (platforms.length > 0) await copyPlatforms(job as Required<MirrorJob>, digest, platforms, deps, credentials);
+  else await copyWhole(job as Required<MirrorJob>, digest, deps, credentials);
+  return outcome('copied');
 }
 
-async function lookup(registry: DigestLookup, ref: ImageReference, side: 'source' | 'target') {
+async function copyWhole(job: Required<MirrorJob>, digest: string, deps: SyncDeps, credentials: Map<string, RegistryCredential>): Promise<void> {
+  // Copy by digest: what we looked at is what lands, even if the tag moves meanwhile.
+  const from = formatReference(withDigest(job.source, digest));
+  const to = formatReference(job.target);
+  await copy(deps.copier, from, to, credentials);
+  const landed = await lookup(deps.registry, job.target, 'target');
+  if (landed?.digest !== digest) {
+    throw new CopyFailedError(`copying "${from}" to "${to}": the target now holds ${landed?.digest ?? 'nothing'} instead of ${digest}`, { retryable: true });
+  }
+}
+
+// Only some platforms: copy each platform's image by digest, then tag an index of just those, annotated with the source digest.
+async function copyPlatforms(job: Required<MirrorJob>, digest: string, platforms: readonly Platform[], deps: SyncDeps, credentials: Map<string, RegistryCredential>): Promise<void> {
+  const sourceRef = withDigest(job.source, digest);
+  const from = formatReference(sourceRef);
+  const to = formatReference(job.target);
+  let manifest;
+  try {
+    manifest = await deps.registry.getManifest(sourceRef);
+  } catch (error) {
+    throw new RegistryRequestError(`reading the source index "${from}": ${describeError(error)}`, { cause: error, retryable: error instanceof MirrorError ? error.retryable : true });
+  }
+  if (manifest === undefined) throw new RegistryRequestError(`reading the source index "${from}": no such manifest (404)`, { status: 404 });
+  if (manifest.json.manifests === undefined) return copyWhole(job, digest, deps, credentials);
+
+  let narrowed;
+  try {
+    narrowed = narrowIndex(manifest.json, digest, platforms);
+  } catch (error) {
+    throw new MirrorError(`copying platforms of "${from}": ${describeError(error)}`, { cause: error });
+  }
+  for (const child of narrowed.children) {
+    await copy(deps.copier, formatReference(withDigest(job.source, child.digest)), formatReference(withDigest(job.target, child.digest)), credentials);
+  }
+  let written: string;
+  try {
+    written = await deps.registry.putManifest(job.target, narrowed.body, OCI_INDEX);
+  } catch (error) {
+    throw new CopyFailedError(`tagging the index of ${narrowed.children.length} platform(s) of "${from}" as "${to}": ${describeError(error)}`, { cause: error, retryable: error instanceof MirrorError ? error.retryable : true });
+  }
+  const landed = await lookup(deps.registry, job.target, 'target');
+  if (landed?.digest !== written) {
+    throw new CopyFailedError(`copying platforms of "${from}" to "${to}": the target now holds ${landed?.digest ?? 'nothing'} instead of ${written}`, { retryable: true });
+  }
+}
+
+async function holdsNarrowedCopy(registry: ManifestRegistry, target: ImageReference, digest: string, platforms: readonly Platform[]): Promise<boolean> {
+  // A GET on the target costs no source pull; it tells which source digest the narrowed index was made from.
+  try {
+    const manifest = await registry.getManifest(target);
+    return manifest !== undefined && isNarrowedCopyOf(manifest.json, digest, platforms);
+  } catch (error) {
+    throw new RegistryRequestError(`reading target "${formatReference(target)}": ${describeError(error)}`, { cause: error, retryable: error instanceof MirrorError ? error.retryable : true });
+  }
+}
+
+async function copy(copier: ImageCopier, from: string, to: string, credentials: Map<string, RegistryCredential>): Promise<void> {
+  try {
+    await copier.copy({ source: from, target: to, credentials });
+  } catch (error) {
+    throw new CopyFailedError(`copying "${from}" to "${to}": ${describeError(error)}`, { cause: error, retryable: error instanceof MirrorError ? error.retryable : true });
+  }
+}
+
+async function lookup(registry: ManifestRegistry, ref: ImageReference, side: 'source' | 'target'): Promise<ManifestHead | undefined> {
   try {
     return await registry.headManifest(ref);
   } catch (error) {

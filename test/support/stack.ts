@@ -40,8 +40,15 @@ export async function logMark(file: string): Promise<number> {
   return (await stat(file)).size;
 }
 
-/** Requests the registry logged since `mark` (Apache combined format lines). */
+/** Requests the registry logged since `mark` (Apache combined format lines), once the log has stopped growing. */
 export async function requestsSince(file: string, mark: number): Promise<AccessLogEntry[]> {
+  // The registry writes a line just after it answers: wait until the file holds still.
+  for (let size = -1; ; ) {
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const now = (await stat(file)).size;
+    if (now === size) break;
+    size = now;
+  }
   const text = (await readFile(file)).subarray(mark).toString('utf8');
   const entries: AccessLogEntry[] = [];
   for (const match of text.matchAll(/"(GET|HEAD|PUT|POST|PATCH|DELETE) (\S+) HTTP\/[\d.]+" (\d{3})/g)) {

@@ -40,6 +40,18 @@ export class CopyFailedError extends MirrorError {}
 /** The ECR API failed while ensuring a repository or fetching a token. */
 export class RepositoryStoreError extends MirrorError {}
 
+/** GitHub refused or failed a call while the images tree was listed or read; `resetAt` is when a rate limit lifts. */
+export class GitHubSourceError extends MirrorError {
+  readonly status: number | undefined;
+  readonly resetAt: Date | undefined;
+
+  constructor(message: string, options: { status?: number; resetAt?: Date; cause?: unknown; retryable?: boolean } = {}) {
+    super(message, options);
+    this.status = options.status;
+    this.resetAt = options.resetAt;
+  }
+}
+
 /** Returns the message of any thrown value, with its causes chained. */
 export function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);

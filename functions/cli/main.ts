@@ -8,7 +8,7 @@ import { normaliseRegistryHost, parseCredentials, type RegistryCredential } from
 import { LocalDockerfileSource } from '../../shared/source/local-dir.ts';
 import { planReport, syncAll } from '../../shared/sync/sync-all.ts';
 import { type Report, reportFailed } from '../../shared/sync/report.ts';
-import { createSyncDeps } from '../../shared/wiring.ts';
+import { createSyncDeps } from '../../shared/wiring/sync.ts';
 import { progressLine, renderReport } from './render.ts';
 
 const EXIT_OK = 0;

@@ -25,9 +25,9 @@ export class EcrCredentialProvider implements CredentialProvider {
     return this.pending;
   }
 
-  /** Forgets the cached token, e.g. after the registry rejected it. */
-  invalidate(): void {
-    this.cached = undefined;
+  /** Forgets the cached token after the registry rejected it (tokens expire after 12 hours). */
+  invalidate(registry: string): void {
+    if (registry === this.registry) this.cached = undefined;
   }
 
   private async fetchToken(): Promise<RegistryCredential> {

@@ -11,6 +11,8 @@ export interface CopyRequest {
   readonly source: string;
   readonly target: string;
   readonly credentials: ReadonlyMap<string, RegistryCredential>;
+  /** A shorter time limit than the copier's own, e.g. what is left before a Lambda deadline. */
+  readonly timeoutMs?: number;
 }
 
 /** Copies images between registries. */
@@ -42,26 +44,26 @@ export class CraneImageCopier implements ImageCopier {
     try {
       await chmod(configDir, 0o700);
       await writeFile(join(configDir, 'config.json'), dockerConfig(request.credentials), { mode: 0o600 });
-      await this.run(['copy', request.source, request.target], configDir);
+      await this.run(['copy', request.source, request.target], configDir, Math.min(this.timeoutMs, request.timeoutMs ?? Number.POSITIVE_INFINITY));
     } finally {
       await rm(configDir, { recursive: true, force: true });
     }
   }
 
-  private run(args: string[], configDir: string): Promise<void> {
+  private run(args: string[], configDir: string, timeoutMs: number): Promise<void> {
     const env: Record<string, string> = { DOCKER_CONFIG: configDir, HOME: configDir };
     for (const name of PASSED_ENV) {
       const value = process.env[name];
       if (value !== undefined) env[name] = value;
     }
     return new Promise((resolve, reject) => {
-      execFile(this.options.crane, args, { env, timeout: this.timeoutMs, killSignal: 'SIGKILL', maxBuffer: 4 * 1024 * 1024 }, (error, _stdout, stderr) => {
+      execFile(this.options.crane, args, { env, timeout: Math.max(1, Math.round(timeoutMs)), killSignal: 'SIGKILL', maxBuffer: 4 * 1024 * 1024 }, (error, _stdout, stderr) => {
         if (!error) return resolve();
         const err = error as NodeJS.ErrnoException & { killed?: boolean; code?: string | number };
         if (err.code === 'ENOENT') {
           return reject(new CopyFailedError(`crane not found at "${this.options.crane}" (run scripts/setup.sh or set CRANE)`, { cause: error }));
         }
-        if (err.killed) return reject(new CopyFailedError(`crane copy timed out after ${this.timeoutMs / 1000} s`, { cause: error, retryable: true }));
+        if (err.killed) return reject(new CopyFailedError(`crane copy timed out after ${Math.round(timeoutMs) / 1000} s`, { cause: error, retryable: true }));
         const detail = lastLines(String(stderr)) || error.message;
         reject(new CopyFailedError(`crane copy failed: ${detail}`, { cause: error, retryable: isTransient(detail) }));
       });
@@ -84,5 +86,10 @@ function lastLines(text: string): string {
 }
 
 function isTransient(detail: string): boolean {
-  return /\b(429|500|502|503|504)\b|TOOMANYREQUESTS|timeout|timed out|connection reset|EOF|connection refused|MANIFEST_BLOB_UNKNOWN/i.test(detail);
+  return /\b(401|429|500|502|503|504)\b|UNAUTHORIZED|TOOMANYREQUESTS|timeout|timed out|connection reset|EOF|connection refused|MANIFEST_BLOB_UNKNOWN|BLOB_UPLOAD/i.test(detail);
+}
+
+/** True when crane's failure says a registry refused the credentials (an expired ECR token, say). */
+export function isAuthFailure(error: unknown): boolean {
+  return error instanceof Error && /\b401\b|UNAUTHORIZED|authentication required/i.test(error.message);
 }

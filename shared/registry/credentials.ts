@@ -10,6 +10,8 @@ export interface RegistryCredential {
 /** Supplies credentials per registry host (`docker.io`, `quay.io`, `localhost:5000`). */
 export interface CredentialProvider {
   credentialsFor(registry: string): Promise<RegistryCredential | undefined>;
+  /** Forgets cached credentials for a registry that refused them, so the next call fetches fresh ones. */
+  invalidate?(registry: string): void;
 }
 
 /** Normalises a registry host as written by a user (`index.docker.io`, `https://index.docker.io/v1/`) to the form references use. */
@@ -76,5 +78,9 @@ export class ChainedCredentialProvider implements CredentialProvider {
       if (found !== undefined) return found;
     }
     return undefined;
+  }
+
+  invalidate(registry: string): void {
+    for (const provider of this.providers) provider.invalidate?.(registry);
   }
 }

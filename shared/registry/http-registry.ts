@@ -157,7 +157,7 @@ export class HttpRegistryClient implements ManifestRegistry {
     const what = `${method} ${url}`;
     const authKey = `${ref.registry}|${ref.repository}`;
     const started = Date.now();
-    let authenticated = false;
+    let authAttempts = 0;
     for (let attempt = 1; ; attempt += 1) {
       const headers: Record<string, string> = { accept: init.accept };
       if (init.contentType) headers['content-type'] = init.contentType;
@@ -176,8 +176,10 @@ export class HttpRegistryClient implements ManifestRegistry {
         continue;
       }
 
-      if (response.status === 401 && !authenticated) {
-        authenticated = true;
+      if (response.status === 401 && authAttempts < 2) {
+        // Credentials we sent were refused (an expired ECR token, say): fetch fresh ones, once.
+        if (headers.authorization !== undefined) this.options.credentials.invalidate?.(ref.registry);
+        authAttempts += 1;
         const challenge = response.headers.get('www-authenticate');
         await response.body?.cancel();
         this.auth.set(authKey, await this.authenticate(ref, challenge, what));

@@ -2,7 +2,7 @@ import { CopyFailedError, describeError, MirrorError, RegistryRequestError, Sour
 import { isNarrowedCopyOf, narrowIndex, OCI_INDEX, type Platform } from '../image-ref/platform.ts';
 import { formatReference, type ImageReference, withDigest } from '../image-ref/reference.ts';
 import type { MirrorJob } from '../plan/plan.ts';
-import type { ImageCopier } from '../registry/crane-copier.ts';
+import { type ImageCopier, isAuthFailure } from '../registry/crane-copier.ts';
 import type { CredentialProvider, RegistryCredential } from '../registry/credentials.ts';
 import type { ManifestHead, ManifestRegistry } from '../registry/http-registry.ts';
 import type { RepositoryStore } from '../ecr/repository-store.ts';
@@ -32,7 +32,16 @@ export interface SyncOptions {
   readonly dryRun?: boolean;
   /** Copy only these platforms out of multi-platform indexes; all of them when empty. */
   readonly platforms?: readonly Platform[];
+  /** Epoch milliseconds by which all work must have stopped (a Lambda deadline less a margin). */
+  readonly deadline?: number;
+  /** Whole-copy attempts: crane does not retry a 429 on a manifest or a reset mid-blob; a retry is cheap since pushed blobs are skipped. */
+  readonly copyAttempts?: number;
+  readonly copyRetryDelayMs?: number;
+  readonly sleep?: (ms: number) => Promise<void>;
 }
+
+/** Below this much time before the deadline no copy is started: it would be killed half-way. */
+export const MIN_COPY_TIME_MS = 5_000;
 
 /**
  * Mirrors one image: ensures the target repository, compares digests by HEAD on both sides (no pull
@@ -69,17 +78,20 @@ export async function mirrorImage(job: MirrorJob, deps: SyncDeps, options: SyncO
   if (upToDate) return outcome(options.dryRun ? 'would-skip' : 'skipped');
   if (options.dryRun) return outcome('would-copy');
 
-  const credentials = await credentialsOf(deps.credentials, [source, target]);
-  if (platforms.length > 0) await copyPlatforms(job as Required<MirrorJob>, digest, platforms, deps, credentials);
-  else await copyWhole(job as Required<MirrorJob>, digest, deps, credentials);
+  const credentials = await credentialsOf(deps.credentials, [source.registry, target.registry]);
+  const copier = (from: string, to: string) => copyWithRetry(deps, from, to, credentials, options);
+  if (platforms.length > 0) await copyPlatforms(job as Required<MirrorJob>, digest, platforms, deps, copier);
+  else await copyWhole(job as Required<MirrorJob>, digest, deps, copier);
   return outcome('copied');
 }
 
-async function copyWhole(job: Required<MirrorJob>, digest: string, deps: SyncDeps, credentials: Map<string, RegistryCredential>): Promise<void> {
+type Copy = (from: string, to: string) => Promise<void>;
+
+async function copyWhole(job: Required<MirrorJob>, digest: string, deps: SyncDeps, copy: Copy): Promise<void> {
   // Copy by digest: what we looked at is what lands, even if the tag moves meanwhile.
   const from = formatReference(withDigest(job.source, digest));
   const to = formatReference(job.target);
-  await copy(deps.copier, from, to, credentials);
+  await copy(from, to);
   const landed = await lookup(deps.registry, job.target, 'target');
   if (landed?.digest !== digest) {
     throw new CopyFailedError(`copying "${from}" to "${to}": the target now holds ${landed?.digest ?? 'nothing'} instead of ${digest}`, { retryable: true });
@@ -87,7 +99,7 @@ async function copyWhole(job: Required<MirrorJob>, digest: string, deps: SyncDep
 }
 
 // Only some platforms: copy each platform's image by digest, then tag an index of just those, annotated with the source digest.
-async function copyPlatforms(job: Required<MirrorJob>, digest: string, platforms: readonly Platform[], deps: SyncDeps, credentials: Map<string, RegistryCredential>): Promise<void> {
+async function copyPlatforms(job: Required<MirrorJob>, digest: string, platforms: readonly Platform[], deps: SyncDeps, copy: Copy): Promise<void> {
   const sourceRef = withDigest(job.source, digest);
   const from = formatReference(sourceRef);
   const to = formatReference(job.target);
@@ -98,7 +110,7 @@ async function copyPlatforms(job: Required<MirrorJob>, digest: string, platforms
     throw new RegistryRequestError(`reading the source index "${from}": ${describeError(error)}`, { cause: error, retryable: error instanceof MirrorError ? error.retryable : true });
   }
   if (manifest === undefined) throw new RegistryRequestError(`reading the source index "${from}": no such manifest (404)`, { status: 404 });
-  if (manifest.json.manifests === undefined) return copyWhole(job, digest, deps, credentials);
+  if (manifest.json.manifests === undefined) return copyWhole(job, digest, deps, copy);
 
   let narrowed;
   try {
@@ -107,7 +119,7 @@ async function copyPlatforms(job: Required<MirrorJob>, digest: string, platforms
     throw new MirrorError(`copying platforms of "${from}": ${describeError(error)}`, { cause: error });
   }
   for (const child of narrowed.children) {
-    await copy(deps.copier, formatReference(withDigest(job.source, child.digest)), formatReference(withDigest(job.target, child.digest)), credentials);
+    await copy(formatReference(withDigest(job.source, child.digest)), formatReference(withDigest(job.target, child.digest)));
   }
   let written: string;
   try {
@@ -131,11 +143,32 @@ async function holdsNarrowedCopy(registry: ManifestRegistry, target: ImageRefere
   }
 }
 
-async function copy(copier: ImageCopier, from: string, to: string, credentials: Map<string, RegistryCredential>): Promise<void> {
-  try {
-    await copier.copy({ source: from, target: to, credentials });
-  } catch (error) {
-    throw new CopyFailedError(`copying "${from}" to "${to}": ${describeError(error)}`, { cause: error, retryable: error instanceof MirrorError ? error.retryable : true });
+async function copyWithRetry(deps: SyncDeps, from: string, to: string, credentials: Map<string, RegistryCredential>, options: SyncOptions): Promise<void> {
+  const attempts = options.copyAttempts ?? 3;
+  const sleep = options.sleep ?? ((ms: number) => new Promise((resolve) => setTimeout(resolve, ms)));
+  let current = credentials;
+  for (let attempt = 1; ; attempt += 1) {
+    const left = options.deadline === undefined ? undefined : options.deadline - Date.now();
+    if (left !== undefined && left < MIN_COPY_TIME_MS) {
+      throw new CopyFailedError(`copying "${from}" to "${to}": stopped, ${Math.max(0, Math.round(left / 1000))} s left before the deadline is too little to copy safely`, { retryable: true });
+    }
+    try {
+      await deps.copier.copy({ source: from, target: to, credentials: current, ...(left === undefined ? {} : { timeoutMs: left }) });
+      return;
+    } catch (error) {
+      const retryable = error instanceof MirrorError ? error.retryable : true;
+      if (!retryable || attempt >= attempts) {
+        const tries = attempt > 1 ? ` (after ${attempt} attempts)` : '';
+        // Credentials still refused after a refresh will not improve with retries.
+        throw new CopyFailedError(`copying "${from}" to "${to}": ${describeError(error)}${tries}`, { cause: error, retryable: retryable && !isAuthFailure(error) });
+      }
+      if (isAuthFailure(error) && deps.credentials.invalidate) {
+        // An expired registry token: fetch fresh credentials before the next attempt.
+        for (const registry of current.keys()) deps.credentials.invalidate(registry);
+        current = await credentialsOf(deps.credentials, [...new Set([from, to].map((ref) => ref.split('/')[0] as string))]);
+      }
+      await sleep((options.copyRetryDelayMs ?? 1_000) * 2 ** (attempt - 1) * (0.5 + Math.random() / 2));
+    }
   }
 }
 
@@ -150,11 +183,11 @@ async function lookup(registry: ManifestRegistry, ref: ImageReference, side: 'so
   }
 }
 
-async function credentialsOf(provider: CredentialProvider, refs: ImageReference[]): Promise<Map<string, RegistryCredential>> {
+async function credentialsOf(provider: CredentialProvider, registries: readonly string[]): Promise<Map<string, RegistryCredential>> {
   const out = new Map<string, RegistryCredential>();
-  for (const ref of refs) {
-    const credential = await provider.credentialsFor(ref.registry);
-    if (credential) out.set(ref.registry, credential);
+  for (const registry of registries) {
+    const credential = await provider.credentialsFor(registry);
+    if (credential) out.set(registry, credential);
   }
   return out;
 }

@@ -4,7 +4,7 @@ import { parseImageReference } from '../../../shared/image-ref/reference.ts';
 import { parseTargetBase, targetFor } from '../../../shared/image-ref/target.ts';
 import type { MirrorJob } from '../../../shared/plan/plan.ts';
 import { mirrorImage } from '../../../shared/sync/mirror-image.ts';
-import { createSyncDeps } from '../../../shared/wiring.ts';
+import { createSyncDeps } from '../../../shared/wiring/sync.ts';
 import { manifestDigest, pushImage, pushIndex, type SeedTarget } from '../../../scripts/lib/oci-seed.ts';
 import { logMark, manifestRequests, requestsSince, stack, uniqueName } from '../../support/stack.ts';
 

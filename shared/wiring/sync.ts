@@ -1,11 +1,13 @@
 import { ECRClient } from '@aws-sdk/client-ecr';
-import { EcrCredentialProvider } from './ecr/authorization.ts';
-import { EcrRepositoryStore } from './ecr/repository-store.ts';
-import { parseEcrRegistry, type TargetBase } from './image-ref/target.ts';
-import { CraneImageCopier } from './registry/crane-copier.ts';
-import { ChainedCredentialProvider, type CredentialProvider, type RegistryCredential, StaticCredentialProvider } from './registry/credentials.ts';
-import { HttpRegistryClient, type RetryPolicy } from './registry/http-registry.ts';
-import type { SyncDeps } from './sync/mirror-image.ts';
+import { EcrCredentialProvider } from '../ecr/authorization.ts';
+import { EcrRepositoryStore } from '../ecr/repository-store.ts';
+import { parseEcrRegistry, type TargetBase } from '../image-ref/target.ts';
+import { CraneImageCopier } from '../registry/crane-copier.ts';
+import { ChainedCredentialProvider, type CredentialProvider, type RegistryCredential, StaticCredentialProvider } from '../registry/credentials.ts';
+import { HttpRegistryClient, type RetryPolicy } from '../registry/http-registry.ts';
+import type { SyncDeps } from '../sync/mirror-image.ts';
+
+// shared/wiring/ is the only place SDK clients and adapters are constructed; one module per entry point keeps bundles small.
 
 /** Everything needed to build the sync adapters. */
 export interface SyncWiring {
@@ -15,6 +17,8 @@ export interface SyncWiring {
   readonly crane: string;
   readonly copyTimeoutMs: number;
   readonly credentials: ReadonlyMap<string, RegistryCredential>;
+  /** More credential sources after the static ones, e.g. a Secrets Manager secret. */
+  readonly moreCredentials?: readonly CredentialProvider[];
   readonly kmsKey?: string;
   readonly region?: string;
   readonly retry?: RetryPolicy;
@@ -23,13 +27,13 @@ export interface SyncWiring {
 /** The only place SDK clients and adapters are constructed. */
 export function createSyncDeps(wiring: SyncWiring): SyncDeps {
   const ecrHost = parseEcrRegistry(wiring.target.registry);
-  const providers: CredentialProvider[] = [new StaticCredentialProvider(wiring.credentials)];
+  const providers: CredentialProvider[] = [new StaticCredentialProvider(wiring.credentials), ...(wiring.moreCredentials ?? [])];
   let repositories: EcrRepositoryStore | undefined;
   if (wiring.ecr || ecrHost) {
     const region = ecrHost?.region ?? wiring.region;
     const client = new ECRClient(region === undefined ? {} : { region });
     repositories = new EcrRepositoryStore(client, { ...(ecrHost ? { registryId: ecrHost.accountId } : {}), ...(wiring.kmsKey ? { kmsKey: wiring.kmsKey } : {}) });
-    providers.push(new EcrCredentialProvider(client, wiring.target.registry, ecrHost?.accountId));
+    providers.unshift(new EcrCredentialProvider(client, wiring.target.registry, ecrHost?.accountId));
   }
   const credentials = new ChainedCredentialProvider(...providers);
   return {
@@ -39,3 +43,4 @@ export function createSyncDeps(wiring: SyncWiring): SyncDeps {
     ...(repositories ? { repositories } : {}),
   };
 }
+

@@ -1,0 +1,49 @@
+import { DEFAULT_NAME_TEMPLATE, parseTargetBase, type TargetBase, validateNameTemplate } from '../image-ref/target.ts';
+import { normaliseRegistryHost } from '../registry/credentials.ts';
+import { EnvReader } from './env.ts';
+import { optionalField } from './worker-config.ts';
+
+/** The scheduler Lambda's settings, read once at cold start. */
+export interface SchedulerConfig {
+  readonly owner: string;
+  readonly repo: string;
+  /** Branch, tag or commit; the repository's default branch when absent. */
+  readonly ref?: string;
+  readonly imagesPath: string;
+  /** Secrets Manager id of the GitHub token; none for a public repository. */
+  readonly githubTokenSecretId?: string;
+  readonly githubApiUrl: string;
+  readonly workerFunctionName: string;
+  readonly target: TargetBase;
+  readonly nameTemplate: string;
+  readonly allowRegistries: readonly string[];
+  readonly maxInFlight: number;
+}
+
+/** Loads the scheduler configuration from the environment; throws one ConfigError listing every problem. */
+export function loadSchedulerConfig(env: Readonly<Record<string, string | undefined>>): SchedulerConfig {
+  const read = new EnvReader(env);
+  const repository = read.required('GITHUB_REPOSITORY');
+  const match = /^([A-Za-z0-9-]+)\/([A-Za-z0-9._-]+)$/.exec(repository);
+  if (repository && !match) read.parse('GITHUB_REPOSITORY', repository, () => { throw new Error(`expected owner/name, got "${repository}"`); });
+  const targetText = read.required('TARGET');
+  const target = targetText ? read.parse('TARGET', targetText, parseTargetBase) : undefined;
+  const nameTemplate = read.optional('NAME_TEMPLATE') ?? DEFAULT_NAME_TEMPLATE;
+  read.parse('NAME_TEMPLATE', nameTemplate, validateNameTemplate);
+  const allowRegistries = read.list('ALLOW_REGISTRIES').map((host) => read.parse('ALLOW_REGISTRIES', host, normaliseRegistryHost)).filter((h): h is string => h !== undefined);
+  const config = {
+    owner: match?.[1] ?? '',
+    repo: match?.[2] ?? '',
+    imagesPath: (read.optional('IMAGES_PATH') ?? 'images').replace(/^\/+|\/+$/g, ''),
+    githubApiUrl: (read.optional('GITHUB_API_URL') ?? 'https://api.github.com').replace(/\/+$/, ''),
+    workerFunctionName: read.required('WORKER_FUNCTION_NAME'),
+    target: target ?? { registry: '', prefix: '' },
+    nameTemplate,
+    allowRegistries,
+    maxInFlight: read.positiveInt('MAX_IN_FLIGHT', 10),
+    ...optionalField('ref', read.optional('GITHUB_REF')),
+    ...optionalField('githubTokenSecretId', read.optional('GITHUB_TOKEN_SECRET_ID')),
+  };
+  read.done('scheduler');
+  return Object.freeze(config);
+}

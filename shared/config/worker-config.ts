@@ -1,0 +1,50 @@
+import { parsePlatform, type Platform } from '../image-ref/platform.ts';
+import { DEFAULT_NAME_TEMPLATE, parseTargetBase, type TargetBase, validateNameTemplate } from '../image-ref/target.ts';
+import { normaliseRegistryHost } from '../registry/credentials.ts';
+import { EnvReader } from './env.ts';
+
+/** The worker Lambda's settings, read once at cold start. */
+export interface WorkerConfig {
+  readonly target: TargetBase;
+  readonly nameTemplate: string;
+  /** Treat the target as ECR whatever its host (local stand-ins). */
+  readonly ecr: boolean;
+  readonly crane: string;
+  readonly copyTimeoutMs: number;
+  /** Secrets Manager id of the source registries' credentials, JSON keyed by registry host. */
+  readonly sourceCredentialsSecretId?: string;
+  readonly kmsKey?: string;
+  readonly platforms: readonly Platform[];
+  readonly allowRegistries: readonly string[];
+  readonly region?: string;
+}
+
+/** Loads the worker configuration from the environment; throws one ConfigError listing every problem. */
+export function loadWorkerConfig(env: Readonly<Record<string, string | undefined>>): WorkerConfig {
+  const read = new EnvReader(env);
+  const targetText = read.required('TARGET');
+  const target = targetText ? read.parse('TARGET', targetText, parseTargetBase) : undefined;
+  const nameTemplate = read.optional('NAME_TEMPLATE') ?? DEFAULT_NAME_TEMPLATE;
+  read.parse('NAME_TEMPLATE', nameTemplate, validateNameTemplate);
+  const platforms = read.list('PLATFORMS').map((text) => read.parse('PLATFORMS', text, parsePlatform)).filter((p): p is Platform => p !== undefined);
+  const allowRegistries = read.list('ALLOW_REGISTRIES').map((host) => read.parse('ALLOW_REGISTRIES', host, normaliseRegistryHost)).filter((h): h is string => h !== undefined);
+  const config = {
+    target: target ?? { registry: '', prefix: '' },
+    nameTemplate,
+    ecr: read.boolean('TARGET_IS_ECR', false),
+    crane: read.optional('CRANE_PATH') ?? '/opt/bin/crane',
+    copyTimeoutMs: read.positiveInt('COPY_TIMEOUT_SECONDS', 840) * 1000,
+    platforms,
+    allowRegistries,
+    ...optionalField('sourceCredentialsSecretId', read.optional('SOURCE_CREDENTIALS_SECRET_ID')),
+    ...optionalField('kmsKey', read.optional('KMS_KEY_ARN')),
+    ...optionalField('region', read.optional('AWS_REGION')),
+  };
+  read.done('worker');
+  return Object.freeze(config);
+}
+
+/** `{ [key]: value }` when the value is set, `{}` otherwise: keeps optional fields absent rather than undefined. */
+export function optionalField<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}

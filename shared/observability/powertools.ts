@@ -1,0 +1,67 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { describeError, isRetryable } from '../errors.ts';
+import type { ScheduleRecorder, ScheduleSummary } from '../sync/schedule.ts';
+import type { MirrorResult } from '../sync/report.ts';
+import type { OutcomeRecorder } from '../sync/worker-job.ts';
+import { METRIC } from './names.ts';
+
+/** One JSON log line and EMF metrics per image the worker handles. */
+export class PowertoolsOutcomeRecorder implements OutcomeRecorder {
+  constructor(
+    private readonly logger: Logger,
+    private readonly metrics: Metrics,
+  ) {}
+
+  record(result: MirrorResult): void {
+    const attributes = {
+      source: result.source,
+      target: result.target,
+      digest: result.digest,
+      files: result.files,
+      durationMs: result.durationMs,
+    };
+    if (result.status === 'failed') {
+      this.logger.error('image failed', { ...attributes, error: result.error, retryable: result.retryable ?? false });
+      this.metrics.addMetric(METRIC.failed, MetricUnit.Count, 1);
+    } else if (result.status === 'copied') {
+      this.logger.info('image copied', attributes);
+      this.metrics.addMetric(METRIC.copied, MetricUnit.Count, 1);
+    } else {
+      this.logger.info('image skipped', attributes);
+      this.metrics.addMetric(METRIC.skipped, MetricUnit.Count, 1);
+    }
+    if (result.durationMs !== undefined) this.metrics.addMetric(METRIC.duration, MetricUnit.Milliseconds, result.durationMs);
+  }
+}
+
+/** One JSON log line per scheduler run (plus one per invalid file) and its metrics. */
+export class PowertoolsScheduleRecorder implements ScheduleRecorder {
+  constructor(
+    private readonly logger: Logger,
+    private readonly metrics: Metrics,
+  ) {}
+
+  recordRun(summary: ScheduleSummary): void {
+    for (const error of summary.errors) this.logger.warn('invalid file', { file: error.file, error: error.message });
+    for (const failure of summary.invokeErrors) this.logger.error('worker invocation failed', failure);
+    this.logger.info('sync scheduled', {
+      dryRun: summary.dryRun,
+      planned: summary.planned,
+      invoked: summary.invoked,
+      failedInvokes: summary.failedInvokes,
+      invalid: summary.invalid,
+      warnings: summary.warnings.length,
+      unmatched: summary.unmatched,
+    });
+    this.metrics.addMetric(METRIC.schedulerRuns, MetricUnit.Count, 1);
+    this.metrics.addMetric(METRIC.planned, MetricUnit.Count, summary.planned);
+    this.metrics.addMetric(METRIC.invoked, MetricUnit.Count, summary.invoked);
+    this.metrics.addMetric(METRIC.invalidFiles, MetricUnit.Count, summary.invalid);
+  }
+
+  recordFailure(error: unknown): void {
+    this.logger.error('schedule failed', { error: describeError(error), retryable: isRetryable(error) });
+    this.metrics.addMetric(METRIC.schedulerFailures, MetricUnit.Count, 1);
+  }
+}

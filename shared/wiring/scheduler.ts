@@ -1,0 +1,39 @@
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import { Octokit } from 'octokit';
+import type { SchedulerConfig } from '../config/scheduler-config.ts';
+import { LambdaWorkerInvoker } from '../lambda/worker-invoker.ts';
+import { PowertoolsScheduleRecorder } from '../observability/powertools.ts';
+import type { DockerfileEntry } from '../plan/plan.ts';
+import type { DockerfileSource } from '../plan/ports.ts';
+import { CachedSecret, githubToken } from '../secrets/secrets-manager.ts';
+import { GitHubDockerfileSource } from '../source/github.ts';
+import type { ScheduleDeps } from '../sync/schedule.ts';
+import { createTelemetry } from './telemetry.ts';
+
+/** The scheduler's adapters: GitHub (token from Secrets Manager, read on first use), the Lambda invoker. */
+export function createSchedulerDeps(config: SchedulerConfig, telemetry = createTelemetry()): ScheduleDeps & { metrics: Metrics; logger: Logger } {
+  const secret = config.githubTokenSecretId === undefined ? undefined : new CachedSecret(new SecretsManagerClient({}), config.githubTokenSecretId);
+  let source: Promise<GitHubDockerfileSource> | undefined;
+  const lazySource: DockerfileSource = {
+    async list(): Promise<DockerfileEntry[]> {
+      source ??= (async () => {
+        const auth = secret ? await githubToken(secret) : undefined;
+        const octokit = new Octokit({ baseUrl: config.githubApiUrl, ...(auth ? { auth } : {}), request: { retries: 0 }, throttle: { enabled: false } });
+        return new GitHubDockerfileSource(octokit, { owner: config.owner, repo: config.repo, path: config.imagesPath, ...(config.ref ? { ref: config.ref } : {}) });
+      })().catch((error: unknown) => {
+        source = undefined;
+        throw error;
+      });
+      return (await source).list();
+    },
+  };
+  return {
+    source: lazySource,
+    invoker: new LambdaWorkerInvoker(new LambdaClient({}), config.workerFunctionName),
+    recorder: new PowertoolsScheduleRecorder(telemetry.logger, telemetry.metrics),
+    ...telemetry,
+  };
+}

@@ -1,0 +1,27 @@
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import type { WorkerConfig } from '../config/worker-config.ts';
+import { PowertoolsOutcomeRecorder } from '../observability/powertools.ts';
+import { CachedSecret, SecretsManagerCredentialProvider } from '../secrets/secrets-manager.ts';
+import type { SyncDeps } from '../sync/mirror-image.ts';
+import type { OutcomeRecorder } from '../sync/worker-job.ts';
+import { createSyncDeps } from './sync.ts';
+import { createTelemetry } from './telemetry.ts';
+
+/** The worker's adapters: ECR, the source credentials secret, the registry client and crane. */
+export function createWorkerDeps(config: WorkerConfig, telemetry = createTelemetry()): SyncDeps & { recorder: OutcomeRecorder; metrics: Metrics; logger: Logger } {
+  const secret = config.sourceCredentialsSecretId === undefined ? undefined : new CachedSecret(new SecretsManagerClient({}), config.sourceCredentialsSecretId);
+  const deps = createSyncDeps({
+    target: config.target,
+    ecr: config.ecr,
+    crane: config.crane,
+    copyTimeoutMs: config.copyTimeoutMs,
+    credentials: new Map(),
+    moreCredentials: secret ? [new SecretsManagerCredentialProvider(secret)] : [],
+    ...(config.kmsKey ? { kmsKey: config.kmsKey } : {}),
+    ...(config.region ? { region: config.region } : {}),
+  });
+  return { ...deps, recorder: new PowertoolsOutcomeRecorder(telemetry.logger, telemetry.metrics), ...telemetry };
+}
+

@@ -1,0 +1,140 @@
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DescribeRepositoriesCommand, ECRClient } from '@aws-sdk/client-ecr';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { manifestDigest, pushImage, pushIndex, type SeedTarget } from '../../../scripts/lib/oci-seed.ts';
+import { METRIC, METRICS_NAMESPACE } from '../../../shared/observability/names.ts';
+import type { MirrorResult } from '../../../shared/sync/report.ts';
+import { startFaultProxy } from '../../support/fault-proxy.ts';
+import { captureJsonLines, emfMetrics, lambdaContext } from '../../support/lambda.ts';
+import { stack, uniqueName } from '../../support/stack.ts';
+
+type Handler = (event: unknown, context: unknown) => Promise<MirrorResult>;
+
+describe('worker handler end to end (moto ECR + Secrets Manager, real registries, real crane)', () => {
+  const s = stack();
+  const ns = uniqueName('worker');
+  const prefix = `lambda-${ns}`;
+  const secretValue = `pw-${ns}-do-not-log`;
+  const aws = { AWS_ENDPOINT_URL: s.awsEndpoint, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' };
+  const saved = { ...process.env };
+  const target: SeedTarget = { registry: s.targetRegistry, auth: { username: s.targetUsername, password: s.targetPassword } };
+  const targetRepo = (repo: string) => `${prefix}/${s.sourceRegistry.replace(':', '-')}/${ns}/${repo}`;
+  let index: Awaited<ReturnType<typeof pushIndex>>;
+
+  async function loadHandler(env: Record<string, string>): Promise<Handler> {
+    vi.resetModules();
+    process.env = { ...saved, ...aws, ...env };
+    return (await import('../../../functions/worker/handler.ts')).handler as unknown as Handler;
+  }
+
+  beforeAll(async () => {
+    index = await pushIndex({ registry: s.sourceRegistry }, `${ns}/app`, '1', ['linux/amd64', 'linux/arm64']);
+    const secrets = new SecretsManagerClient({ region: 'us-east-1', endpoint: s.awsEndpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    await secrets.send(new CreateSecretCommand({ Name: `image-mirror/${ns}`, SecretString: JSON.stringify({ [s.sourceRegistry]: { username: 'mirror', password: secretValue } }) }));
+  });
+
+  afterAll(() => {
+    process.env = saved;
+  });
+
+  const workerEnv = () => ({
+    TARGET: `${s.targetRegistry}/${prefix}`,
+    TARGET_IS_ECR: 'true',
+    CRANE_PATH: s.crane,
+    SOURCE_CREDENTIALS_SECRET_ID: `image-mirror/${ns}`,
+  });
+
+  it('creates the repository, copies with the digest kept, then skips, logging one JSON line and EMF metrics each time', async () => {
+    const handler = await loadHandler(workerEnv());
+    const event = { source: `${s.sourceRegistry}/${ns}/app:1` };
+
+    const first = await captureJsonLines(() => handler(event, lambdaContext('worker')));
+    expect(first.error).toBeUndefined();
+    expect(first.value).toMatchObject({ status: 'copied', digest: index.index.digest, target: `${s.targetRegistry}/${targetRepo('app')}:1` });
+    expect(await manifestDigest(target, targetRepo('app'), '1')).toBe(index.index.digest);
+    const ecr = new ECRClient({ region: 'us-east-1', endpoint: s.awsEndpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    const repos = await ecr.send(new DescribeRepositoriesCommand({ repositoryNames: [targetRepo('app')] }));
+    expect(repos.repositories).toHaveLength(1);
+
+    const logLine = first.lines.find((line) => line.message === 'image copied');
+    expect(logLine).toMatchObject({ level: 'INFO', service: 'image-mirror', source: event.source, digest: index.index.digest, target: `${s.targetRegistry}/${targetRepo('app')}:1` });
+    const [emf] = emfMetrics(first.lines);
+    expect(emf).toMatchObject({ service: 'image-mirror', [METRIC.copied]: 1 });
+    expect(typeof emf?.[METRIC.duration]).toBe('number');
+    const directive = (emf?._aws as { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[] }).CloudWatchMetrics[0];
+    expect(directive?.Namespace).toBe(METRICS_NAMESPACE);
+    expect(directive?.Dimensions).toEqual([['service']]);
+    expect(directive?.Metrics.map((m) => m.Name).sort()).toEqual([METRIC.copied, METRIC.duration].sort());
+
+    const second = await captureJsonLines(() => handler(event, lambdaContext('worker')));
+    expect(second.value).toMatchObject({ status: 'skipped', digest: index.index.digest });
+    expect(second.lines.find((line) => line.message === 'image skipped')).toBeDefined();
+    expect(emfMetrics(second.lines)[0]).toMatchObject({ [METRIC.skipped]: 1 });
+
+    // The source credentials came from the secret; the secret never reaches a log line.
+    expect(first.raw + second.raw).not.toContain(secretValue);
+  });
+
+  it('computes the target from its configuration when the event names only the source', async () => {
+    const handler = await loadHandler(workerEnv());
+    const pushed = await pushImage({ registry: s.sourceRegistry }, `${ns}/solo`, '7');
+    const { value } = await captureJsonLines(() => handler({ source: `${s.sourceRegistry}/${ns}/solo:7` }, lambdaContext('worker')));
+    expect(value).toMatchObject({ status: 'copied', target: `${s.targetRegistry}/${targetRepo('solo')}:7` });
+    expect(await manifestDigest(target, targetRepo('solo'), '7')).toBe(pushed.digest);
+  });
+
+  it.each([
+    [{}, 'invalid worker event: the event has no "source" string'],
+    [{ source: 'Bad:Ref' }, 'invalid worker event: invalid image reference "Bad:Ref"'],
+    [{ source: 'alpine:3.20', target: 'evil.example.com/x:1' }, 'must be a tag under'],
+  ])('records %j as a permanent failure without throwing', async (event, message) => {
+    const handler = await loadHandler(workerEnv());
+    const { value, error, lines } = await captureJsonLines(() => handler(event, lambdaContext('worker')));
+    expect(error).toBeUndefined();
+    expect(value).toMatchObject({ status: 'failed', retryable: false });
+    expect(value?.error).toContain(message);
+    expect(lines.find((line) => line.message === 'image failed')).toMatchObject({ level: 'ERROR', retryable: false });
+    expect(emfMetrics(lines)[0]).toMatchObject({ [METRIC.failed]: 1 });
+  });
+
+  it('records a missing source image as permanent: no retry would help', async () => {
+    const handler = await loadHandler(workerEnv());
+    const { value, error } = await captureJsonLines(() => handler({ source: `${s.sourceRegistry}/${ns}/missing:1` }, lambdaContext('worker')));
+    expect(error).toBeUndefined();
+    expect(value).toMatchObject({ status: 'failed', retryable: false });
+    expect(value?.error).toContain('no such image (404)');
+  });
+
+  it('throws a retryable failure so that Lambda retries it and dead-letters it, after logging and counting it', async () => {
+    const proxy = await startFaultProxy({ upstream: s.sourceRegistry, faults: [{ times: 100, status: 503 }] });
+    try {
+      const handler = await loadHandler(workerEnv());
+      const { error, lines } = await captureJsonLines(() => handler({ source: `${proxy.host}/${ns}/app:1` }, lambdaContext('worker')));
+      expect(error).toMatchObject({ retryable: true });
+      expect(String((error as Error).message)).toContain(`looking up source "${proxy.host}/${ns}/app:1"`);
+      expect(lines.find((line) => line.message === 'image failed')).toMatchObject({ retryable: true });
+      expect(emfMetrics(lines)[0]).toMatchObject({ [METRIC.failed]: 1 });
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('stops before the Lambda deadline instead of being killed mid-copy, as a retryable failure', async () => {
+    const handler = await loadHandler(workerEnv());
+    const pushed = await pushImage({ registry: s.sourceRegistry }, `${ns}/late`, '1');
+    // 16 s left: the 15 s margin leaves 1 s, too little to start a copy.
+    const { error, lines } = await captureJsonLines(() => handler({ source: `${s.sourceRegistry}/${ns}/late:1` }, lambdaContext('worker', 16_000)));
+    expect(error).toMatchObject({ retryable: true });
+    expect((error as Error).message).toMatch(/stopped, [01] s left before the deadline is too little to copy safely/);
+    expect(lines.find((line) => line.message === 'image failed')).toBeDefined();
+    expect(await manifestDigest(target, targetRepo('late'), '1')).toBeUndefined();
+    expect(pushed.digest).toMatch(/^sha256:/);
+  });
+
+  it('fails the cold start listing every configuration problem', async () => {
+    const failure = loadHandler({ TARGET: '', COPY_TIMEOUT_SECONDS: 'soon', PLATFORMS: 'linux' });
+    await expect(failure).rejects.toThrow('invalid worker configuration: TARGET is required; ');
+    await expect(failure).rejects.toThrow('COPY_TIMEOUT_SECONDS must be a positive whole number, got "soon"');
+    await expect(failure).rejects.toThrow('PLATFORMS: invalid platform "linux"');
+  });
+});

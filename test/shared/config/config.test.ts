@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../../shared/errors.ts';
+import { loadSchedulerConfig } from '../../../shared/config/scheduler-config.ts';
+import { loadWorkerConfig } from '../../../shared/config/worker-config.ts';
+
+describe('loadWorkerConfig', () => {
+  it('applies defaults and keeps absent options absent', () => {
+    const config = loadWorkerConfig({ TARGET: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/mirror' });
+    expect(config).toEqual({
+      target: { registry: '123456789012.dkr.ecr.eu-west-1.amazonaws.com', prefix: 'mirror' },
+      nameTemplate: '{registry}/{repository}',
+      ecr: false,
+      crane: '/opt/bin/crane',
+      copyTimeoutMs: 840_000,
+      platforms: [],
+      allowRegistries: [],
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('reads every option', () => {
+    const config = loadWorkerConfig({
+      TARGET: 'localhost:5000/m',
+      NAME_TEMPLATE: '{repository}',
+      TARGET_IS_ECR: 'true',
+      CRANE_PATH: '/usr/local/bin/crane',
+      COPY_TIMEOUT_SECONDS: '60',
+      SOURCE_CREDENTIALS_SECRET_ID: 'image-mirror/registry-credentials',
+      KMS_KEY_ARN: 'arn:aws:kms:eu-west-1:123456789012:key/x',
+      PLATFORMS: 'linux/amd64, linux/arm64',
+      ALLOW_REGISTRIES: 'index.docker.io,quay.io',
+      AWS_REGION: 'eu-west-1',
+    });
+    expect(config).toMatchObject({
+      ecr: true,
+      copyTimeoutMs: 60_000,
+      sourceCredentialsSecretId: 'image-mirror/registry-credentials',
+      platforms: [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }],
+      allowRegistries: ['docker.io', 'quay.io'],
+      region: 'eu-west-1',
+    });
+  });
+
+  it('lists every problem in one error', () => {
+    const load = () => loadWorkerConfig({ TARGET_IS_ECR: 'maybe', NAME_TEMPLATE: '{repo}', ALLOW_REGISTRIES: 'not a host' });
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(/TARGET is required.*NAME_TEMPLATE: .*unknown placeholder \{repo\}.*ALLOW_REGISTRIES: .*TARGET_IS_ECR must be true or false, got "maybe"/);
+  });
+});
+
+describe('loadSchedulerConfig', () => {
+  const base = { GITHUB_REPOSITORY: 'octo/images', WORKER_FUNCTION_NAME: 'image-mirror-dev-worker', TARGET: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/mirror' };
+
+  it('applies defaults', () => {
+    expect(loadSchedulerConfig(base)).toMatchObject({ owner: 'octo', repo: 'images', imagesPath: 'images', githubApiUrl: 'https://api.github.com', maxInFlight: 10 });
+    expect(loadSchedulerConfig(base)).not.toHaveProperty('ref');
+  });
+
+  it('reads a GitHub Enterprise URL, a ref and a nested images path', () => {
+    expect(loadSchedulerConfig({ ...base, GITHUB_API_URL: 'https://ghe.example.com/api/v3/', GITHUB_REF: 'release', IMAGES_PATH: '/mirror/images/', GITHUB_TOKEN_SECRET_ID: 'gh' })).toMatchObject({
+      githubApiUrl: 'https://ghe.example.com/api/v3',
+      ref: 'release',
+      imagesPath: 'mirror/images',
+      githubTokenSecretId: 'gh',
+    });
+  });
+
+  it('lists every problem in one error', () => {
+    expect(() => loadSchedulerConfig({ GITHUB_REPOSITORY: 'just-a-name', MAX_IN_FLIGHT: '-1' })).toThrow(
+      /GITHUB_REPOSITORY: expected owner\/name, got "just-a-name".*TARGET is required.*WORKER_FUNCTION_NAME is required.*MAX_IN_FLIGHT must be a positive whole number/,
+    );
+  });
+});

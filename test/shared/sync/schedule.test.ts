@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { parseTargetBase } from '../../../shared/image-ref/target.ts';
+import type { DockerfileEntry } from '../../../shared/plan/plan.ts';
+import { scheduleSync } from '../../../shared/sync/schedule.ts';
+import { FakeInvoker, FakeScheduleRecorder } from '../../fakes/invoker.ts';
+
+const files: DockerfileEntry[] = [
+  { path: 'docker.io/library/postgres/Dockerfile', text: 'FROM postgres:14' },
+  { path: 'docker.io/library/postgres-16/Dockerfile', text: 'FROM postgres:16' },
+  { path: 'docker.io/library/redis/Dockerfile', text: 'FROM redis:7' },
+  { path: 'quay.io/prometheus/node-exporter/Dockerfile', text: 'FROM quay.io/prometheus/node-exporter:v1.8.2' },
+  { path: 'docker.io/library/broken/Dockerfile', text: 'FROM ${NOPE}' },
+];
+const source = { list: async () => files };
+const options = { target: parseTargetBase('123456789012.dkr.ecr.eu-west-1.amazonaws.com/mirror'), maxInFlight: 2 };
+
+describe('scheduleSync', () => {
+  it('invokes one worker per image with source, target and files, and reports invalid files', async () => {
+    const invoker = new FakeInvoker();
+    const recorder = new FakeScheduleRecorder();
+    const summary = await scheduleSync({}, { source, invoker, recorder }, options);
+    expect(summary).toMatchObject({ dryRun: false, planned: 4, invoked: 4, failedInvokes: 0, invalid: 1 });
+    expect(invoker.invoked.map((job) => job.source).sort()).toEqual([
+      'docker.io/library/postgres:14',
+      'docker.io/library/postgres:16',
+      'docker.io/library/redis:7',
+      'quay.io/prometheus/node-exporter:v1.8.2',
+    ]);
+    expect(invoker.invoked.find((job) => job.source === 'docker.io/library/redis:7')).toEqual({
+      source: 'docker.io/library/redis:7',
+      target: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/mirror/docker.io/library/redis:7',
+      files: ['docker.io/library/redis/Dockerfile'],
+    });
+    expect(summary.errors).toEqual([{ file: 'docker.io/library/broken/Dockerfile', message: 'line 1: ARG NOPE is not declared before the first FROM' }]);
+    expect(recorder.runs).toEqual([summary]);
+    expect(invoker.maxInFlight).toBeLessThanOrEqual(2);
+  });
+
+  it('invokes only the images asked for, by repository or by exact reference, and names what matched nothing', async () => {
+    const invoker = new FakeInvoker();
+    const summary = await scheduleSync({ only: ['postgres', 'quay.io/prometheus/node-exporter:v1.8.2', 'ghcr.io/nothing/here'] }, { source, invoker, recorder: new FakeScheduleRecorder() }, options);
+    expect(invoker.invoked.map((job) => job.source).sort()).toEqual(['docker.io/library/postgres:14', 'docker.io/library/postgres:16', 'quay.io/prometheus/node-exporter:v1.8.2']);
+    expect(summary.unmatched).toEqual(['ghcr.io/nothing/here']);
+    await scheduleSync({ only: ['docker.io/library/postgres:16'] }, { source, invoker: new FakeInvoker(), recorder: new FakeScheduleRecorder() }, options).then((s) => expect(s.jobs.map((j) => j.source)).toEqual(['docker.io/library/postgres:16']));
+  });
+
+  it('plans without invoking on a dry run', async () => {
+    const invoker = new FakeInvoker();
+    const summary = await scheduleSync({ dryRun: true }, { source, invoker, recorder: new FakeScheduleRecorder() }, options);
+    expect(summary).toMatchObject({ dryRun: true, planned: 4, invoked: 0 });
+    expect(summary.jobs).toHaveLength(4);
+    expect(invoker.invoked).toEqual([]);
+  });
+
+  it('invokes every other worker when some invocations fail, then fails the run so the alarm fires', async () => {
+    const invoker = new FakeInvoker(/redis/);
+    const recorder = new FakeScheduleRecorder();
+    await expect(scheduleSync({}, { source, invoker, recorder }, options)).rejects.toThrow('invoking workers: 1 of 4 invocations failed, first: docker.io/library/redis:7: Rate exceeded');
+    expect(invoker.invoked).toHaveLength(3);
+    expect(recorder.runs[0]).toMatchObject({ invoked: 3, failedInvokes: 1 });
+    expect(recorder.failures).toHaveLength(1);
+  });
+
+  it('records and rethrows a source failure, invoking nothing', async () => {
+    const invoker = new FakeInvoker();
+    const recorder = new FakeScheduleRecorder();
+    const broken = { list: async () => Promise.reject(new Error('listing the tree of octo/images@main: GitHub answered 401')) };
+    await expect(scheduleSync({}, { source: broken, invoker, recorder }, options)).rejects.toThrow('GitHub answered 401');
+    expect(invoker.invoked).toEqual([]);
+    expect(recorder.failures).toHaveLength(1);
+  });
+
+  it.each([
+    [{ only: 'postgres' }, '"only" must be a list of image names'],
+    [{ only: ['Bad:Ref'] }, '"only": invalid image reference "Bad:Ref"'],
+    [{ dryRun: 'yes' }, '"dryRun" must be true or false'],
+  ])('refuses the event %j', async (event, message) => {
+    await expect(scheduleSync(event as never, { source, invoker: new FakeInvoker(), recorder: new FakeScheduleRecorder() }, options)).rejects.toThrow(message);
+  });
+
+  it('ignores the fields of an EventBridge scheduled event', async () => {
+    const event = { version: '0', 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {} };
+    await expect(scheduleSync(event as never, { source, invoker: new FakeInvoker(), recorder: new FakeScheduleRecorder() }, options)).resolves.toMatchObject({ planned: 4 });
+  });
+});

@@ -1,0 +1,94 @@
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { METRIC } from '../../../shared/observability/names.ts';
+import type { ScheduleSummary } from '../../../shared/sync/schedule.ts';
+import { type FakeGitHub, startFakeGitHub } from '../../support/fake-github.ts';
+import { captureJsonLines, emfMetrics, lambdaContext } from '../../support/lambda.ts';
+import { stack, uniqueName } from '../../support/stack.ts';
+
+type Handler = (event: unknown, context: unknown) => Promise<ScheduleSummary>;
+
+describe('scheduler handler (fake GitHub, moto Secrets Manager)', () => {
+  const s = stack();
+  const ns = uniqueName('sched');
+  const token = `ghp_${ns.replace(/-/g, '')}SECRET`;
+  const saved = { ...process.env };
+  let github: FakeGitHub;
+
+  beforeAll(async () => {
+    github = await startFakeGitHub({
+      owner: 'octo',
+      repo: 'images',
+      token,
+      files: {
+        'README.md': '# images\n',
+        'images/docker.io/library/postgres/Dockerfile': 'FROM postgres:14\n',
+        'images/quay.io/prometheus/node-exporter/Dockerfile': 'FROM quay.io/prometheus/node-exporter:v1.8.2\n',
+        'images/docker.io/library/broken/Dockerfile': 'FROM postgres:${NOPE}\n',
+      },
+    });
+    const secrets = new SecretsManagerClient({ region: 'us-east-1', endpoint: s.awsEndpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    await secrets.send(new CreateSecretCommand({ Name: `github/${ns}`, SecretString: JSON.stringify({ token }) }));
+  });
+
+  afterAll(async () => {
+    process.env = saved;
+    await github.close();
+  });
+
+  async function loadHandler(env: Record<string, string> = {}): Promise<Handler> {
+    vi.resetModules();
+    process.env = {
+      ...saved,
+      AWS_ENDPOINT_URL: s.awsEndpoint,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'testing',
+      AWS_SECRET_ACCESS_KEY: 'testing',
+      GITHUB_REPOSITORY: 'octo/images',
+      GITHUB_API_URL: github.url,
+      GITHUB_TOKEN_SECRET_ID: `github/${ns}`,
+      WORKER_FUNCTION_NAME: 'image-mirror-test-worker',
+      TARGET: '123456789012.dkr.ecr.us-east-1.amazonaws.com/mirror',
+      ...env,
+    };
+    return (await import('../../../functions/scheduler/handler.ts')).handler as unknown as Handler;
+  }
+
+  it('plans a dry run from the GitHub tree with the token from Secrets Manager, logging and counting it, never printing the token', async () => {
+    const handler = await loadHandler();
+    const { value, error, lines, raw } = await captureJsonLines(() => handler({ dryRun: true }, lambdaContext('scheduler')));
+    expect(error).toBeUndefined();
+    expect(value).toMatchObject({ dryRun: true, planned: 2, invoked: 0, invalid: 1 });
+    expect(value?.jobs.map((j) => j.target)).toEqual([
+      '123456789012.dkr.ecr.us-east-1.amazonaws.com/mirror/docker.io/library/postgres:14',
+      '123456789012.dkr.ecr.us-east-1.amazonaws.com/mirror/quay.io/prometheus/node-exporter:v1.8.2',
+    ]);
+    expect(lines.find((l) => l.message === 'invalid file')).toMatchObject({ level: 'WARN', file: 'docker.io/library/broken/Dockerfile' });
+    expect(lines.find((l) => l.message === 'sync scheduled')).toMatchObject({ planned: 2, invalid: 1, dryRun: true });
+    expect(emfMetrics(lines)[0]).toMatchObject({ [METRIC.schedulerRuns]: 1, [METRIC.planned]: 2, [METRIC.invalidFiles]: 1 });
+    expect(raw).not.toContain(token);
+    expect(github.requests.filter((r) => r.endpoint !== 'other')).toHaveLength(3);
+  });
+
+  it.each([
+    [401, {}, 'GitHub answered 401'],
+    [403, { rateLimited: true }, 'rate limit'],
+    [404, {}, 'not found'],
+    [502, {}, '502'],
+  ])('reports GitHub answering %i clearly, fails the run, and moves the failure metric', async (status, extra, message) => {
+    const handler = await loadHandler();
+    github.setFault('tree', { status, ...extra });
+    const { error, lines, raw } = await captureJsonLines(() => handler({}, lambdaContext('scheduler')));
+    expect((error as Error).message).toContain('octo/images');
+    expect((error as Error).message).toContain(message);
+    expect(lines.find((l) => l.message === 'schedule failed')).toMatchObject({ level: 'ERROR' });
+    expect(emfMetrics(lines)[0]).toMatchObject({ [METRIC.schedulerFailures]: 1 });
+    expect(raw).not.toContain(token);
+  });
+
+  it('refuses a malformed on-demand event', async () => {
+    const handler = await loadHandler();
+    const { error } = await captureJsonLines(() => handler({ only: 'postgres' }, lambdaContext('scheduler')));
+    expect((error as Error).message).toContain('"only" must be a list of image names');
+  });
+});

@@ -19,9 +19,11 @@ const stackEnv = {
 
 /** Starts the real local stack (two docker-registry instances, moto) once for all stack tests; a missing tool fails the run. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const crane = process.env.CRANE ?? 'crane';
+  let crane = process.env.CRANE ?? 'crane';
   try {
     await run(crane, ['version']);
+    // An absolute path: serverless-offline gives handlers no PATH.
+    if (!crane.includes('/')) crane = (await run('bash', ['-c', `command -v ${crane}`])).stdout.trim();
   } catch (error) {
     throw new Error(`crane is required for the stack tests and "${crane}" does not run (${(error as Error).message}); run scripts/setup.sh`);
   }

@@ -1,0 +1,88 @@
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { manifestDigest, pushImage, pushIndex, type SeedTarget } from '../../scripts/lib/oci-seed.ts';
+import type { ScheduleSummary } from '../../shared/sync/schedule.ts';
+import { type FakeGitHub, startFakeGitHub } from '../support/fake-github.ts';
+import { type OfflineLambdas, startOffline } from '../support/offline.ts';
+import { stack, uniqueName } from '../support/stack.ts';
+
+describe('fan-out offline: EventBridge-style run of the scheduler, one async worker per image (serverless-offline, fake GitHub, moto, real registries and crane)', () => {
+  const s = stack();
+  const ns = uniqueName('fanout');
+  const prefix = `fan-${ns}`;
+  const token = `ghp_${ns.replace(/-/g, '')}`;
+  const aws = { AWS_ENDPOINT_URL: s.awsEndpoint, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1' };
+  const target: SeedTarget = { registry: s.targetRegistry, auth: { username: s.targetUsername, password: s.targetPassword } };
+  const images = ['alpha', 'bravo', 'charlie', 'delta', 'echo'];
+  const digests = new Map<string, string>();
+  let github: FakeGitHub;
+  let offline: OfflineLambdas | undefined;
+
+  beforeAll(async () => {
+    const files: Record<string, string> = { 'README.md': '# mirrored images\n' };
+    for (const [i, name] of images.entries()) {
+      const pushed = i % 2 === 0 ? (await pushIndex({ registry: s.sourceRegistry }, `${ns}/${name}`, '1', ['linux/amd64', 'linux/arm64'])).index : await pushImage({ registry: s.sourceRegistry }, `${ns}/${name}`, '1');
+      digests.set(name, pushed.digest);
+      files[`images/${s.sourceRegistry}/${ns}/${name}/Dockerfile`] = `FROM ${s.sourceRegistry}/${ns}/${name}:1\n`;
+    }
+    github = await startFakeGitHub({ owner: 'octo', repo: 'images', token, files });
+    const secrets = new SecretsManagerClient({ region: 'us-east-1', endpoint: s.awsEndpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    await secrets.send(new CreateSecretCommand({ Name: `gh/${ns}`, SecretString: token }));
+    await secrets.send(new CreateSecretCommand({ Name: `registries/${ns}`, SecretString: '{}' }));
+    const lambdaPort = 3600 + Math.floor(Math.random() * 300);
+    offline = await startOffline({
+      lambdaPort,
+      httpPort: lambdaPort + 400,
+      env: { ...aws, AWS_ENDPOINT_URL_LAMBDA: `http://localhost:${lambdaPort}` },
+      params: {
+        githubRepository: 'octo/images',
+        githubApiUrl: github.url,
+        githubTokenSecretId: `gh/${ns}`,
+        sourceCredentialsSecretId: `registries/${ns}`,
+        localTarget: `${s.targetRegistry}/${prefix}`,
+        targetIsEcr: 'true',
+        cranePath: s.crane,
+      },
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    await offline?.stop();
+    await github?.close();
+  });
+
+  it('invokes one worker per image and every image lands with its digest', async () => {
+    const lambda = new LambdaClient({ region: 'us-east-1', endpoint: offline!.lambdaEndpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    const response = await lambda.send(new InvokeCommand({ FunctionName: 'image-mirror-local-scheduler', Payload: new TextEncoder().encode('{}') }));
+    expect(response.FunctionError, offline!.output()).toBeUndefined();
+    const summary = JSON.parse(new TextDecoder().decode(response.Payload)) as ScheduleSummary;
+    expect(summary).toMatchObject({ planned: images.length, invoked: images.length, failedInvokes: 0, invalid: 0 });
+
+    const repo = (name: string) => `${prefix}/${s.sourceRegistry.replace(':', '-')}/${ns}/${name}`;
+    const deadline = Date.now() + 90_000;
+    let landed: (string | undefined)[] = [];
+    const copiedLines = () => offline!.output().match(/"message":"image copied"/g)?.length ?? 0;
+    while (Date.now() < deadline) {
+      landed = await Promise.all(images.map((name) => manifestDigest(target, repo(name), '1')));
+      const done = landed.every((digest, i) => digest === digests.get(images[i]!)) && copiedLines() === images.length;
+      if (done || offline!.output().includes('"message":"image failed"')) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(landed, offline!.output()).toEqual(images.map((name) => digests.get(name)));
+    expect(offline!.output().match(/"message":"image copied"/g)).toHaveLength(images.length);
+  });
+
+  it('answers an on-demand subset as a dry run without invoking anything', async () => {
+    const lambda = new LambdaClient({ region: 'us-east-1', endpoint: offline!.lambdaEndpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    const workerRuns = () => offline!.output().match(/\(λ: worker\)/g)?.length ?? 0;
+    const before = workerRuns();
+    const event = { only: [`${s.sourceRegistry}/${ns}/bravo`], dryRun: true };
+    const response = await lambda.send(new InvokeCommand({ FunctionName: 'image-mirror-local-scheduler', Payload: new TextEncoder().encode(JSON.stringify(event)) }));
+    const summary = JSON.parse(new TextDecoder().decode(response.Payload)) as ScheduleSummary;
+    expect(summary).toMatchObject({ dryRun: true, planned: 1, invoked: 0 });
+    expect(summary.jobs.map((j) => j.source)).toEqual([`${s.sourceRegistry}/${ns}/bravo:1`]);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(workerRuns()).toBe(before);
+  });
+});

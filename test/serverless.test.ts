@@ -1,0 +1,368 @@
+import { execFile } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { inflateRawSync } from 'node:zlib';
+import { parse as parseYaml } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../shared/observability/names.ts';
+
+// `npm run package` (osls + serverless-esbuild, offline) runs once; the tests read what it produced.
+
+const root = resolve(import.meta.dirname, '..');
+const out = join(root, '.serverless');
+const craneInLayer = join(root, 'layers', 'crane', 'bin', 'crane');
+
+// CloudFormation JSON is walked structurally; `any` keeps the assertions readable, expect() checks.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = any;
+
+interface Statement {
+  readonly role: string;
+  readonly effect: string;
+  readonly actions: string[];
+  /** Each resource as JSON text, so that intrinsic functions compare as values. */
+  readonly resources: string[];
+}
+
+interface ZipEntry {
+  readonly name: string;
+  readonly mode: number;
+  readonly data: () => Buffer;
+}
+
+let template: Json;
+let params: Record<string, string | number>;
+let fakeCrane = false;
+
+const text = (value: unknown): string => JSON.stringify(value);
+const sub = (value: string): string => text({ 'Fn::Sub': value });
+const getAtt = (logicalId: string, attribute: string): string => text({ 'Fn::GetAtt': [logicalId, attribute] });
+const ref = (logicalId: string): string => text({ Ref: logicalId });
+
+function resourcesOfType(type: string): [string, Json][] {
+  return Object.entries<Json>(template.Resources).filter(([, resource]) => resource.Type === type);
+}
+
+/** The one resource of a type; fails when there are none or several. */
+function onlyResourceOfType(type: string): Json {
+  const found = resourcesOfType(type);
+  expect(found.map(([id]) => id), type).toHaveLength(1);
+  return found[0]![1];
+}
+
+function asArray<T>(value: T | T[] | undefined): T[] {
+  return value === undefined ? [] : Array.isArray(value) ? value : [value];
+}
+
+/** Both branches of an `Fn::If` statement (minus AWS::NoValue), or the statement itself. */
+function expandConditional(statement: Json): Json[] {
+  if (statement?.['Fn::If']) {
+    const [, whenTrue, whenFalse] = statement['Fn::If'];
+    return [whenTrue, whenFalse].filter((branch) => branch?.Ref !== 'AWS::NoValue').flatMap(expandConditional);
+  }
+  return [statement];
+}
+
+/** Every permission statement of every IAM role and policy in the template (trust policies aside). */
+function iamStatements(): Statement[] {
+  const documents: [string, Json][] = [
+    ...resourcesOfType('AWS::IAM::Role').flatMap(([id, role]) => asArray<Json>(role.Properties.Policies).map((policy): [string, Json] => [id, policy.PolicyDocument])),
+    ...resourcesOfType('AWS::IAM::Policy').map(([id, policy]): [string, Json] => [id, policy.Properties.PolicyDocument]),
+    ...resourcesOfType('AWS::IAM::ManagedPolicy').map(([id, policy]): [string, Json] => [id, policy.Properties.PolicyDocument]),
+  ];
+  return documents.flatMap(([role, document]) =>
+    asArray<Json>(document.Statement)
+      .flatMap(expandConditional)
+      .map((statement) => ({
+        role,
+        effect: statement.Effect,
+        actions: asArray<string>(statement.Action),
+        resources: asArray<Json>(statement.Resource).map(text),
+      })),
+  );
+}
+
+/** A function's environment with the pseudo parameters a deployment would substitute. */
+function environmentOf(logicalId: string): Record<string, string> {
+  const pseudo: Record<string, string> = { 'AWS::AccountId': '123456789012', 'AWS::Region': 'eu-west-1', 'AWS::Partition': 'aws' };
+  const variables = template.Resources[logicalId].Properties.Environment.Variables as Record<string, Json>;
+  return Object.fromEntries(
+    Object.entries(variables).map(([name, value]) => {
+      if (typeof value === 'string') return [name, value];
+      if (typeof value?.['Fn::Sub'] === 'string') return [name, value['Fn::Sub'].replace(/\$\{([^}]+)\}/g, (_: string, key: string) => pseudo[key] ?? `\${${key}}`)];
+      throw new Error(`${logicalId}: environment variable ${name} is not a string or a plain Fn::Sub: ${text(value)}`);
+    }),
+  );
+}
+
+/** The entries of a zip archive (stored or deflated), read from its central directory. */
+function readZip(zip: Buffer): ZipEntry[] {
+  const end = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  if (end < 0) throw new Error('not a zip archive');
+  const entries: ZipEntry[] = [];
+  let at = zip.readUInt32LE(end + 16);
+  for (let i = 0; i < zip.readUInt16LE(end + 10); i++) {
+    const method = zip.readUInt16LE(at + 10);
+    const size = zip.readUInt32LE(at + 20);
+    const nameLength = zip.readUInt16LE(at + 28);
+    const local = zip.readUInt32LE(at + 42);
+    const name = zip.toString('utf8', at + 46, at + 46 + nameLength);
+    const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
+    const raw = zip.subarray(start, start + size);
+    entries.push({ name, mode: zip.readUInt32LE(at + 38) >>> 16, data: () => (method === 8 ? inflateRawSync(raw) : raw) });
+    at += 46 + nameLength + zip.readUInt16LE(at + 30) + zip.readUInt16LE(at + 32);
+  }
+  return entries;
+}
+
+function run(command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeout: number }): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(command, args, { ...options, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      done({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+beforeAll(async () => {
+  if (!existsSync(craneInLayer)) {
+    // Packaging needs a file there, not a working crane: a stand-in that fails loudly if ever run.
+    await mkdir(dirname(craneInLayer), { recursive: true });
+    await writeFile(craneInLayer, '#!/bin/sh\necho "stand-in crane written by test/serverless.test.ts" >&2\nexit 1\n');
+    await chmod(craneInLayer, 0o755);
+    fakeCrane = true;
+  }
+  const started = Date.now();
+  const packaging = await run('npm', ['run', '--silent', 'package'], { cwd: root, timeout: 280_000 });
+  if (packaging.code !== 0) throw new Error(`npm run package failed (${packaging.code}):\n${packaging.stdout}\n${packaging.stderr}`);
+  console.log(`npm run package took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  template = JSON.parse(await readFile(join(out, 'cloudformation-template-update-stack.json'), 'utf8'));
+  params = parseYaml(await readFile(join(root, 'serverless.yml'), 'utf8'), { logLevel: 'error' }).params.default;
+}, 300_000);
+
+afterAll(async () => {
+  // Never leave the stand-in where a real deploy would package it.
+  if (fakeCrane) await rm(craneInLayer, { force: true });
+});
+
+describe('serverless package', () => {
+  it('runs the scheduler on the configured schedule with an empty request', () => {
+    const rules = resourcesOfType('AWS::Events::Rule').map(([, rule]) => rule.Properties);
+    expect(rules).toHaveLength(1);
+    expect(rules[0]).toMatchObject({ ScheduleExpression: params.schedule, State: 'ENABLED' });
+    expect(rules[0].Targets).toEqual([expect.objectContaining({ Arn: { 'Fn::GetAtt': ['SchedulerLambdaFunction', 'Arn'] }, Input: '{}' })]);
+    const permissions = resourcesOfType('AWS::Lambda::Permission').map(([, permission]) => permission.Properties);
+    expect(permissions).toContainEqual(expect.objectContaining({ Principal: 'events.amazonaws.com', FunctionName: { 'Fn::GetAtt': ['SchedulerLambdaFunction', 'Arn'] } }));
+  });
+
+  it('gives the scheduler the configuration its loader reads', () => {
+    const env = template.Resources.SchedulerLambdaFunction.Properties.Environment.Variables;
+    expect(env).toMatchObject({
+      GITHUB_REPOSITORY: params.githubRepository,
+      GITHUB_REF: params.githubRef,
+      IMAGES_PATH: params.imagesPath,
+      GITHUB_TOKEN_SECRET_ID: params.githubTokenSecretId,
+      WORKER_FUNCTION_NAME: template.Resources.WorkerLambdaFunction.Properties.FunctionName,
+      NAME_TEMPLATE: '{registry}/{repository}',
+      MAX_IN_FLIGHT: '10',
+      TARGET: { 'Fn::Sub': `\${AWS::AccountId}.dkr.ecr.\${AWS::Region}.amazonaws.com/${params.targetPrefix}` },
+    });
+  });
+
+  it('runs both functions on Node 22, arm64, with the service name and metrics namespace of names.ts', () => {
+    for (const id of ['SchedulerLambdaFunction', 'WorkerLambdaFunction']) {
+      const fn = template.Resources[id].Properties;
+      expect(fn).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'] });
+      expect(fn.Environment.Variables).toMatchObject({ POWERTOOLS_SERVICE_NAME: SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE });
+    }
+    expect(template.Resources.SchedulerLambdaFunction.Properties).toMatchObject({ Timeout: 300, MemorySize: 512 });
+    expect(template.Resources.WorkerLambdaFunction.Properties).toMatchObject({ Timeout: 900, MemorySize: 2048, EphemeralStorage: { Size: 1024 } });
+  });
+
+  it('gives the worker the crane layer, its path and a copy timeout inside the Lambda timeout', () => {
+    const worker = template.Resources.WorkerLambdaFunction.Properties;
+    expect(worker.Layers).toEqual([{ Ref: 'CraneLambdaLayer' }]);
+    expect(template.Resources.CraneLambdaLayer).toMatchObject({
+      Type: 'AWS::Lambda::LayerVersion',
+      Properties: { CompatibleArchitectures: ['arm64'], CompatibleRuntimes: ['nodejs22.x'] },
+    });
+    expect(worker.Environment.Variables).toMatchObject({
+      CRANE_PATH: '/opt/bin/crane',
+      SOURCE_CREDENTIALS_SECRET_ID: params.sourceCredentialsSecretId,
+      KMS_KEY_ARN: params.kmsKeyArn,
+    });
+    expect(Number(worker.Environment.Variables.COPY_TIMEOUT_SECONDS)).toBeLessThan(worker.Timeout);
+  });
+
+  it('ships crane in the layer zip as an executable bin/crane (/opt/bin/crane)', async () => {
+    const entries = readZip(await readFile(join(out, 'crane.zip')));
+    const crane = entries.find((entry) => entry.name === 'bin/crane');
+    expect(crane).toBeDefined();
+    expect(crane!.mode & 0o111).toBe(0o111);
+    expect(crane!.data().equals(await readFile(craneInLayer))).toBe(true);
+  });
+
+  it('retries a failed worker invoke as configured, then sends it to the dead-letter queue kept 14 days', () => {
+    const config = onlyResourceOfType('AWS::Lambda::EventInvokeConfig');
+    expect(config.Properties).toMatchObject({
+      FunctionName: { Ref: 'WorkerLambdaFunction' },
+      MaximumRetryAttempts: params.workerMaxRetries,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': ['WorkerDeadLetterQueue', 'Arn'] } } },
+    });
+    expect(template.Resources.WorkerDeadLetterQueue).toMatchObject({ Type: 'AWS::SQS::Queue', Properties: { MessageRetentionPeriod: 14 * 24 * 3600 } });
+  });
+
+  it('caps the worker concurrency', () => {
+    expect(template.Resources.WorkerLambdaFunction.Properties.ReservedConcurrentExecutions).toBe(params.workerReservedConcurrency);
+  });
+
+  it('alarms on failed images, the dead-letter queue and scheduler failures, into the SNS topic', () => {
+    expect(template.Resources.AlarmTopic.Type).toBe('AWS::SNS::Topic');
+    const alarms = resourcesOfType('AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties);
+    const custom = (metric: string) => ({ Namespace: METRICS_NAMESPACE, MetricName: metric, Dimensions: [{ Name: 'service', Value: SERVICE_NAME }] });
+    const expected = [
+      custom(METRIC.failed),
+      custom(METRIC.schedulerFailures),
+      { Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesVisible', Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['WorkerDeadLetterQueue', 'QueueName'] } }] },
+      { Namespace: 'AWS/Lambda', MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'SchedulerLambdaFunction' } }] },
+    ];
+    expect(alarms).toHaveLength(expected.length);
+    for (const metric of expected) expect(alarms).toContainEqual(expect.objectContaining(metric));
+    for (const alarm of alarms) {
+      expect(alarm).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', EvaluationPeriods: 1, TreatMissingData: 'notBreaching' });
+      expect(alarm.AlarmActions).toEqual([{ Ref: 'AlarmTopic' }]);
+      expect(alarm.AlarmDescription.length).toBeGreaterThan(100);
+    }
+    expect(template.Resources.AlarmEmailSubscription).toMatchObject({
+      Condition: 'HasAlarmEmail',
+      Properties: { TopicArn: { Ref: 'AlarmTopic' }, Protocol: 'email' },
+    });
+  });
+
+  it('has a dashboard of the metrics named in names.ts and the dead-letter queue depth', () => {
+    const dashboard = onlyResourceOfType('AWS::CloudWatch::Dashboard');
+    const body = JSON.parse(dashboard.Properties.DashboardBody['Fn::Sub'][0]) as { widgets: { properties: { metrics: Json[][]; stat?: string } }[] };
+    const series = body.widgets.flatMap((widget) =>
+      widget.properties.metrics.map((metric) => {
+        const options = typeof metric.at(-1) === 'object' ? metric.at(-1) : {};
+        return { namespace: metric[0], name: metric[1], stat: options.stat ?? widget.properties.stat };
+      }),
+    );
+    const custom = series.filter((s) => s.namespace === METRICS_NAMESPACE);
+    for (const s of custom) expect(Object.values(METRIC)).toContain(s.name);
+    const names = custom.map((s) => s.name);
+    for (const name of [METRIC.copied, METRIC.skipped, METRIC.failed, METRIC.schedulerRuns, METRIC.invalidFiles]) expect(names).toContain(name);
+    expect(custom.filter((s) => s.name === METRIC.duration).map((s) => s.stat).sort()).toEqual(['p50', 'p95']);
+    expect(series).toContainEqual(expect.objectContaining({ namespace: 'AWS/SQS', name: 'ApproximateNumberOfMessagesVisible' }));
+  });
+
+  it('keeps every log group 30 days, one per function', () => {
+    const groups = resourcesOfType('AWS::Logs::LogGroup');
+    expect(groups.map(([id]) => id).sort()).toEqual(['SchedulerLogGroup', 'WorkerLogGroup']);
+    for (const [, group] of groups) expect(group.Properties.RetentionInDays).toBe(30);
+  });
+
+  describe('IAM', () => {
+    const ecrRepositoryActions = [
+      'ecr:DescribeRepositories',
+      'ecr:CreateRepository',
+      'ecr:PutLifecyclePolicy',
+      'ecr:TagResource',
+      'ecr:BatchCheckLayerAvailability',
+      'ecr:InitiateLayerUpload',
+      'ecr:UploadLayerPart',
+      'ecr:CompleteLayerUpload',
+      'ecr:PutImage',
+      'ecr:BatchGetImage',
+      'ecr:GetDownloadUrlForLayer',
+    ];
+    const secretArn = (id: string | number | undefined) => sub(`arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${id}-??????`);
+    const granting = (action: string) => iamStatements().filter((s) => s.effect === 'Allow' && s.actions.includes(action));
+
+    it('runs each function with its own role', () => {
+      expect(template.Resources.SchedulerLambdaFunction.Properties.Role).toEqual({ 'Fn::GetAtt': ['SchedulerRole', 'Arn'] });
+      expect(template.Resources.WorkerLambdaFunction.Properties.Role).toEqual({ 'Fn::GetAtt': ['WorkerRole', 'Arn'] });
+      expect(resourcesOfType('AWS::IAM::Role').map(([id]) => id).sort()).toEqual(['SchedulerRole', 'WorkerRole']);
+    });
+
+    it('names every action without a wildcard', () => {
+      const statements = iamStatements();
+      expect(statements.length).toBeGreaterThan(0);
+      for (const statement of statements) for (const action of statement.actions) expect(action, `${statement.role}: ${action}`).not.toContain('*');
+    });
+
+    it('grants the ECR repository actions to the worker on the mirror prefix only', () => {
+      const prefix = sub(`arn:\${AWS::Partition}:ecr:\${AWS::Region}:\${AWS::AccountId}:repository/${params.targetPrefix}/*`);
+      for (const action of ecrRepositoryActions) {
+        const statements = granting(action);
+        expect(statements, action).not.toEqual([]);
+        for (const statement of statements) expect(statement, action).toMatchObject({ role: 'WorkerRole', resources: [prefix] });
+      }
+    });
+
+    it('allows the "*" resource for ecr:GetAuthorizationToken alone', () => {
+      const onEverything = iamStatements().filter((s) => s.resources.includes(text('*')));
+      expect(onEverything.map((s) => [s.role, s.actions])).toEqual([['WorkerRole', ['ecr:GetAuthorizationToken']]]);
+    });
+
+    it('reads only the two configured secrets, each from the function that needs it', () => {
+      const reads = iamStatements().filter((s) => s.actions.some((action) => action.startsWith('secretsmanager:')));
+      expect(reads.map((s) => [s.role, s.actions, s.resources]).sort()).toEqual([
+        ['SchedulerRole', ['secretsmanager:GetSecretValue'], [secretArn(params.githubTokenSecretId)]],
+        ['WorkerRole', ['secretsmanager:GetSecretValue'], [secretArn(params.sourceCredentialsSecretId)]],
+      ]);
+    });
+
+    it('lets the scheduler invoke the worker and nothing else', () => {
+      expect(granting('lambda:InvokeFunction').map((s) => [s.role, s.resources])).toEqual([['SchedulerRole', [getAtt('WorkerLambdaFunction', 'Arn')]]]);
+    });
+
+    it('lets the worker send to its dead-letter queue only', () => {
+      expect(granting('sqs:SendMessage').map((s) => [s.role, s.resources])).toEqual([['WorkerRole', [getAtt('WorkerDeadLetterQueue', 'Arn')]]]);
+    });
+
+    it('lets each function write to its own log group only', () => {
+      const logs = iamStatements().filter((s) => s.actions.some((action) => action.startsWith('logs:')));
+      expect(logs.map((s) => [s.role, s.resources]).sort()).toEqual([
+        ['SchedulerRole', [getAtt('SchedulerLogGroup', 'Arn')]],
+        ['WorkerRole', [getAtt('WorkerLogGroup', 'Arn')]],
+      ]);
+    });
+
+    it('uses KMS only on the configured key, only when one is configured', () => {
+      const kms = iamStatements().filter((s) => s.actions.some((action) => action.startsWith('kms:')));
+      expect(kms.map((s) => [s.role, s.resources])).toEqual([['WorkerRole', [text(params.kmsKeyArn)]]]);
+      const conditional = template.Resources.WorkerRole.Properties.Policies[0].PolicyDocument.Statement.filter((s: Json) => s['Fn::If']);
+      expect(conditional.map((s: Json) => s['Fn::If'][0])).toEqual(['HasKmsKey']);
+    });
+  });
+
+  describe('bundles', () => {
+    for (const fn of ['scheduler', 'worker']) {
+      it(`bundles the ${fn} as one CommonJS file with its source map`, async () => {
+        const zipPath = join(out, `${fn}.zip`);
+        const entries = readZip(await readFile(zipPath));
+        expect(entries.map((entry) => entry.name).sort()).toEqual([`functions/${fn}/handler.cjs`, `functions/${fn}/handler.cjs.map`]);
+        const logicalId = `${fn[0]!.toUpperCase()}${fn.slice(1)}LambdaFunction`;
+        expect(template.Resources[logicalId].Properties.Handler).toBe(`functions/${fn}/handler.handler`);
+        const bundle = entries.find((entry) => entry.name.endsWith('.cjs'))!.data();
+        console.log(`${fn}.zip: ${((await stat(zipPath)).size / 1024).toFixed(0)} KiB (handler.cjs ${(bundle.length / 1024).toFixed(0)} KiB)`);
+      });
+
+      it(`loads the ${fn} bundle in Node with the environment the template gives it`, async () => {
+        const dir = await mkdtemp(join(tmpdir(), `image-mirror-${fn}-bundle-`));
+        try {
+          const entry = readZip(await readFile(join(out, `${fn}.zip`))).find((e) => e.name.endsWith('.cjs'))!;
+          await writeFile(join(dir, 'handler.cjs'), entry.data());
+          const logicalId = `${fn[0]!.toUpperCase()}${fn.slice(1)}LambdaFunction`;
+          const env = { PATH: process.env.PATH, AWS_REGION: 'eu-west-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...environmentOf(logicalId) };
+          const loaded = await run(process.execPath, ['-e', 'process.stdout.write(typeof require("./handler.cjs").handler)'], { cwd: dir, env, timeout: 30_000 });
+          expect(loaded).toMatchObject({ code: 0, stdout: 'function' });
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
+      });
+    }
+  });
+});

@@ -148,12 +148,36 @@ afterAll(async () => {
 
 describe('serverless package', () => {
   it('runs the scheduler on the configured schedule with an empty request', () => {
-    const rules = resourcesOfType('AWS::Events::Rule').map(([, rule]) => rule.Properties);
+    const rules = resourcesOfType('AWS::Events::Rule').map(([, rule]) => rule.Properties).filter((rule) => rule.ScheduleExpression !== undefined);
     expect(rules).toHaveLength(1);
     expect(rules[0]).toMatchObject({ ScheduleExpression: params.schedule, State: 'ENABLED' });
     expect(rules[0].Targets).toEqual([expect.objectContaining({ Arn: { 'Fn::GetAtt': ['SchedulerLambdaFunction', 'Arn'] }, Input: '{}' })]);
     const permissions = resourcesOfType('AWS::Lambda::Permission').map(([, permission]) => permission.Properties);
     expect(permissions).toContainEqual(expect.objectContaining({ Principal: 'events.amazonaws.com', FunctionName: { 'Fn::GetAtt': ['SchedulerLambdaFunction', 'Arn'] } }));
+  });
+
+  it('sends the ECR Image Scan events of the mirror repositories, and only those, to the findings function', () => {
+    const rules = resourcesOfType('AWS::Events::Rule').map(([, rule]) => rule.Properties).filter((rule) => rule.EventPattern !== undefined);
+    expect(rules).toHaveLength(1);
+    const [rule] = rules;
+    expect(rule.EventPattern).toEqual({ source: ['aws.ecr'], 'detail-type': ['ECR Image Scan'], detail: { 'repository-name': [{ prefix: `${params.targetPrefix}/` }] } });
+    expect(rule).toMatchObject({ State: 'ENABLED' });
+    // The default bus, where AWS services send their events.
+    expect(rule.EventBusName).toBeUndefined();
+    expect(rule.Targets).toEqual([expect.objectContaining({ Arn: { 'Fn::GetAtt': ['FindingsLambdaFunction', 'Arn'] } })]);
+    expect(rule.Targets[0].Input).toBeUndefined();
+    const permissions = resourcesOfType('AWS::Lambda::Permission').map(([, permission]) => permission.Properties);
+    const findings = permissions.filter((permission) => text(permission.FunctionName) === getAtt('FindingsLambdaFunction', 'Arn'));
+    expect(findings).toHaveLength(1);
+    expect(findings[0]).toMatchObject({ Principal: 'events.amazonaws.com', Action: 'lambda:InvokeFunction' });
+    expect(text(findings[0].SourceArn)).toContain(`"rule","${rule.Name}"`);
+  });
+
+  it('gives the findings function the prefix its loader reads, and a small footprint', () => {
+    const findings = template.Resources.FindingsLambdaFunction.Properties;
+    expect(findings.Environment.Variables).toMatchObject({ TARGET_PREFIX: params.targetPrefix });
+    expect(findings).toMatchObject({ Timeout: 30, MemorySize: 256 });
+    expect(findings.Layers).toBeUndefined();
   });
 
   it('gives the scheduler the configuration its loader reads', () => {
@@ -170,8 +194,9 @@ describe('serverless package', () => {
     });
   });
 
-  it('runs both functions on Node 22, arm64, with the service name and metrics namespace of names.ts', () => {
-    for (const id of ['SchedulerLambdaFunction', 'WorkerLambdaFunction']) {
+  it('runs every function on Node 22, arm64, with the service name and metrics namespace of names.ts', () => {
+    expect(resourcesOfType('AWS::Lambda::Function').map(([id]) => id).sort()).toEqual(['FindingsLambdaFunction', 'SchedulerLambdaFunction', 'WorkerLambdaFunction']);
+    for (const id of ['FindingsLambdaFunction', 'SchedulerLambdaFunction', 'WorkerLambdaFunction']) {
       const fn = template.Resources[id].Properties;
       expect(fn).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'] });
       expect(fn.Environment.Variables).toMatchObject({ POWERTOOLS_SERVICE_NAME: SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE });
@@ -217,13 +242,14 @@ describe('serverless package', () => {
     expect(template.Resources.WorkerLambdaFunction.Properties.ReservedConcurrentExecutions).toBe(params.workerReservedConcurrency);
   });
 
-  it('alarms on failed images, the dead-letter queue and scheduler failures, into the SNS topic', () => {
+  it('alarms on failed images, the dead-letter queue, scheduler failures and critical findings, into the SNS topic', () => {
     expect(template.Resources.AlarmTopic.Type).toBe('AWS::SNS::Topic');
     const alarms = resourcesOfType('AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties);
     const custom = (metric: string) => ({ Namespace: METRICS_NAMESPACE, MetricName: metric, Dimensions: [{ Name: 'service', Value: SERVICE_NAME }] });
     const expected = [
       custom(METRIC.failed),
       custom(METRIC.schedulerFailures),
+      custom(METRIC.scanCritical),
       { Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesVisible', Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['WorkerDeadLetterQueue', 'QueueName'] } }] },
       { Namespace: 'AWS/Lambda', MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'SchedulerLambdaFunction' } }] },
     ];
@@ -234,6 +260,9 @@ describe('serverless package', () => {
       expect(alarm.AlarmActions).toEqual([{ Ref: 'AlarmTopic' }]);
       expect(alarm.AlarmDescription.length).toBeGreaterThan(100);
     }
+    // Summed over images, so one image with one critical finding is enough.
+    expect(alarms.find((alarm) => alarm.MetricName === METRIC.scanCritical)).toMatchObject({ Statistic: 'Sum', Threshold: 1 });
+    expect(alarms.find((alarm) => alarm.MetricName === METRIC.scanCritical).AlarmDescription).toContain('aws ecr describe-image-scan-findings');
     expect(template.Resources.AlarmEmailSubscription).toMatchObject({
       Condition: 'HasAlarmEmail',
       Properties: { TopicArn: { Ref: 'AlarmTopic' }, Protocol: 'email' },
@@ -253,13 +282,14 @@ describe('serverless package', () => {
     for (const s of custom) expect(Object.values(METRIC)).toContain(s.name);
     const names = custom.map((s) => s.name);
     for (const name of [METRIC.copied, METRIC.skipped, METRIC.failed, METRIC.schedulerRuns, METRIC.invalidFiles]) expect(names).toContain(name);
+    for (const name of [METRIC.imagesScanned, METRIC.scanCritical, METRIC.scanHigh, METRIC.scanFailures, METRIC.imagesNotScanned, METRIC.invalidScanEvents]) expect(names).toContain(name);
     expect(custom.filter((s) => s.name === METRIC.duration).map((s) => s.stat).sort()).toEqual(['p50', 'p95']);
     expect(series).toContainEqual(expect.objectContaining({ namespace: 'AWS/SQS', name: 'ApproximateNumberOfMessagesVisible' }));
   });
 
   it('keeps every log group 30 days, one per function', () => {
     const groups = resourcesOfType('AWS::Logs::LogGroup');
-    expect(groups.map(([id]) => id).sort()).toEqual(['SchedulerLogGroup', 'WorkerLogGroup']);
+    expect(groups.map(([id]) => id).sort()).toEqual(['FindingsLogGroup', 'SchedulerLogGroup', 'WorkerLogGroup']);
     for (const [, group] of groups) expect(group.Properties.RetentionInDays).toBe(30);
   });
 
@@ -283,7 +313,8 @@ describe('serverless package', () => {
     it('runs each function with its own role', () => {
       expect(template.Resources.SchedulerLambdaFunction.Properties.Role).toEqual({ 'Fn::GetAtt': ['SchedulerRole', 'Arn'] });
       expect(template.Resources.WorkerLambdaFunction.Properties.Role).toEqual({ 'Fn::GetAtt': ['WorkerRole', 'Arn'] });
-      expect(resourcesOfType('AWS::IAM::Role').map(([id]) => id).sort()).toEqual(['SchedulerRole', 'WorkerRole']);
+      expect(template.Resources.FindingsLambdaFunction.Properties.Role).toEqual({ 'Fn::GetAtt': ['FindingsRole', 'Arn'] });
+      expect(resourcesOfType('AWS::IAM::Role').map(([id]) => id).sort()).toEqual(['FindingsRole', 'SchedulerRole', 'WorkerRole']);
     });
 
     it('names every action without a wildcard', () => {
@@ -325,9 +356,15 @@ describe('serverless package', () => {
     it('lets each function write to its own log group only', () => {
       const logs = iamStatements().filter((s) => s.actions.some((action) => action.startsWith('logs:')));
       expect(logs.map((s) => [s.role, s.resources]).sort()).toEqual([
+        ['FindingsRole', [getAtt('FindingsLogGroup', 'Arn')]],
         ['SchedulerRole', [getAtt('SchedulerLogGroup', 'Arn')]],
         ['WorkerRole', [getAtt('WorkerLogGroup', 'Arn')]],
       ]);
+    });
+
+    it('lets the findings function write its logs and do nothing else (the event carries the counts)', () => {
+      const statements = iamStatements().filter((s) => s.role === 'FindingsRole');
+      expect(statements.map((s) => [s.effect, s.actions.sort(), s.resources])).toEqual([['Allow', ['logs:CreateLogStream', 'logs:PutLogEvents'], [getAtt('FindingsLogGroup', 'Arn')]]]);
     });
 
     it('uses KMS only on the configured key, only when one is configured', () => {
@@ -339,7 +376,7 @@ describe('serverless package', () => {
   });
 
   describe('bundles', () => {
-    for (const fn of ['scheduler', 'worker']) {
+    for (const fn of ['scheduler', 'worker', 'findings']) {
       it(`bundles the ${fn} as one CommonJS file with its source map`, async () => {
         const zipPath = join(out, `${fn}.zip`);
         const entries = readZip(await readFile(zipPath));

@@ -17,4 +17,12 @@ export const METRIC = {
   invoked: 'WorkersInvoked',
   invalidFiles: 'InvalidFiles',
   schedulerFailures: 'SchedulerFailures',
+  /** Findings: mirrored images whose scan on push completed, and their critical and high findings (summed over images). */
+  imagesScanned: 'ImagesScanned',
+  scanCritical: 'ScanFindingsCritical',
+  scanHigh: 'ScanFindingsHigh',
+  /** Findings: scans ECR reported as FAILED, scans that did not run (e.g. UNSUPPORTED_IMAGE), scan events that could not be read. */
+  scanFailures: 'ScanFailures',
+  imagesNotScanned: 'ImagesNotScanned',
+  invalidScanEvents: 'InvalidScanEvents',
 } as const;

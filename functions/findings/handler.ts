@@ -1,0 +1,12 @@
+import middy from '@middy/core';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { loadFindingsConfig } from '../../shared/findings/config.ts';
+import { recordScanEvent } from '../../shared/findings/scan-event.ts';
+import { createFindingsDeps } from '../../shared/wiring/findings.ts';
+
+// Read once per container: a bad configuration fails the cold start, listing every problem.
+const config = loadFindingsConfig(process.env);
+const deps = createFindingsDeps();
+
+/** Logs and counts the findings of one ECR "Image Scan" event (EventBridge) for a mirrored repository. */
+export const handler = middy((event: unknown) => recordScanEvent(event, deps, config)).use(logMetrics(deps.metrics));

@@ -1,0 +1,137 @@
+import { MirrorError } from '../errors.ts';
+import { printable } from '../image-ref/reference.ts';
+
+// ECR basic scanning (scan on push, which the worker turns on for every repository it creates) sends one
+// `aws.ecr` / `ECR Image Scan` event per scanned image, shaped as in
+// https://docs.aws.amazon.com/AmazonECR/latest/userguide/ecr-eventbridge.html ("Event for a completed image scan").
+// Enhanced scanning (Amazon Inspector) sends none of these: Inspector publishes `aws.inspector2` events instead
+// (`Inspector2 Scan` when an image's first scan completes, `Inspector2 Finding` per finding), with another
+// detail shape (https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-scanning-enhanced-events.html).
+// Supporting it would take a second EventBridge rule and a second parser mapping that detail, with the same
+// prefix check on its repository, onto the same outcome.
+
+/** Findings of one scanned image by severity; a severity ECR leaves out counts 0. */
+export interface SeverityCounts {
+  readonly critical: number;
+  readonly high: number;
+  readonly medium: number;
+  readonly low: number;
+  readonly informational: number;
+  readonly undefined: number;
+}
+
+/** The image a scan event is about, as ECR names it. */
+export interface ScannedImage {
+  readonly repository: string;
+  readonly digest: string;
+  /** Tags of the image; empty for an untagged manifest, e.g. one platform of a multi-platform index. */
+  readonly tags: readonly string[];
+  /** ECR's `scan-status`: `COMPLETE`, `FAILED`, … */
+  readonly status: string;
+}
+
+/** What one event amounts to; every kind but `ignored` concerns a mirrored image or a broken event. */
+export type ScanEventOutcome =
+  | ({ readonly kind: 'scanned'; readonly counts: SeverityCounts } & ScannedImage)
+  | ({ readonly kind: 'scan-failed' } & ScannedImage)
+  | ({ readonly kind: 'not-scanned' } & ScannedImage)
+  | { readonly kind: 'ignored'; readonly reason: string; readonly repository?: string }
+  | { readonly kind: 'invalid'; readonly error: string };
+
+/** Which repositories are the mirror's: `<targetPrefix>/…`. */
+export interface ScanSettings {
+  readonly targetPrefix: string;
+}
+
+/** Where outcomes go: a log line and metrics on AWS. */
+export interface ScanRecorder {
+  record(outcome: ScanEventOutcome): void;
+}
+
+/** An event that says it is an ECR Image Scan event but cannot be read as one. */
+export class InvalidScanEventError extends MirrorError {}
+
+const SOURCE = 'aws.ecr';
+const DETAIL_TYPE = 'ECR Image Scan';
+const SEVERITIES: Readonly<Record<string, keyof SeverityCounts>> = {
+  CRITICAL: 'critical',
+  HIGH: 'high',
+  MEDIUM: 'medium',
+  LOW: 'low',
+  INFORMATIONAL: 'informational',
+  UNDEFINED: 'undefined',
+};
+
+/**
+ * Reads an ECR Image Scan event: the image and its finding counts when the repository is under the
+ * mirror's prefix, `ignored` (with the reason) otherwise. Throws InvalidScanEventError for a scan event it cannot read.
+ */
+export function parseScanEvent(event: unknown, settings: ScanSettings): Exclude<ScanEventOutcome, { kind: 'invalid' }> {
+  if (!isRecord(event)) throw new InvalidScanEventError(`reading a scan event: expected an EventBridge event object, got ${describe(event)}`);
+  if (event.source !== SOURCE || event['detail-type'] !== DETAIL_TYPE) {
+    return { kind: 'ignored', reason: `not an ECR Image Scan event (source ${describe(event.source)}, detail-type ${describe(event['detail-type'])})` };
+  }
+  const detail = event.detail;
+  if (!isRecord(detail)) throw new InvalidScanEventError(`reading an ECR Image Scan event: "detail" must be an object, got ${describe(detail)}`);
+  const repository = detail['repository-name'];
+  if (typeof repository !== 'string' || repository === '') {
+    throw new InvalidScanEventError(`reading an ECR Image Scan event: "detail.repository-name" must be a non-empty string, got ${describe(repository)}`);
+  }
+  if (!repository.startsWith(`${settings.targetPrefix}/`)) {
+    return { kind: 'ignored', reason: `repository "${printable(repository)}" is not under the mirror prefix "${settings.targetPrefix}/"`, repository };
+  }
+  const invalid = (problem: string) => new InvalidScanEventError(`reading the ECR Image Scan event of "${printable(repository)}": ${problem}`);
+  const digest = detail['image-digest'];
+  // Not checked as 64 hex digits: the digest in AWS's own example event has 60.
+  if (typeof digest !== 'string' || !/^[a-z0-9]+:[a-f0-9]+$/.test(digest)) throw invalid(`"detail.image-digest" must be a digest like "sha256:…", got ${describe(digest)}`);
+  const tags = detail['image-tags'] ?? [];
+  if (!Array.isArray(tags) || !tags.every((tag): tag is string => typeof tag === 'string')) throw invalid(`"detail.image-tags" must be a list of strings, got ${describe(tags)}`);
+  const status = detail['scan-status'];
+  if (typeof status !== 'string' || status === '') throw invalid(`"detail.scan-status" must be a non-empty string, got ${describe(status)}`);
+
+  const image: ScannedImage = { repository, digest, tags: [...tags], status };
+  if (status === 'COMPLETE') return { kind: 'scanned', ...image, counts: parseCounts(detail['finding-severity-counts'], invalid) };
+  if (status === 'FAILED') return { kind: 'scan-failed', ...image };
+  // Any other status (UNSUPPORTED_IMAGE for an OS basic scanning does not know, e.g. distroless) means no findings
+  // report, which is not ECR failing: common for mirrored images, so counted apart from failures.
+  return { kind: 'not-scanned', ...image };
+}
+
+/** Reads a scan event and records its outcome; an unreadable event is recorded as `invalid`, never thrown, since a retry would read it no better. */
+export function recordScanEvent(event: unknown, deps: { readonly recorder: ScanRecorder }, settings: ScanSettings): ScanEventOutcome {
+  let outcome: ScanEventOutcome;
+  try {
+    outcome = parseScanEvent(event, settings);
+  } catch (error) {
+    if (!(error instanceof InvalidScanEventError)) throw error;
+    outcome = { kind: 'invalid', error: error.message };
+  }
+  deps.recorder.record(outcome);
+  return outcome;
+}
+
+// ECR reports a severity only when the image has findings of it, and may leave the whole map out.
+function parseCounts(value: unknown, invalid: (problem: string) => InvalidScanEventError): SeverityCounts {
+  const counts = { critical: 0, high: 0, medium: 0, low: 0, informational: 0, undefined: 0 };
+  if (value === undefined || value === null) return counts;
+  if (!isRecord(value)) throw invalid(`"detail.finding-severity-counts" must be an object, got ${describe(value)}`);
+  for (const [severity, count] of Object.entries(value)) {
+    const key = SEVERITIES[severity];
+    // An unknown severity is refused rather than dropped: dropping it could hide findings.
+    if (key === undefined) throw invalid(`unknown severity "${printable(severity)}" in "detail.finding-severity-counts" (known: ${Object.keys(SEVERITIES).join(', ')})`);
+    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) throw invalid(`the ${severity} count must be a whole number ≥ 0, got ${describe(count)}`);
+    counts[key] = count;
+  }
+  return counts;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  // JSON text escapes control characters; long values are cut.
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+}

@@ -64,8 +64,9 @@ export class CraneImageCopier implements ImageCopier {
           return reject(new CopyFailedError(`crane not found at "${this.options.crane}" (run scripts/setup.sh or set CRANE)`, { cause: error }));
         }
         if (err.killed) return reject(new CopyFailedError(`crane copy timed out after ${Math.round(timeoutMs) / 1000} s`, { cause: error, retryable: true }));
-        const detail = lastLines(String(stderr)) || error.message;
-        reject(new CopyFailedError(`crane copy failed: ${detail}`, { cause: error, retryable: isTransient(detail) }));
+        // crane's own error line says it all; the exec error would only repeat the command and stderr.
+        const detail = errorLine(String(stderr)) || error.message;
+        reject(new CopyFailedError(`crane copy failed: ${detail}`, { retryable: isTransient(detail) }));
       });
     });
   }
@@ -81,8 +82,10 @@ export function dockerConfig(credentials: ReadonlyMap<string, RegistryCredential
   return JSON.stringify({ auths });
 }
 
-function lastLines(text: string): string {
-  return text.trim().split('\n').slice(-3).join(' | ').slice(0, 1000);
+function errorLine(text: string): string {
+  const lines = text.trim().split('\n').filter((line) => line.trim() !== '');
+  const error = lines.filter((line) => line.startsWith('Error:')).at(-1);
+  return (error ?? lines.slice(-2).join(' | ')).slice(0, 1000);
 }
 
 function isTransient(detail: string): boolean {

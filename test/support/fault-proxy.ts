@@ -1,13 +1,19 @@
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/** An injected answer for requests that match, for the first `times` of them. */
+/** An injected fault for requests that match, for the first `times` of them. */
 export interface Fault {
   readonly method?: string;
   readonly path?: RegExp;
   readonly times: number;
-  readonly status: number;
+  /** An error answer with this status (the default action). */
+  readonly status?: number;
   readonly headers?: Record<string, string>;
+  /** `reset`: pass the request on, then cut the connection after `afterBytes` of the body; `stall`: never answer. */
+  readonly action?: 'status' | 'reset' | 'stall';
+  readonly afterBytes?: number;
+  /** Only requests carrying an Authorization header (e.g. to reject a token once, as an expired one is). */
+  readonly whenAuthorized?: boolean;
 }
 
 export interface FaultProxyOptions {
@@ -29,6 +35,7 @@ export interface FaultProxy {
 /** A loopback HTTP proxy in front of a real registry that can demand tokens and inject error answers. */
 export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
   const remaining = (options.faults ?? []).map((fault) => ({ ...fault, left: fault.times }));
+  const stalled = new Set<ServerResponse>();
   const log: FaultProxy['log'] = [];
   let host = '';
 
@@ -46,10 +53,23 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       }
       return answer(req, res, 200, { 'content-type': 'application/json' }, JSON.stringify({ token, expires_in: 300 }));
     }
-    const fault = remaining.find((f) => f.left > 0 && (f.method === undefined || f.method === req.method) && (f.path === undefined || f.path.test(url.pathname)));
-    if (fault) {
-      fault.left -= 1;
-      return answer(req, res, fault.status, { 'content-type': 'application/json', ...fault.headers }, `{"errors":[{"code":"INJECTED","message":"injected ${fault.status}"}]}`);
+    const fault = remaining.find(
+      (f) =>
+        f.left > 0 &&
+        (f.method === undefined || f.method === req.method) &&
+        (f.path === undefined || f.path.test(url.pathname)) &&
+        (!f.whenAuthorized || req.headers.authorization !== undefined),
+    );
+    // A reset counts only once it has happened (a body shorter than `afterBytes` passes untouched).
+    if (fault && fault.action !== 'reset') fault.left -= 1;
+    if (fault?.action === 'stall') {
+      log.push({ method: req.method ?? '', path: req.url ?? '', status: 0 });
+      stalled.add(res);
+      return;
+    }
+    if (fault && fault.action !== 'reset') {
+      const status = fault.status ?? 503;
+      return answer(req, res, status, { 'content-type': 'application/json', ...fault.headers }, `{"errors":[{"code":"INJECTED","message":"injected ${status}"}]}`);
     }
     if (options.bearer && url.pathname.startsWith('/v2/') && req.headers.authorization !== `Bearer ${options.bearer.token}`) {
       const repo = /^\/v2\/(.+?)\/(?:manifests|blobs|tags)\//.exec(url.pathname)?.[1] ?? '';
@@ -58,12 +78,32 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         'content-type': 'application/json',
       }, '{"errors":[{"code":"UNAUTHORIZED"}]}');
     }
-    const headers = { ...req.headers, host: options.upstream };
-    delete headers.authorization;
+    // The Host header is kept, so that upload locations the registry sends point back at the proxy.
+    const headers = { ...req.headers };
+    if (options.bearer) delete headers.authorization;
     const upstream = httpRequest(`http://${options.upstream}${req.url}`, { method: req.method, headers }, (up) => {
       log.push({ method: req.method ?? '', path: req.url ?? '', status: up.statusCode ?? 0 });
       res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
+      if (fault?.action !== 'reset') return void up.pipe(res);
+      let sent = 0;
+      let cut = false;
+      up.on('data', (chunk: Buffer) => {
+        if (cut) return;
+        const limit = fault.afterBytes ?? 0;
+        if (sent + chunk.length <= limit) {
+          res.write(chunk);
+          sent += chunk.length;
+          return;
+        }
+        res.write(chunk.subarray(0, limit - sent));
+        cut = true;
+        fault.left -= 1;
+        up.destroy();
+        res.socket?.destroy();
+      });
+      up.on('end', () => {
+        if (!cut) res.end();
+      });
     });
     upstream.on('error', () => answer(req, res, 502));
     req.pipe(upstream);
@@ -73,6 +113,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   return {
     host,
     log,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () => {
+      for (const res of stalled) res.socket?.destroy();
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }

@@ -3,17 +3,18 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, describeError, MirrorError } from '../../shared/errors.ts';
 import { parsePlatform } from '../../shared/image-ref/platform.ts';
 import { parseTargetBase, type TargetBase, validateNameTemplate } from '../../shared/image-ref/target.ts';
-import { buildPlan, type Plan } from '../../shared/plan/plan.ts';
+import { buildPlan, type Plan, type PlanOptions } from '../../shared/plan/plan.ts';
+import { diffReportFailed } from '../../shared/plan/diff-report.ts';
 import { normaliseRegistryHost, parseCredentials, type RegistryCredential } from '../../shared/registry/credentials.ts';
 import { LocalDockerfileSource } from '../../shared/source/local-dir.ts';
 import { planReport, syncAll } from '../../shared/sync/sync-all.ts';
 import { type Report, reportFailed } from '../../shared/sync/report.ts';
 import { createSyncDeps } from '../../shared/wiring/sync.ts';
+import { addBotCommands } from './bots.ts';
+import { planAgainstBase } from './plan-diff.ts';
 import { progressLine, renderReport } from './render.ts';
-
-const EXIT_OK = 0;
-const EXIT_FAILED = 1;
-const EXIT_USAGE = 2;
+import { renderDiffMarkdown, renderDiffText } from './render-diff.ts';
+import { collect, EXIT_FAILED, EXIT_OK, EXIT_USAGE, positiveInt, UsageError } from './usage.ts';
 
 interface CommonOptions {
   images: string;
@@ -36,16 +37,11 @@ interface SyncOptions extends CommonOptions {
   kmsKey?: string;
 }
 
-/** A mistake in how the command was called: exit code 2. */
-class UsageError extends MirrorError {}
-
-const collect = (value: string, previous: string[]) => [...previous, value];
-
-function positiveInt(name: string) {
-  return (value: string) => {
-    if (!/^[1-9]\d*$/.test(value)) throw new UsageError(`${name} must be a positive whole number, got "${value}"`);
-    return Number(value);
-  };
+interface PlanCommandOptions extends CommonOptions {
+  base?: string;
+  format?: 'text' | 'markdown' | 'json';
+  cost: boolean;
+  credentials?: string;
 }
 
 function commonOptions(command: Command): Command {
@@ -57,7 +53,7 @@ function commonOptions(command: Command): Command {
     .option('-q, --quiet', 'no progress lines on stderr');
 }
 
-async function loadPlan(options: CommonOptions, target: TargetBase | undefined): Promise<Plan> {
+async function planOptionsOf(options: CommonOptions, target: TargetBase | undefined): Promise<PlanOptions> {
   const dir = await stat(options.images).catch(() => undefined);
   if (!dir?.isDirectory()) throw new UsageError(`--images: "${options.images}" is not a directory`);
   if (options.nameTemplate) validateNameTemplate(options.nameTemplate);
@@ -68,8 +64,20 @@ async function loadPlan(options: CommonOptions, target: TargetBase | undefined):
       throw new UsageError(`--allow-registry: "${host}" is not a registry host`);
     }
   });
-  const entries = await new LocalDockerfileSource(options.images).list();
-  return buildPlan(entries, { ...(target ? { target } : {}), allowRegistries, ...(options.nameTemplate ? { nameTemplate: options.nameTemplate } : {}) });
+  return { ...(target ? { target } : {}), allowRegistries, ...(options.nameTemplate ? { nameTemplate: options.nameTemplate } : {}) };
+}
+
+async function loadPlan(options: CommonOptions, target: TargetBase | undefined): Promise<Plan> {
+  const planOptions = await planOptionsOf(options, target);
+  return buildPlan(await new LocalDockerfileSource(options.images).list(), planOptions);
+}
+
+function formatOf(options: PlanCommandOptions): 'text' | 'markdown' | 'json' {
+  if (options.json && options.format !== undefined && options.format !== 'json') throw new UsageError(`--json and --format ${options.format} exclude each other`);
+  const format = options.format ?? (options.json ? 'json' : 'text');
+  if (options.base === undefined && format === 'markdown') throw new UsageError('--format markdown needs --base: it describes what a change does');
+  if (options.base === undefined && options.credentials !== undefined) throw new UsageError('--credentials needs --base: a plain plan contacts no registry');
+  return format;
 }
 
 async function loadCredentials(file: string | undefined): Promise<ReadonlyMap<string, RegistryCredential>> {
@@ -92,11 +100,28 @@ function buildProgram(setExit: (code: number) => void): Command {
     .showHelpAfterError('(run with --help for usage)');
 
   commonOptions(program.command('plan'))
-    .description('list the images the Dockerfiles name and where they would go; no registry is contacted')
+    .description('list the images the Dockerfiles name and where they would go (no registry is contacted); with --base, what a change adds, changes and removes, and what syncing it costs')
     .option('--target <registry[/prefix]>', 'show target names under this registry and prefix')
-    .action(async (options: CommonOptions) => {
+    .option('--base <dir|git-ref>', 'compare with this tree: a directory if one exists at that path, else a git ref (origin/main, HEAD~1) of the repository holding --images')
+    .addOption(new Option('--format <format>', 'output: a table (text), a pull-request comment (markdown, needs --base) or one JSON document (json, same as --json)').choices(['text', 'markdown', 'json']))
+    .option('--no-cost', 'with --base: do not look up platforms and pull costs (no registry request at all)')
+    .option('--credentials <file>', 'with --base: source registry logins for the cost lookups, JSON keyed by registry host')
+    .action(async (options: PlanCommandOptions) => {
+      const format = formatOf(options);
       const target = options.target === undefined ? undefined : parseTargetBase(options.target);
-      setExit(emit(planReport(await loadPlan(options, target)), 'plan', options.json));
+      if (options.base === undefined) {
+        setExit(emit(planReport(await loadPlan(options, target)), 'plan', format === 'json'));
+        return;
+      }
+      const report = await planAgainstBase({
+        images: options.images,
+        base: options.base,
+        cost: options.cost,
+        credentials: await loadCredentials(options.credentials),
+        planOptions: await planOptionsOf(options, target),
+      });
+      process.stdout.write(format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : format === 'markdown' ? renderDiffMarkdown(report) : renderDiffText(report));
+      setExit(diffReportFailed(report) ? EXIT_FAILED : EXIT_OK);
     });
 
   commonOptions(program.command('sync'))
@@ -138,6 +163,8 @@ function buildProgram(setExit: (code: number) => void): Command {
       });
       setExit(emit(report, 'sync', options.json));
     });
+
+  addBotCommands(program, setExit);
   return program;
 }
 

@@ -1,0 +1,139 @@
+import type { DiffEntry, DiffReport, RemovedEntry } from '../../shared/plan/diff-report.ts';
+
+/** The first line of the markdown: a workflow finds its earlier comment by it and edits that one. */
+export const PLAN_COMMENT_MARKER = '<!-- image-mirror:plan -->';
+
+/** Rows shown per table: a PR comment holds at most 65,536 characters. */
+const MAX_ROWS = 100;
+
+/** The plan diff as a pull-request comment: counts, the sync cost, a table per category, invalid files folded. */
+export function renderDiffMarkdown(report: DiffReport): string {
+  const s = report.summary;
+  const lines = [PLAN_COMMENT_MARKER, '### Images to mirror', ''];
+  const counts = [`**${s.added}** added`, `**${s.changed}** changed`, `**${s.removed}** removed`, `${s.unchanged} unchanged`];
+  if (s.invalid > 0) counts.push(`**${s.invalid} invalid file${s.invalid === 1 ? '' : 's'}**`);
+  lines.push(`Compared with ${code(report.base)}: ${counts.join(', ')}.`, '', costSentence(report, (text) => `**${text}**`));
+
+  if (report.added.length > 0) {
+    lines.push('', `#### Added (${report.added.length})`, '', '| image | platforms | manifest GETs | pulls | files |', '| --- | --- | ---: | ---: | --- |');
+    lines.push(...limitRows(report.added, (e) => `| ${code(e.source)} | ${platformsCell(e, report)} | ${numberCell(e.manifestGets)} | ${numberCell(e.pulls)} | ${e.files.map(code).join('<br>')} |`));
+  }
+  if (report.changed.length > 0) {
+    lines.push('', `#### Changed (${report.changed.length})`, '', '| image | was | platforms | manifest GETs | pulls | files |', '| --- | --- | --- | ---: | ---: | --- |');
+    lines.push(
+      ...limitRows(report.changed, (e) => `| ${code(e.source)} | ${code(e.previous ?? '')} | ${platformsCell(e, report)} | ${numberCell(e.manifestGets)} | ${numberCell(e.pulls)} | ${e.files.map(code).join('<br>')} |`),
+    );
+  }
+  if (report.removed.length > 0) {
+    lines.push('', `#### Removed (${report.removed.length})`, '', '| image | | files |', '| --- | --- | --- |');
+    lines.push(...limitRows(report.removed, (e) => `| ${code(e.source)} | ${removedNote(e)} | ${e.files.map(code).join('<br>')} |`));
+  }
+  const failed = [...report.added, ...report.changed].filter((e) => e.error !== null);
+  if (failed.length > 0) {
+    lines.push('', '#### Lookup problems', '');
+    lines.push(...failed.slice(0, MAX_ROWS).map((e) => `- ${escapeText(e.error ?? '')}`));
+  }
+  if (report.invalid.length > 0) {
+    const files = s.invalid === 1 ? '1 invalid file' : `${s.invalid} invalid files`;
+    lines.push('', `<details open><summary><b>${files}</b>: nothing is mirrored from ${s.invalid === 1 ? 'it' : 'them'}</summary>`, '', '| file | error |', '| --- | --- |');
+    lines.push(...limitRows(report.invalid, (issue) => `| ${code(issue.file)} | ${escapeText(issue.message)} |`), '', '</details>');
+  }
+  if (report.warnings.length > 0) {
+    lines.push('', `<details><summary>${report.warnings.length} warning${report.warnings.length === 1 ? '' : 's'}</summary>`, '', '| file | warning |', '| --- | --- |');
+    lines.push(...limitRows(report.warnings, (issue) => `| ${code(issue.file)} | ${escapeText(issue.message)} |`), '', '</details>');
+  }
+  lines.push('', `<sub>${footnote(report)}</sub>`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** The plan diff for a terminal. */
+export function renderDiffText(report: DiffReport): string {
+  const s = report.summary;
+  const lines = [`Compared with ${report.base}: ${s.added} added, ${s.changed} changed, ${s.removed} removed, ${s.unchanged} unchanged; ${s.invalid} invalid file${s.invalid === 1 ? '' : 's'}`];
+  const costLine = (e: DiffEntry) => {
+    if (e.namedElsewhere) return 'already named in the base: nothing to copy';
+    if (e.error !== null) return e.error;
+    if (e.pulls === null) return 'cost not looked up';
+    return `${e.index ? e.platforms?.join(', ') : 'single image'}; ${e.manifestGets} manifest GET${e.manifestGets === 1 ? '' : 's'}, ${e.pulls} pull${e.pulls === 1 ? '' : 's'}`;
+  };
+  const section = (title: string, entries: readonly DiffEntry[]) => {
+    if (entries.length === 0) return;
+    lines.push('', `${title}:`);
+    for (const e of entries) lines.push(`  ${e.previous === null ? e.source : `${e.previous} -> ${e.source}`}  (${e.files.join(', ')})`, `    ${costLine(e)}`);
+  };
+  section('Added', report.added);
+  section('Changed', report.changed);
+  if (report.removed.length > 0) {
+    lines.push('', 'Removed:');
+    for (const e of report.removed) lines.push(`  ${e.source}  (${e.files.join(', ')})${e.namedElsewhere ? ' - still named in another file' : ''}`);
+  }
+  if (report.invalid.length > 0) {
+    lines.push('', 'Invalid files (nothing mirrored from them):');
+    for (const issue of report.invalid) lines.push(`  ${issue.file}: ${issue.message}`);
+  }
+  if (report.warnings.length > 0) {
+    lines.push('', 'Warnings:');
+    for (const issue of report.warnings) lines.push(`  ${issue.file}: ${issue.message}`);
+  }
+  lines.push('', costSentence(report, (text) => text), footnote(report));
+  return `${lines.join('\n')}\n`;
+}
+
+function costSentence(report: DiffReport, strong: (text: string) => string): string {
+  const s = report.summary;
+  const limits = report.dockerHubLimits;
+  if (s.added + s.changed === 0) return 'Nothing new to copy.';
+  if (!report.costLookedUp) return 'The sync cost was not looked up (--no-cost).';
+  const hub = [...report.added, ...report.changed].some((e) => e.dockerHub)
+    ? `; Docker Hub: ${strong(String(s.dockerHubPulls))} of its ${limits.anonymous} pulls per ${limits.windowHours} h anonymous, ${limits.authenticated} authenticated`
+    : '';
+  const bound = s.costComplete ? '' : ' at least (some costs are unknown)';
+  return `Syncing this costs the sources ${strong(String(s.manifestGets))} manifest GET${s.manifestGets === 1 ? '' : 's'} and ${strong(String(s.pulls))} pull${s.pulls === 1 ? '' : 's'}${bound}${hub}.`;
+}
+
+function footnote(report: DiffReport): string {
+  const s = report.summary;
+  const lookup = report.costLookedUp
+    ? `Looking the platforms up took ${s.lookupGets} manifest GET${s.lookupGets === 1 ? '' : 's'}${s.dockerHubLookupGets > 0 ? ` (${s.dockerHubLookupGets} on Docker Hub, counted as pulls)` : ''}. `
+    : '';
+  return `${lookup}A copy GETs an index and each of its entries; Docker Hub counts a multi-platform pull once per platform. Removed images stay in the target registry; they are no longer synced.`;
+}
+
+function platformsCell(e: DiffEntry, report: DiffReport): string {
+  if (e.namedElsewhere) return 'already mirrored: named in the base';
+  if (e.error !== null) return e.error.includes('no such image') ? '⚠️ not found' : '⚠️ lookup failed';
+  if (!report.costLookedUp || e.platforms === null) return '–';
+  return e.index ? escapeText(e.platforms.join(', ')) : 'single image';
+}
+
+function removedNote(e: RemovedEntry): string {
+  return e.namedElsewhere ? 'still named in another file' : 'no longer synced';
+}
+
+function numberCell(value: number | null): string {
+  return value === null ? '–' : String(value);
+}
+
+function limitRows<T>(items: readonly T[], row: (item: T) => string): string[] {
+  const rows = items.slice(0, MAX_ROWS).map(row);
+  if (items.length > MAX_ROWS) rows.push(`| … and ${items.length - MAX_ROWS} more (see \`--format json\`) |`);
+  return rows;
+}
+
+// A code span that survives a table cell: GitHub needs "|" escaped even inside code.
+function code(text: string): string {
+  const fence = text.includes('`') ? '``' : '`';
+  const pad = fence.length > 1 ? ' ' : '';
+  return `${fence}${pad}${text.replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ')}${pad}${fence}`;
+}
+
+// Text from Dockerfiles reaches the comment: no HTML, no markdown, no @mentions, no line breaks.
+function escapeText(text: string): string {
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/([\\`*_[\]|#~!])/g, '\\$1')
+    .replace(/@/g, '@\u200b')
+    .replace(/[\r\n]+/g, ' ');
+}

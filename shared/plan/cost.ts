@@ -1,0 +1,79 @@
+import pLimit from 'p-limit';
+import { describeError, RegistryRequestError } from '../errors.ts';
+import { formatPlatform } from '../image-ref/platform.ts';
+import { DOCKER_HUB, formatReference, type ImageReference } from '../image-ref/reference.ts';
+import type { ManifestJson, ManifestRegistry } from '../registry/http-registry.ts';
+
+/** Docker Hub's pull limits (per source IP anonymous, per account authenticated), each over a 6-hour window. */
+export const DOCKER_HUB_PULL_LIMITS = Object.freeze({ anonymous: 100, authenticated: 200, windowHours: 6 });
+
+/** What copying one image costs on its source registry. */
+export interface SyncCost {
+  /** Digest of the manifest or index the sync would copy. */
+  readonly digest: string;
+  /** True for a multi-platform index. */
+  readonly index: boolean;
+  /** `os/arch[/variant]` of each image of an index, attestations left out; empty for a single image (its platform is in its config blob). */
+  readonly platforms: readonly string[];
+  /** Manifest GETs a whole copy sends to the source: the index and each of its entries, or the one manifest. */
+  readonly manifestGets: number;
+  /** Docker Hub's count: a multi-platform pull counts once per platform pulled, a single image once. */
+  readonly pulls: number;
+}
+
+/** The cost of one image as looked up, or why it could not be. */
+export interface CostLookup {
+  readonly cost?: SyncCost;
+  readonly error?: string;
+  /** True when the registry has no such image: the sync would fail on it. */
+  readonly notFound?: boolean;
+  /** Manifest GETs the lookup itself sent to the source (each a counted pull on Docker Hub). */
+  readonly lookupGets: number;
+}
+
+/** The sync cost of an image from its manifest or index. Pure. */
+export function syncCostOf(digest: string, manifest: ManifestJson): SyncCost {
+  const entries = manifest.manifests;
+  if (entries === undefined) return { digest, index: false, platforms: [], manifestGets: 1, pulls: 1 };
+  const images = entries.filter((entry) => !isAttestation(entry));
+  const platforms = [...new Set(images.map((entry) => (entry.platform ? formatPlatform(entry.platform) : 'unknown')))].sort();
+  return { digest, index: true, platforms, manifestGets: 1 + entries.length, pulls: Math.max(1, images.length) };
+}
+
+/**
+ * Looks up the sync cost of each image with one manifest GET on its source (the digest comes from the body, so no
+ * HEAD is needed), a few at a time. Never throws: a failed lookup is reported on its image.
+ */
+export async function lookUpSyncCosts(
+  images: readonly ImageReference[],
+  registry: Pick<ManifestRegistry, 'getManifest'>,
+  options: { readonly concurrency?: number } = {},
+): Promise<Map<string, CostLookup>> {
+  const limit = pLimit(Math.max(1, options.concurrency ?? 4));
+  const unique = [...new Map(images.map((ref) => [formatReference(ref), ref])).entries()];
+  const results = await Promise.all(
+    unique.map(([name, ref]) =>
+      limit(async (): Promise<[string, CostLookup]> => {
+        try {
+          const manifest = await registry.getManifest(ref);
+          if (manifest === undefined) return [name, { error: `looking up "${name}": no such image (404)`, notFound: true, lookupGets: 1 }];
+          return [name, { cost: syncCostOf(manifest.digest, manifest.json), lookupGets: 1 }];
+        } catch (error) {
+          const notFound = error instanceof RegistryRequestError && error.status === 404;
+          return [name, { error: `looking up "${name}": ${describeError(error)}`, ...(notFound ? { notFound } : {}), lookupGets: 1 }];
+        }
+      }),
+    ),
+  );
+  return new Map(results);
+}
+
+/** True when the source is Docker Hub, whose manifest GETs count against the pull limit. */
+export function isDockerHub(ref: ImageReference): boolean {
+  return ref.registry === DOCKER_HUB;
+}
+
+// BuildKit attaches provenance and SBOMs as index entries for platform unknown/unknown; crane copies them too.
+function isAttestation(entry: NonNullable<ManifestJson['manifests']>[number]): boolean {
+  return entry.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' || (entry.platform?.os === 'unknown' && entry.platform.architecture === 'unknown');
+}

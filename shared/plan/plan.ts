@@ -114,6 +114,8 @@ function normaliseAllowList(registries: readonly string[]): Set<string> {
 function pathMismatch(path: string, sources: readonly ImageReference[]): string | undefined {
   const dir = path.split('/').slice(0, -1).join('/');
   if (!dir.includes('/')) return undefined;
+  // `host-5000/…` is how target names spell `host:5000/…`; a tree may use either.
+  if (sources.some((source) => dir === `${source.registry.replace(':', '-')}/${source.repository}`)) return undefined;
   let expected: string;
   try {
     expected = repositoryName(parseImageReference(dir));

@@ -161,7 +161,8 @@ export class HttpRegistryClient implements ManifestRegistry {
     for (let attempt = 1; ; attempt += 1) {
       const headers: Record<string, string> = { accept: init.accept };
       if (init.contentType) headers['content-type'] = init.contentType;
-      const cached = this.auth.get(authKey);
+      // Basic credentials hold for the whole registry: sent up front, they save a 401 round trip per repository.
+      const cached = this.auth.get(authKey) ?? this.auth.get(`${ref.registry}|basic`);
       if (cached && cached.expiresAt > Date.now()) headers.authorization = cached.header;
 
       let response: Response;
@@ -178,11 +179,16 @@ export class HttpRegistryClient implements ManifestRegistry {
 
       if (response.status === 401 && authAttempts < 2) {
         // Credentials we sent were refused (an expired ECR token, say): fetch fresh ones, once.
-        if (headers.authorization !== undefined) this.options.credentials.invalidate?.(ref.registry);
+        if (headers.authorization !== undefined) {
+          this.options.credentials.invalidate?.(ref.registry);
+          this.auth.delete(`${ref.registry}|basic`);
+        }
         authAttempts += 1;
         const challenge = response.headers.get('www-authenticate');
         await response.body?.cancel();
-        this.auth.set(authKey, await this.authenticate(ref, challenge, what));
+        const auth = await this.authenticate(ref, challenge, what);
+        this.auth.set(authKey, auth);
+        if (auth.header.startsWith('Basic ')) this.auth.set(`${ref.registry}|basic`, auth);
         attempt -= 1;
         continue;
       }

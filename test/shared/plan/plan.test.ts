@@ -72,6 +72,11 @@ describe('buildPlan', () => {
     expect(result.warnings).toEqual(['docker.io/library/postgres/Dockerfile: directory says "docker.io/library/postgres" but FROM names "docker.io/library/mysql"']);
   });
 
+  it('accepts a directory spelling the registry port as target names do', () => {
+    expect(summary([entry('localhost-5000/team/app/Dockerfile', 'FROM localhost:5000/team/app:1')]).warnings).toEqual([]);
+    expect(summary([entry('localhost-5000/team/other/Dockerfile', 'FROM localhost:5000/team/app:1')]).warnings).toHaveLength(1);
+  });
+
   it('refuses registries outside the allow-list, naming them', () => {
     const result = summary([entry('docker.io/library/postgres/Dockerfile', 'FROM postgres:14'), entry('ghcr.io/a/b/Dockerfile', 'FROM ghcr.io/a/b:1')], { allowRegistries: ['index.docker.io', 'quay.io'] });
     expect(result.jobs).toHaveLength(1);

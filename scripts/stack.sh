@@ -102,12 +102,11 @@ port_of() {
   esac
 }
 
-# HTTP code that means "ready" for a component.
+# The URL polled for readiness, and the HTTP code that means "ready" for a component.
 ready_url() {
   case "$1" in
-    source-registry) echo "http://127.0.0.1:$SOURCE_PORT/v2/" ;;
-    target-registry) echo "http://127.0.0.1:$TARGET_PORT/v2/" ;;
-    moto) echo "http://127.0.0.1:$MOTO_PORT/" ;;
+    moto) echo "http://127.0.0.1:$(port_of "$1")/" ;;
+    *) echo "http://127.0.0.1:$(port_of "$1")/v2/" ;;
   esac
 }
 is_ready_code() {

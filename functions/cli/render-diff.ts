@@ -1,4 +1,5 @@
 import type { DiffEntry, DiffReport, RemovedEntry } from '../../shared/plan/diff-report.ts';
+import { fileIssueLines } from './render.ts';
 
 /** The first line of the markdown: a workflow finds its earlier comment by it and edits that one. */
 export const PLAN_COMMENT_MARKER = '<!-- image-mirror:plan -->';
@@ -67,14 +68,7 @@ export function renderDiffText(report: DiffReport): string {
     lines.push('', 'Removed:');
     for (const e of report.removed) lines.push(`  ${e.source}  (${e.files.join(', ')})${e.namedElsewhere ? ' - still named in another file' : ''}`);
   }
-  if (report.invalid.length > 0) {
-    lines.push('', 'Invalid files (nothing mirrored from them):');
-    for (const issue of report.invalid) lines.push(`  ${issue.file}: ${issue.message}`);
-  }
-  if (report.warnings.length > 0) {
-    lines.push('', 'Warnings:');
-    for (const issue of report.warnings) lines.push(`  ${issue.file}: ${issue.message}`);
-  }
+  lines.push(...fileIssueLines(report.invalid, report.warnings));
   lines.push('', costSentence(report, (text) => text), footnote(report));
   return `${lines.join('\n')}\n`;
 }

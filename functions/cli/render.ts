@@ -1,3 +1,4 @@
+import type { FileIssue } from '../../shared/plan/plan.ts';
 import type { MirrorResult, Report } from '../../shared/sync/report.ts';
 
 /** One progress line for stderr as an image finishes. */
@@ -20,16 +21,23 @@ export function renderReport(report: Report, kind: 'plan' | 'sync'): string {
     lines.push('', 'Failed images:');
     for (const r of failed) lines.push(`  ${r.source} (${r.files.join(', ')})`, `    ${r.error}`);
   }
-  if (report.errors.length > 0) {
-    lines.push('', 'Invalid files (nothing mirrored from them):');
-    for (const e of report.errors) lines.push(`  ${e.file}: ${e.message}`);
-  }
-  if (report.warnings.length > 0) {
-    lines.push('', 'Warnings:');
-    for (const w of report.warnings) lines.push(`  ${w.file}: ${w.message}`);
-  }
+  lines.push(...fileIssueLines(report.errors, report.warnings));
   lines.push('', summaryLine(report, kind));
   return lines.join('\n');
+}
+
+/** The invalid files and the warnings, each block only when it has entries. */
+export function fileIssueLines(invalid: readonly FileIssue[], warnings: readonly FileIssue[]): string[] {
+  const lines: string[] = [];
+  if (invalid.length > 0) {
+    lines.push('', 'Invalid files (nothing mirrored from them):');
+    for (const issue of invalid) lines.push(`  ${issue.file}: ${issue.message}`);
+  }
+  if (warnings.length > 0) {
+    lines.push('', 'Warnings:');
+    for (const issue of warnings) lines.push(`  ${issue.file}: ${issue.message}`);
+  }
+  return lines;
 }
 
 /** `5 planned: 3 copied, 1 skipped, 1 failed; 1 invalid file`. */

@@ -1,4 +1,5 @@
 import { EnvReader } from '../config/env.ts';
+import { isEcrRepositoryPath } from '../image-ref/target.ts';
 
 /** The findings Lambda's settings, read once at cold start. */
 export interface FindingsConfig {
@@ -6,16 +7,13 @@ export interface FindingsConfig {
   readonly targetPrefix: string;
 }
 
-// ECR's rule for repository names (as in image-ref/target.ts): lowercase components, single separators.
-const ECR_REPOSITORY_RE = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
-
 /** Loads the findings configuration from the environment; throws one ConfigError listing every problem. */
 export function loadFindingsConfig(env: Readonly<Record<string, string | undefined>>): FindingsConfig {
   const read = new EnvReader(env);
   // Required, not defaulted to "every repository": the account may hold images that are not the mirror's.
   const text = read.required('TARGET_PREFIX');
   const targetPrefix = text.replace(/^\/+|\/+$/g, '');
-  if (text !== '' && !ECR_REPOSITORY_RE.test(targetPrefix)) {
+  if (text !== '' && !isEcrRepositoryPath(targetPrefix)) {
     read.parse('TARGET_PREFIX', text, () => {
       throw new Error(`"${targetPrefix}" must be lowercase path components of a-z, 0-9 and single ".", "_" or "-" separators`);
     });

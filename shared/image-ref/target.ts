@@ -17,6 +17,11 @@ const ECR_REPOSITORY_RE = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-]
 const ECR_REPOSITORY_MAX = 256;
 const HOST_RE = /^[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::[0-9]{1,5})?$/;
 
+/** True when a repository path satisfies ECR's naming rules (lowercase components, single separators). */
+export function isEcrRepositoryPath(path: string): boolean {
+  return ECR_REPOSITORY_RE.test(path);
+}
+
 /** Parses `REGISTRY[/PREFIX]`, e.g. `123456789012.dkr.ecr.eu-west-1.amazonaws.com/mirror`. */
 export function parseTargetBase(text: string): TargetBase {
   const trimmed = text.replace(/\/+$/, '');

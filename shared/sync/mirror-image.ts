@@ -78,8 +78,9 @@ export async function mirrorImage(job: MirrorJob, deps: SyncDeps, options: SyncO
   if (upToDate) return outcome(options.dryRun ? 'would-skip' : 'skipped');
   if (options.dryRun) return outcome('would-copy');
 
-  const credentials = await credentialsOf(deps.credentials, [source.registry, target.registry]);
-  const copier = (from: string, to: string) => copyWithRetry(deps, from, to, credentials, options);
+  const registries = [...new Set([source.registry, target.registry])];
+  const credentials = await credentialsOf(deps.credentials, registries);
+  const copier = (from: string, to: string) => copyWithRetry(deps, from, to, registries, credentials, options);
   if (platforms.length > 0) await copyPlatforms(job as Required<MirrorJob>, digest, platforms, deps, copier);
   else await copyWhole(job as Required<MirrorJob>, digest, deps, copier);
   return outcome('copied');
@@ -143,7 +144,14 @@ async function holdsNarrowedCopy(registry: ManifestRegistry, target: ImageRefere
   }
 }
 
-async function copyWithRetry(deps: SyncDeps, from: string, to: string, credentials: Map<string, RegistryCredential>, options: SyncOptions): Promise<void> {
+async function copyWithRetry(
+  deps: SyncDeps,
+  from: string,
+  to: string,
+  registries: readonly string[],
+  credentials: Map<string, RegistryCredential>,
+  options: SyncOptions,
+): Promise<void> {
   const attempts = options.copyAttempts ?? 3;
   const sleep = options.sleep ?? ((ms: number) => new Promise((resolve) => setTimeout(resolve, ms)));
   let current = credentials;
@@ -164,8 +172,8 @@ async function copyWithRetry(deps: SyncDeps, from: string, to: string, credentia
       }
       if (isAuthFailure(error) && deps.credentials.invalidate) {
         // An expired registry token: fetch fresh credentials before the next attempt.
-        for (const registry of current.keys()) deps.credentials.invalidate(registry);
-        current = await credentialsOf(deps.credentials, [...new Set([from, to].map((ref) => ref.split('/')[0] as string))]);
+        for (const registry of registries) deps.credentials.invalidate(registry);
+        current = await credentialsOf(deps.credentials, registries);
       }
       await sleep((options.copyRetryDelayMs ?? 1_000) * 2 ** (attempt - 1) * (0.5 + Math.random() / 2));
     }

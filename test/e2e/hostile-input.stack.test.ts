@@ -1,4 +1,4 @@
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { manifestDigest, pushImage, type SeedTarget } from '../../scripts/lib/oci-seed.ts';
@@ -25,7 +25,8 @@ describe('mirror sync on a tree full of hostile Dockerfiles', () => {
     }
     // A directory link out of the tree is not followed, and a linked Dockerfile is refused.
     const outside = await writeImagesTree({ 'evil/Dockerfile': `FROM ${s.sourceRegistry}/${ns}/ok-a:1\n` });
-    await import('node:fs/promises').then((fs) => Promise.all([fs.symlink(join(outside, 'evil'), join(images, 'docker.io', 'linked-dir')), fs.symlink(join(outside, 'evil', 'Dockerfile'), join(images, 'docker.io', 'bad', 'Dockerfile'))]));
+    await symlink(join(outside, 'evil'), join(images, 'docker.io', 'linked-dir'));
+    await symlink(join(outside, 'evil', 'Dockerfile'), join(images, 'docker.io', 'bad', 'Dockerfile'));
 
     const shimDir = join(images, '..', `${ns}-shim`);
     await mkdir(shimDir, { recursive: true });

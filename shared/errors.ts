@@ -66,3 +66,8 @@ export function describeError(error: unknown): string {
 export function isRetryable(error: unknown): boolean {
   return error instanceof MirrorError && error.retryable;
 }
+
+/** True when a failure's message says a registry refused the credentials (an expired ECR token, say). */
+export function isAuthFailure(error: unknown): boolean {
+  return error instanceof Error && /\b401\b|UNAUTHORIZED|authentication required/i.test(error.message);
+}

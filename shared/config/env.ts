@@ -62,3 +62,8 @@ export class EnvReader {
     if (this.problems.length > 0) throw new ConfigError(`invalid ${what} configuration: ${this.problems.join('; ')}`);
   }
 }
+
+/** `{ [key]: value }` when the value is set, `{}` otherwise: keeps optional fields absent rather than undefined. */
+export function optionalField<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}

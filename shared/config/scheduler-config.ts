@@ -1,7 +1,6 @@
 import { DEFAULT_NAME_TEMPLATE, parseTargetBase, type TargetBase, validateNameTemplate } from '../image-ref/target.ts';
-import { normaliseRegistryHost } from '../registry/credentials.ts';
-import { EnvReader } from './env.ts';
-import { optionalField } from './worker-config.ts';
+import { normaliseRegistryHost } from '../image-ref/reference.ts';
+import { EnvReader, optionalField } from './env.ts';
 
 /** The scheduler Lambda's settings, read once at cold start. */
 export interface SchedulerConfig {

@@ -1,7 +1,7 @@
-import { parsePlatform, type Platform } from '../image-ref/platform.ts';
+import { parsePlatform, type Platform } from '../oci/platform.ts';
 import { DEFAULT_NAME_TEMPLATE, parseTargetBase, type TargetBase, validateNameTemplate } from '../image-ref/target.ts';
-import { normaliseRegistryHost } from '../registry/credentials.ts';
-import { EnvReader } from './env.ts';
+import { normaliseRegistryHost } from '../image-ref/reference.ts';
+import { EnvReader, optionalField } from './env.ts';
 
 /** The worker Lambda's settings, read once at cold start. */
 export interface WorkerConfig {
@@ -42,9 +42,4 @@ export function loadWorkerConfig(env: Readonly<Record<string, string | undefined
   };
   read.done('worker');
   return Object.freeze(config);
-}
-
-/** `{ [key]: value }` when the value is set, `{}` otherwise: keeps optional fields absent rather than undefined. */
-export function optionalField<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
-  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }

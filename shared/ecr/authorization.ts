@@ -1,6 +1,6 @@
 import { type ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
 import { describeError, RepositoryStoreError } from '../errors.ts';
-import type { CredentialProvider, RegistryCredential } from '../registry/credentials.ts';
+import type { CredentialProvider, RegistryCredential } from '../ports.ts';
 
 const REFRESH_MARGIN_MS = 5 * 60_000;
 const MAX_CACHE_MS = 60 * 60_000;

@@ -7,12 +7,7 @@ import {
   RepositoryNotFoundException,
 } from '@aws-sdk/client-ecr';
 import { describeError, RepositoryStoreError } from '../errors.ts';
-
-/** Makes sure a target repository exists before anything is pushed to it. */
-export interface RepositoryStore {
-  /** Returns whether this call created the repository. */
-  ensure(repository: string, source: string): Promise<'created' | 'exists'>;
-}
+import type { RepositoryStore } from '../ports.ts';
 
 export interface EcrRepositoryOptions {
   /** The registry (account) id; the caller's own when absent. */

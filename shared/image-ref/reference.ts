@@ -78,6 +78,12 @@ export function parseImageReference(text: string): ImageReference {
   return freezeReference({ registry, repository, tag, digest });
 }
 
+/** Normalises a registry host as written by a user (`index.docker.io`, `https://index.docker.io/v1/`) to the form references use. */
+export function normaliseRegistryHost(host: string): string {
+  const bare = host.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+  return parseImageReference(`${bare}/x`).registry;
+}
+
 /** Formats a reference as `registry/repository[:tag][@digest]`. */
 export function formatReference(ref: ImageReference): string {
   return `${ref.registry}/${ref.repository}${ref.tag === undefined ? '' : `:${ref.tag}`}${ref.digest === undefined ? '' : `@${ref.digest}`}`;

@@ -1,6 +1,6 @@
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { describeError, MirrorError } from '../errors.ts';
-import type { WorkerInvoker, WorkerJobPayload } from '../sync/schedule.ts';
+import type { WorkerInvoker, WorkerJobPayload } from '../ports.ts';
 
 /** Invokes the worker Lambda asynchronously (InvocationType Event): Lambda queues the event, retries it, and dead-letters it. */
 export class LambdaWorkerInvoker implements WorkerInvoker {

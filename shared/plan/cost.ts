@@ -1,8 +1,9 @@
 import pLimit from 'p-limit';
 import { describeError, RegistryRequestError } from '../errors.ts';
-import { formatPlatform } from '../image-ref/platform.ts';
+import { formatPlatform } from '../oci/platform.ts';
 import { DOCKER_HUB, formatReference, type ImageReference } from '../image-ref/reference.ts';
-import type { ManifestJson, ManifestRegistry } from '../registry/http-registry.ts';
+import type { ManifestJson } from '../oci/manifest.ts';
+import type { ManifestRegistry } from '../ports.ts';
 
 /** Docker Hub's pull limits (per source IP anonymous, per account authenticated), each over a 6-hour window. */
 export const DOCKER_HUB_PULL_LIMITS = Object.freeze({ anonymous: 100, authenticated: 200, windowHours: 6 });

@@ -2,13 +2,7 @@ import { describeError, MirrorError } from '../errors.ts';
 import { baseImagesOf } from '../dockerfile/base-images.ts';
 import { formatReference, type ImageReference, parseImageReference, repositoryName } from '../image-ref/reference.ts';
 import { DEFAULT_NAME_TEMPLATE, type TargetBase, targetFor } from '../image-ref/target.ts';
-
-/** A Dockerfile as read from a source: its path below the images directory and its text, or why it could not be read. */
-export interface DockerfileEntry {
-  readonly path: string;
-  readonly text?: string;
-  readonly readError?: string;
-}
+import type { DockerfileEntry } from '../ports.ts';
 
 /** One image to mirror, with the files that name it. */
 export interface MirrorJob {

@@ -4,21 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CopyFailedError } from '../errors.ts';
 import { DOCKER_HUB } from '../image-ref/reference.ts';
-import type { RegistryCredential } from './credentials.ts';
-
-/** A copy of one image, source and target as full references, with the credentials of the registries involved. */
-export interface CopyRequest {
-  readonly source: string;
-  readonly target: string;
-  readonly credentials: ReadonlyMap<string, RegistryCredential>;
-  /** A shorter time limit than the copier's own, e.g. what is left before a Lambda deadline. */
-  readonly timeoutMs?: number;
-}
-
-/** Copies images between registries. */
-export interface ImageCopier {
-  copy(request: CopyRequest): Promise<void>;
-}
+import type { CopyRequest, ImageCopier, RegistryCredential } from '../ports.ts';
 
 export interface CraneOptions {
   /** Path of the crane binary. */
@@ -90,9 +76,4 @@ function errorLine(text: string): string {
 
 function isTransient(detail: string): boolean {
   return /\b(401|429|500|502|503|504)\b|UNAUTHORIZED|TOOMANYREQUESTS|timeout|timed out|connection reset|EOF|connection refused|MANIFEST_BLOB_UNKNOWN|BLOB_UPLOAD/i.test(detail);
-}
-
-/** True when crane's failure says a registry refused the credentials (an expired ECR token, say). */
-export function isAuthFailure(error: unknown): boolean {
-  return error instanceof Error && /\b401\b|UNAUTHORIZED|authentication required/i.test(error.message);
 }

@@ -1,24 +1,6 @@
 import { ConfigError } from '../errors.ts';
-import { parseImageReference } from '../image-ref/reference.ts';
-
-/** A user name and password (or token) for one registry. */
-export interface RegistryCredential {
-  readonly username: string;
-  readonly password: string;
-}
-
-/** Supplies credentials per registry host (`docker.io`, `quay.io`, `localhost:5000`). */
-export interface CredentialProvider {
-  credentialsFor(registry: string): Promise<RegistryCredential | undefined>;
-  /** Forgets cached credentials for a registry that refused them, so the next call fetches fresh ones. */
-  invalidate?(registry: string): void;
-}
-
-/** Normalises a registry host as written by a user (`index.docker.io`, `https://index.docker.io/v1/`) to the form references use. */
-export function normaliseRegistryHost(host: string): string {
-  const bare = host.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
-  return parseImageReference(`${bare}/x`).registry;
-}
+import { normaliseRegistryHost } from '../image-ref/reference.ts';
+import type { CredentialProvider, RegistryCredential } from '../ports.ts';
 
 /**
  * Parses credentials JSON keyed by registry host, `{"docker.io": {"username": "…", "password": "…"}}`:

@@ -1,55 +1,8 @@
 import { createHash } from 'node:crypto';
 import { RegistryRequestError, SourceRateLimitedError } from '../errors.ts';
 import { DOCKER_HUB, formatReference, type ImageReference } from '../image-ref/reference.ts';
-import type { CredentialProvider } from './credentials.ts';
-
-/** Every manifest type we mirror: OCI and Docker, single images and indexes. */
-export const MANIFEST_MEDIA_TYPES = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-] as const;
-
-/** What a manifest HEAD tells: the digest, and Docker Hub's remaining pull budget when it says so. */
-export interface ManifestHead {
-  readonly digest: string;
-  readonly mediaType?: string;
-  readonly rateLimitRemaining?: string;
-}
-
-/** A manifest as fetched: its bytes, parsed JSON, media type and digest. */
-export interface Manifest {
-  readonly digest: string;
-  readonly mediaType: string;
-  readonly body: string;
-  readonly json: ManifestJson;
-}
-
-/** The fields of image manifests and indexes that mirroring reads. */
-export interface ManifestJson {
-  readonly mediaType?: string;
-  readonly manifests?: readonly ManifestDescriptor[];
-  readonly annotations?: Readonly<Record<string, string>>;
-}
-
-export interface ManifestDescriptor {
-  readonly mediaType: string;
-  readonly digest: string;
-  readonly size: number;
-  readonly platform?: { readonly os: string; readonly architecture: string; readonly variant?: string };
-  readonly annotations?: Readonly<Record<string, string>>;
-}
-
-/** Manifest access on a registry. HEAD costs nothing on Docker Hub; a GET is a counted pull there. */
-export interface ManifestRegistry {
-  /** The manifest's digest by HEAD, or undefined when the registry has no such manifest. */
-  headManifest(ref: ImageReference): Promise<ManifestHead | undefined>;
-  /** The manifest itself, or undefined when absent. */
-  getManifest(ref: ImageReference): Promise<Manifest | undefined>;
-  /** Stores a manifest under the reference's tag and returns its digest. */
-  putManifest(ref: ImageReference, body: string, mediaType: string): Promise<string>;
-}
+import { type ManifestJson, MANIFEST_MEDIA_TYPES } from '../oci/manifest.ts';
+import type { CredentialProvider, Manifest, ManifestHead, ManifestRegistry } from '../ports.ts';
 
 /** Bounds on retrying 429 and 5xx answers and network failures. */
 export interface RetryPolicy {

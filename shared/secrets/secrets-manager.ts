@@ -1,6 +1,7 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ConfigError, describeError, MirrorError } from '../errors.ts';
-import { type CredentialProvider, parseCredentials, type RegistryCredential } from '../registry/credentials.ts';
+import { parseCredentials } from '../registry/credentials.ts';
+import type { CredentialProvider, RegistryCredential } from '../ports.ts';
 
 /** Reads a secret's string once per container and keeps it; a failed read is retried on the next call. */
 export class CachedSecret {

@@ -1,9 +1,9 @@
 import { STATUS_CODES } from 'node:http';
 import { type Octokit, RequestError } from 'octokit';
 import { ConfigError, GitHubSourceError } from '../errors.ts';
-import type { DockerfileEntry } from '../plan/plan.ts';
-import type { DockerfileSource } from '../plan/ports.ts';
-import { MAX_DOCKERFILE_BYTES } from './local-dir.ts';
+import type { DockerfileSource } from '../ports.ts';
+import { isDockerfilePath, MAX_DOCKERFILE_BYTES, tooLarge, unreadableEntry } from './entries.ts';
+import type { DockerfileEntry } from '../ports.ts';
 
 /** Where the images tree lives on GitHub. */
 export interface GitHubSourceOptions {
@@ -92,8 +92,8 @@ export class GitHubDockerfileSource implements DockerfileSource {
     const toRead: { path: string; sha: string }[] = [];
     for (const item of files) {
       const path = this.relative(item.path);
-      if (item.mode === SYMLINK_MODE) entries.push({ path, readError: 'it is a symbolic link, which is not followed' });
-      else if (item.size !== undefined && item.size > MAX_DOCKERFILE_BYTES) entries.push({ path, readError: tooLarge(item.size) });
+      const unreadable = unreadableEntry(path, { symlink: item.mode === SYMLINK_MODE, regular: true, size: item.size });
+      if (unreadable !== undefined) entries.push(unreadable);
       else toRead.push({ path, sha: item.sha });
     }
     for (let start = 0; start < toRead.length; start += this.batchSize) {
@@ -218,8 +218,7 @@ export class GitHubDockerfileSource implements DockerfileSource {
   private isDockerfile(item: TreeItem): boolean {
     if (item.type !== 'blob') return false;
     if (this.root !== '' && !item.path.startsWith(`${this.root}/`)) return false;
-    const segments = this.relative(item.path).split('/');
-    return segments.at(-1) === 'Dockerfile' && !segments.slice(0, -1).some((segment) => segment.startsWith('.'));
+    return isDockerfilePath(this.relative(item.path));
   }
 
   private relative(path: string): string {
@@ -239,10 +238,6 @@ function entryOf(path: string, sha: string, blob: BlobFields | null | undefined)
   if (blob.isTruncated === true) return { path, readError: 'GitHub returned its text truncated' };
   if (typeof blob.text !== 'string') return { path, readError: 'GitHub returned no text for it' };
   return { path, text: blob.text };
-}
-
-function tooLarge(bytes: number): string {
-  return `it is ${bytes} bytes, more than the ${MAX_DOCKERFILE_BYTES} allowed`;
 }
 
 /** Errors GitHub tied to single files of a batch (path `repository.fN`), when every error is one of those. */

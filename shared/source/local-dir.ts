@@ -1,10 +1,8 @@
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import type { DockerfileEntry } from '../plan/plan.ts';
-import type { DockerfileSource } from '../plan/ports.ts';
-
-/** Largest Dockerfile read; a one-line Dockerfile is a few bytes, anything near this is a mistake. */
-export const MAX_DOCKERFILE_BYTES = 1024 * 1024;
+import type { DockerfileSource } from '../ports.ts';
+import { unreadableEntry } from './entries.ts';
+import type { DockerfileEntry } from '../ports.ts';
 
 /** Reads every `Dockerfile` below a local directory, never following symbolic links out of it. */
 export class LocalDockerfileSource implements DockerfileSource {
@@ -32,9 +30,8 @@ export class LocalDockerfileSource implements DockerfileSource {
     const path = relative(this.root, full).split(sep).join('/');
     try {
       const stat = await lstat(full);
-      if (stat.isSymbolicLink()) return { path, readError: 'it is a symbolic link, which is not followed' };
-      if (!stat.isFile()) return { path, readError: 'it is not a regular file' };
-      if (stat.size > MAX_DOCKERFILE_BYTES) return { path, readError: `it is ${stat.size} bytes, more than the ${MAX_DOCKERFILE_BYTES} allowed` };
+      const unreadable = unreadableEntry(path, { symlink: stat.isSymbolicLink(), regular: stat.isFile(), size: stat.size });
+      if (unreadable !== undefined) return unreadable;
       return { path, text: await readFile(full, 'utf8') };
     } catch (error) {
       return { path, readError: (error as Error).message };

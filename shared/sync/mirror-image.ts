@@ -1,11 +1,9 @@
-import { CopyFailedError, describeError, MirrorError, RegistryRequestError, SourceRateLimitedError } from '../errors.ts';
-import { isNarrowedCopyOf, narrowIndex, OCI_INDEX, type Platform } from '../image-ref/platform.ts';
+import { CopyFailedError, describeError, isAuthFailure, MirrorError, RegistryRequestError, SourceRateLimitedError } from '../errors.ts';
+import { OCI_INDEX } from '../oci/manifest.ts';
+import { isNarrowedCopyOf, narrowIndex, type Platform } from '../oci/platform.ts';
 import { formatReference, type ImageReference, withDigest } from '../image-ref/reference.ts';
 import type { MirrorJob } from '../plan/plan.ts';
-import { type ImageCopier, isAuthFailure } from '../registry/crane-copier.ts';
-import type { CredentialProvider, RegistryCredential } from '../registry/credentials.ts';
-import type { ManifestHead, ManifestRegistry } from '../registry/http-registry.ts';
-import type { RepositoryStore } from '../ecr/repository-store.ts';
+import type { CredentialProvider, ImageCopier, ManifestHead, ManifestRegistry, RegistryCredential, RepositoryStore } from '../ports.ts';
 
 /** What happened to one image. */
 export type MirrorStatus = 'copied' | 'skipped' | 'failed' | 'would-copy' | 'would-skip';

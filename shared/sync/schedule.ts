@@ -2,24 +2,12 @@ import pLimit from 'p-limit';
 import { ConfigError, describeError, MirrorError } from '../errors.ts';
 import { formatReference, parseImageReference, repositoryName } from '../image-ref/reference.ts';
 import { buildPlan, type FileIssue, type MirrorJob, type PlanOptions } from '../plan/plan.ts';
-import type { DockerfileSource } from '../plan/ports.ts';
+import type { DockerfileSource, WorkerInvoker, WorkerJobPayload } from '../ports.ts';
 
 /** The event the scheduler accepts: `{}` for a full sync, `{"only": [...]}` for a subset, `{"dryRun": true}` to plan only. */
 export interface ScheduleRequest {
   readonly only?: readonly string[];
   readonly dryRun?: boolean;
-}
-
-/** The payload of one worker invocation. */
-export interface WorkerJobPayload {
-  readonly source: string;
-  readonly target: string;
-  readonly files: readonly string[];
-}
-
-/** Starts one worker per image, without waiting for it to finish. */
-export interface WorkerInvoker {
-  invoke(job: WorkerJobPayload): Promise<void>;
 }
 
 /** What a scheduler run did, returned to the caller and logged. */

@@ -1,5 +1,5 @@
 import { InvalidImageReferenceError, isRetryable, MirrorError } from '../errors.ts';
-import type { Platform } from '../image-ref/platform.ts';
+import type { Platform } from '../oci/platform.ts';
 import { formatReference, type ImageReference, parseImageReference, printable } from '../image-ref/reference.ts';
 import { type TargetBase, targetFor } from '../image-ref/target.ts';
 import type { MirrorJob } from '../plan/plan.ts';

@@ -3,9 +3,10 @@ import { EcrCredentialProvider } from '../ecr/authorization.ts';
 import { EcrRepositoryStore } from '../ecr/repository-store.ts';
 import { parseEcrRegistry, type TargetBase } from '../image-ref/target.ts';
 import { CraneImageCopier } from '../registry/crane-copier.ts';
-import { ChainedCredentialProvider, type CredentialProvider, type RegistryCredential, StaticCredentialProvider } from '../registry/credentials.ts';
+import { ChainedCredentialProvider, StaticCredentialProvider } from '../registry/credentials.ts';
 import { HttpRegistryClient, type RetryPolicy } from '../registry/http-registry.ts';
 import type { SyncDeps } from '../sync/mirror-image.ts';
+import type { CredentialProvider, RegistryCredential } from '../ports.ts';
 
 // shared/wiring/ is the only place SDK clients and adapters are constructed; one module per entry point keeps bundles small.
 

@@ -1,4 +1,6 @@
-import type { ScheduleRecorder, ScheduleSummary, WorkerInvoker, WorkerJobPayload } from '../../shared/sync/schedule.ts';
+import type { ScheduleSummary } from '../../shared/sync/schedule.ts';
+import type { WorkerInvoker, WorkerJobPayload } from '../../shared/ports.ts';
+import type { ScheduleRecorder } from '../../shared/sync/schedule.ts';
 
 /** Records invocations; fails those whose source matches `failFor`. */
 export class FakeInvoker implements WorkerInvoker {

@@ -1,7 +1,6 @@
 import type { ImageReference } from '../../shared/image-ref/reference.ts';
 import { formatReference } from '../../shared/image-ref/reference.ts';
-import type { CopyRequest, ImageCopier } from '../../shared/registry/crane-copier.ts';
-import type { Manifest, ManifestHead, ManifestRegistry } from '../../shared/registry/http-registry.ts';
+import type { CopyRequest, ImageCopier, Manifest, ManifestHead, ManifestRegistry } from '../../shared/ports.ts';
 
 /** A registry held in memory: reference → digest; for the error paths real registries cannot be made to take. */
 export class FakeManifestRegistry implements ManifestRegistry {

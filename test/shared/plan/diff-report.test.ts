@@ -3,7 +3,7 @@ import { type CostLookup, syncCostOf } from '../../../shared/plan/cost.ts';
 import { buildDiffReport, diffReportFailed, imagesToCost } from '../../../shared/plan/diff-report.ts';
 import { diffPlans } from '../../../shared/plan/diff.ts';
 import { buildPlan } from '../../../shared/plan/plan.ts';
-import type { ManifestDescriptor, ManifestJson } from '../../../shared/registry/http-registry.ts';
+import type { ManifestDescriptor, ManifestJson } from '../../../shared/oci/manifest.ts';
 
 const D = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
 const child = (platform: ManifestDescriptor['platform'], n: number, annotations?: Record<string, string>) => ({

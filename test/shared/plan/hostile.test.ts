@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseTargetBase } from '../../../shared/image-ref/target.ts';
-import { buildPlan, type DockerfileEntry } from '../../../shared/plan/plan.ts';
-import { MAX_DOCKERFILE_BYTES } from '../../../shared/source/local-dir.ts';
+import { buildPlan } from '../../../shared/plan/plan.ts';
+import { MAX_DOCKERFILE_BYTES } from '../../../shared/source/entries.ts';
 import { COLLIDING_CASES, HOSTILE_CASES } from '../../fixtures/hostile-dockerfiles.ts';
+import type { DockerfileEntry } from '../../../shared/ports.ts';
 
 // What LocalDockerfileSource would hand the plan for each file (size limit included).
 const entryOf = (path: string, content: string | Buffer): DockerfileEntry => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { formatReference } from '../../../shared/image-ref/reference.ts';
 import { parseTargetBase } from '../../../shared/image-ref/target.ts';
-import { buildPlan, type DockerfileEntry } from '../../../shared/plan/plan.ts';
+import { buildPlan } from '../../../shared/plan/plan.ts';
+import type { DockerfileEntry } from '../../../shared/ports.ts';
 
 const target = parseTargetBase('registry.example.com/mirror');
 const entry = (path: string, text: string): DockerfileEntry => ({ path, text });

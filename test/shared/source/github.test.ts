@@ -2,10 +2,10 @@ import { inspect } from 'node:util';
 import { Octokit } from 'octokit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, describeError, GitHubSourceError } from '../../../shared/errors.ts';
-import type { DockerfileEntry } from '../../../shared/plan/plan.ts';
-import { MAX_DOCKERFILE_BYTES } from '../../../shared/source/local-dir.ts';
+import { MAX_DOCKERFILE_BYTES } from '../../../shared/source/entries.ts';
 import { GitHubDockerfileSource, type GitHubSourceOptions } from '../../../shared/source/github.ts';
 import { type Fault, type FakeEndpoint, type FakeFile, type FakeGitHub, type FakeGitHubOptions, startFakeGitHub } from '../../support/fake-github.ts';
+import type { DockerfileEntry } from '../../../shared/ports.ts';
 
 const TOKEN = 'ghp_imageMirrorTestToken0123456789abcdefXYZ';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parsePlatform, SOURCE_DIGEST_ANNOTATION } from '../../../shared/image-ref/platform.ts';
+import { parsePlatform, SOURCE_DIGEST_ANNOTATION } from '../../../shared/oci/platform.ts';
 import { parseImageReference } from '../../../shared/image-ref/reference.ts';
 import { parseTargetBase, targetFor } from '../../../shared/image-ref/target.ts';
 import type { MirrorJob } from '../../../shared/plan/plan.ts';

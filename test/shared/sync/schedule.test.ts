@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseTargetBase } from '../../../shared/image-ref/target.ts';
-import type { DockerfileEntry } from '../../../shared/plan/plan.ts';
 import { scheduleSync } from '../../../shared/sync/schedule.ts';
 import { FakeInvoker, FakeScheduleRecorder } from '../../fakes/invoker.ts';
+import type { DockerfileEntry } from '../../../shared/ports.ts';
 
 const files: DockerfileEntry[] = [
   { path: 'docker.io/library/postgres/Dockerfile', text: 'FROM postgres:14' },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isNarrowedCopyOf, narrowIndex, parsePlatform, platformMatches, platformsKey, SOURCE_DIGEST_ANNOTATION } from '../../../shared/image-ref/platform.ts';
+import { isNarrowedCopyOf, narrowIndex, parsePlatform, platformMatches, platformsKey, SOURCE_DIGEST_ANNOTATION } from '../../../shared/oci/platform.ts';
 
 const entry = (platform: string, digest: string) => {
   const [os = '', architecture = '', variant] = platform.split('/');

@@ -1,11 +1,9 @@
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { MirrorError } from '../errors.ts';
-import { MAX_DOCKERFILE_BYTES } from '../source/local-dir.ts';
-import type { DockerfileEntry } from './plan.ts';
-import type { DockerfileSource } from './ports.ts';
-
-// An adapter (git through execFile), kept next to the plan diff that is its only user.
+import type { DockerfileSource } from '../ports.ts';
+import type { DockerfileEntry } from '../ports.ts';
+import { isDockerfilePath, unreadableEntry } from './entries.ts';
 
 const run = promisify(execFile);
 
@@ -72,11 +70,9 @@ export class GitRefDockerfileSource implements DockerfileSource {
       const [, mode, type, object, size, fullPath] = match as unknown as [string, string, string, string, string, string];
       if (!fullPath.startsWith(prefix)) continue;
       const path = fullPath.slice(prefix.length);
-      const parts = path.split('/');
-      if (parts.at(-1) !== 'Dockerfile' || parts.slice(0, -1).some((part) => part.startsWith('.'))) continue;
-      if (mode === '120000') entries.push({ path, readError: 'it is a symbolic link, which is not followed' });
-      else if (type !== 'blob') entries.push({ path, readError: 'it is not a regular file' });
-      else if (Number(size) > MAX_DOCKERFILE_BYTES) entries.push({ path, readError: `it is ${size} bytes, more than the ${MAX_DOCKERFILE_BYTES} allowed` });
+      if (!isDockerfilePath(path)) continue;
+      const unreadable = unreadableEntry(path, { symlink: mode === '120000', regular: type === 'blob', size: Number(size) });
+      if (unreadable !== undefined) entries.push(unreadable);
       else {
         blobs.push({ index: entries.length, object });
         entries.push({ path });

@@ -1,5 +1,5 @@
 import { InvalidImageReferenceError } from '../errors.ts';
-import type { ManifestDescriptor, ManifestJson } from '../registry/http-registry.ts';
+import { type ManifestDescriptor, type ManifestJson, OCI_INDEX } from './manifest.ts';
 
 /** An image platform: `linux/amd64`, `linux/arm/v7`. */
 export interface Platform {
@@ -11,7 +11,6 @@ export interface Platform {
 /** Annotations a narrowed index carries, so that a rerun can tell it is up to date with HEAD requests only on the source. */
 export const SOURCE_DIGEST_ANNOTATION = 'io.github.image-mirror.source.digest';
 export const PLATFORMS_ANNOTATION = 'io.github.image-mirror.platforms';
-export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 
 /** Parses `os/arch[/variant]`. */
 export function parsePlatform(text: string): Platform {

@@ -1,8 +1,9 @@
 import { symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { GitRefDockerfileSource, GitSourceError, locateInGit, resolveCommit } from '../../../shared/plan/git-ref-source.ts';
-import { LocalDockerfileSource, MAX_DOCKERFILE_BYTES } from '../../../shared/source/local-dir.ts';
+import { GitRefDockerfileSource, GitSourceError, locateInGit, resolveCommit } from '../../../shared/source/git-ref.ts';
+import { MAX_DOCKERFILE_BYTES } from '../../../shared/source/entries.ts';
+import { LocalDockerfileSource } from '../../../shared/source/local-dir.ts';
 import { git, makeGitRepo, writeFiles } from '../../support/git.ts';
 
 describe('GitRefDockerfileSource', () => {

@@ -2,8 +2,7 @@ import { lookUpSyncCosts } from './cost.ts';
 import { buildDiffReport, type DiffReport, imagesToCost } from './diff-report.ts';
 import { diffPlans } from './diff.ts';
 import { buildPlan, type PlanOptions } from './plan.ts';
-import type { DockerfileSource } from '../ports.ts';
-import type { ManifestRegistry } from '../ports.ts';
+import type { DockerfileSource, ManifestRegistry } from '../ports.ts';
 
 /** What comparing two trees needs: the two sources, and a registry when costs are looked up. */
 export interface CompareDeps {

@@ -1,8 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { MirrorError } from '../errors.ts';
-import type { DockerfileSource } from '../ports.ts';
-import type { DockerfileEntry } from '../ports.ts';
+import type { DockerfileEntry, DockerfileSource } from '../ports.ts';
 import { isDockerfilePath, unreadableEntry } from './entries.ts';
 
 const run = promisify(execFile);

@@ -1,9 +1,8 @@
 import { STATUS_CODES } from 'node:http';
 import { type Octokit, RequestError } from 'octokit';
 import { ConfigError, GitHubSourceError } from '../errors.ts';
-import type { DockerfileSource } from '../ports.ts';
+import type { DockerfileEntry, DockerfileSource } from '../ports.ts';
 import { isDockerfilePath, MAX_DOCKERFILE_BYTES, tooLarge, unreadableEntry } from './entries.ts';
-import type { DockerfileEntry } from '../ports.ts';
 
 /** Where the images tree lives on GitHub. */
 export interface GitHubSourceOptions {

@@ -1,8 +1,7 @@
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import type { DockerfileSource } from '../ports.ts';
+import type { DockerfileEntry, DockerfileSource } from '../ports.ts';
 import { unreadableEntry } from './entries.ts';
-import type { DockerfileEntry } from '../ports.ts';
 
 /** Reads every `Dockerfile` below a local directory, never following symbolic links out of it. */
 export class LocalDockerfileSource implements DockerfileSource {

@@ -6,12 +6,11 @@ import { Octokit } from 'octokit';
 import type { SchedulerConfig } from '../config/scheduler-config.ts';
 import { LambdaWorkerInvoker } from '../lambda/worker-invoker.ts';
 import { PowertoolsScheduleRecorder } from '../observability/powertools.ts';
-import type { DockerfileSource } from '../ports.ts';
+import type { DockerfileEntry, DockerfileSource } from '../ports.ts';
 import { CachedSecret, githubToken } from '../secrets/secrets-manager.ts';
 import { GitHubDockerfileSource } from '../source/github.ts';
 import type { ScheduleDeps } from '../sync/schedule.ts';
 import { createTelemetry } from './telemetry.ts';
-import type { DockerfileEntry } from '../ports.ts';
 
 /** The scheduler's adapters: GitHub (token from Secrets Manager, read on first use), the Lambda invoker. */
 export function createSchedulerDeps(config: SchedulerConfig, telemetry = createTelemetry()): ScheduleDeps & { metrics: Metrics; logger: Logger } {

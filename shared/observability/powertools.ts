@@ -3,8 +3,8 @@ import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { describeError, isRetryable } from '../errors.ts';
 import type { ScheduleRecorder, ScheduleSummary } from '../sync/schedule.ts';
 import type { MirrorResult } from '../sync/report.ts';
-import { METRIC } from './names.ts';
 import type { OutcomeRecorder } from '../sync/worker-job.ts';
+import { METRIC } from './names.ts';
 
 /** One JSON log line and EMF metrics per image the worker handles. */
 export class PowertoolsOutcomeRecorder implements OutcomeRecorder {

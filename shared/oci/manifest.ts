@@ -1,13 +1,13 @@
+/** The media type of an OCI image index. */
+export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+
 /** Every manifest type we mirror: OCI and Docker, single images and indexes. */
 export const MANIFEST_MEDIA_TYPES = [
-  'application/vnd.oci.image.index.v1+json',
+  OCI_INDEX,
   'application/vnd.docker.distribution.manifest.list.v2+json',
   'application/vnd.oci.image.manifest.v1+json',
   'application/vnd.docker.distribution.manifest.v2+json',
 ] as const;
-
-/** The media type of an OCI image index. */
-export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 
 /** The fields of image manifests and indexes that mirroring reads. */
 export interface ManifestJson {

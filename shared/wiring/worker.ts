@@ -5,9 +5,9 @@ import type { WorkerConfig } from '../config/worker-config.ts';
 import { PowertoolsOutcomeRecorder } from '../observability/powertools.ts';
 import { CachedSecret, SecretsManagerCredentialProvider } from '../secrets/secrets-manager.ts';
 import type { SyncDeps } from '../sync/mirror-image.ts';
+import type { OutcomeRecorder } from '../sync/worker-job.ts';
 import { createSyncDeps } from './sync.ts';
 import { createTelemetry } from './telemetry.ts';
-import type { OutcomeRecorder } from '../sync/worker-job.ts';
 
 /** The worker's adapters: ECR, the source credentials secret, the registry client and crane. */
 export function createWorkerDeps(config: WorkerConfig, telemetry = createTelemetry()): SyncDeps & { recorder: OutcomeRecorder; metrics: Metrics; logger: Logger } {

@@ -1,6 +1,5 @@
-import type { ScheduleSummary } from '../../shared/sync/schedule.ts';
 import type { WorkerInvoker, WorkerJobPayload } from '../../shared/ports.ts';
-import type { ScheduleRecorder } from '../../shared/sync/schedule.ts';
+import type { ScheduleRecorder, ScheduleSummary } from '../../shared/sync/schedule.ts';
 
 /** Records invocations; fails those whose source matches `failFor`. */
 export class FakeInvoker implements WorkerInvoker {

@@ -31,14 +31,37 @@ export class RegistryRequestError extends MirrorError {
   }
 }
 
-/** The source registry refused us for rate limiting (HTTP 429) after every retry. */
-export class SourceRateLimitedError extends RegistryRequestError {}
+/** A registry refused us for rate limiting (HTTP 429) after every retry. */
+export class RateLimitedError extends RegistryRequestError {}
 
-/** `crane copy` failed or timed out. */
-export class CopyFailedError extends MirrorError {}
+/** The source registry (Docker Hub, say) refused us for rate limiting: the pull budget is spent, not our own registry. */
+export class SourceRateLimitedError extends RateLimitedError {}
 
-/** The ECR API failed while ensuring a repository or fetching a token. */
+/** Why a copy failed: refused credentials, a time limit, a fault a retry may clear, or one it never will. */
+export type CopyFailureReason = 'auth' | 'timeout' | 'transient' | 'permanent';
+
+/** `crane copy` failed or timed out, or what landed is not what was copied; `reason` says which kind of failure. */
+export class CopyFailedError extends MirrorError {
+  readonly reason: CopyFailureReason;
+
+  /** Retryable by default for `transient` and `timeout`; `auth` is retryable once the caller has fresh credentials. */
+  constructor(message: string, options: { reason: CopyFailureReason; cause?: unknown; retryable?: boolean }) {
+    super(message, { cause: options.cause, retryable: options.retryable ?? (options.reason === 'transient' || options.reason === 'timeout') });
+    this.reason = options.reason;
+  }
+}
+
+/** The ECR API failed while ensuring a repository. */
 export class RepositoryStoreError extends MirrorError {}
+
+/** Credentials for a registry or GitHub could not be fetched: an ECR token, a Secrets Manager secret. */
+export class CredentialsError extends MirrorError {}
+
+/** An index has none of the platforms asked for. */
+export class PlatformNotFoundError extends MirrorError {}
+
+/** A job could not be handed to a worker (a Lambda invoke that failed or was refused). */
+export class InvokeError extends MirrorError {}
 
 /** GitHub refused or failed a call while the images tree was listed or read; `resetAt` is when a rate limit lifts. */
 export class GitHubSourceError extends MirrorError {
@@ -52,6 +75,24 @@ export class GitHubSourceError extends MirrorError {
   }
 }
 
+/** A `${…}` in a FROM line that cannot be expanded: an unknown or value-less ARG, a malformed substitution. */
+export class ExpansionError extends DockerfileError {}
+
+/** A mistake in how the `mirror` command was called: exit code 2. */
+export class UsageError extends MirrorError {}
+
+/** A worker event that can never succeed, however often it is retried. */
+export class InvalidJobError extends MirrorError {}
+
+/** An event that says it is an ECR Image Scan event but cannot be read as one. */
+export class InvalidScanEventError extends MirrorError {}
+
+/** A bot configuration (Dependabot, Renovate) that cannot be read, or that cannot be made valid. */
+export class BotConfigError extends MirrorError {}
+
+/** git could not find the repository or the ref, or failed to read it. */
+export class GitSourceError extends MirrorError {}
+
 /** Returns the message of any thrown value, with its causes chained. */
 export function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
@@ -62,12 +103,17 @@ export function describeError(error: unknown): string {
   return error.message;
 }
 
-/** True when a later attempt at the same work may succeed. */
+/** True when a later attempt at the same work may succeed; an error we did not raise on purpose says nothing, so no. */
 export function isRetryable(error: unknown): boolean {
   return error instanceof MirrorError && error.retryable;
 }
 
-/** True when a failure's message says a registry refused the credentials (an expired ECR token, say). */
+/** Whether to retry after a failure of a port: ours say so; anything else (a crashed socket, a bug in a library) may pass. */
+export function mayRetry(error: unknown): boolean {
+  return error instanceof MirrorError ? error.retryable : true;
+}
+
+/** True when a copy failed because a registry refused the credentials (an expired ECR token, say). */
 export function isAuthFailure(error: unknown): boolean {
-  return error instanceof Error && /\b401\b|UNAUTHORIZED|authentication required/i.test(error.message);
+  return error instanceof CopyFailedError && error.reason === 'auth';
 }

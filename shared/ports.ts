@@ -1,7 +1,7 @@
 // The engine's ports, in one place: the use cases (shared/sync/) work through these interfaces, the adapters
 // (source/, registry/, ecr/, secrets/, lambda/, observability/, findings/) implement them, and shared/wiring/ plugs
-// one into the other. Nothing here does I/O. The three recorders (OutcomeRecorder, ScheduleRecorder, ScanRecorder)
-// still sit beside the use cases whose results they take, until those result types move out of the use cases.
+// one into the other. Nothing here does I/O. The records the use cases hand to their recorders live here too, so
+// that a port never imports the use case that calls it.
 import type { ImageReference } from './image-ref/reference.ts';
 import type { ManifestJson } from './oci/manifest.ts';
 
@@ -86,4 +86,88 @@ export interface WorkerJobPayload {
 /** Starts one worker per image, without waiting for it to finish. */
 export interface WorkerInvoker {
   invoke(job: WorkerJobPayload): Promise<void>;
+}
+
+// The records the use cases hand to their recorders, and the recorders (a log line and metrics on AWS).
+
+/** A problem with one Dockerfile: an error when it yields no image, a warning when it blocks nothing. */
+export interface FileIssue {
+  readonly file: string;
+  readonly message: string;
+}
+
+/** What happened to one image. */
+export type MirrorStatus = 'copied' | 'skipped' | 'failed' | 'would-copy' | 'would-skip';
+
+/** One line of a report: a job and what became of it. */
+export interface MirrorResult {
+  /** The first file naming the image; `files` lists all of them. */
+  readonly file: string;
+  readonly files: readonly string[];
+  readonly source: string;
+  readonly target: string | null;
+  readonly status: MirrorStatus | 'planned';
+  readonly digest: string | null;
+  readonly error: string | null;
+  readonly retryable?: boolean;
+  readonly durationMs?: number;
+}
+
+/** Where outcomes go: a log line and metrics on AWS. */
+export interface OutcomeRecorder {
+  record(result: MirrorResult): void;
+}
+
+/** What a scheduler run did, returned to the caller and logged. */
+export interface ScheduleSummary {
+  readonly dryRun: boolean;
+  readonly planned: number;
+  readonly invoked: number;
+  readonly failedInvokes: number;
+  readonly invalid: number;
+  readonly jobs: readonly WorkerJobPayload[];
+  readonly errors: readonly FileIssue[];
+  readonly warnings: readonly FileIssue[];
+  /** `only` entries that matched no image of the plan. */
+  readonly unmatched: readonly string[];
+  readonly invokeErrors: readonly { source: string; message: string }[];
+}
+
+/** Where a run's outcome goes: a log line and metrics on AWS. */
+export interface ScheduleRecorder {
+  recordRun(summary: ScheduleSummary): void;
+  recordFailure(error: unknown): void;
+}
+
+/** Findings of one scanned image by severity; a severity ECR leaves out counts 0. */
+export interface SeverityCounts {
+  readonly critical: number;
+  readonly high: number;
+  readonly medium: number;
+  readonly low: number;
+  readonly informational: number;
+  readonly undefined: number;
+}
+
+/** The image a scan event is about, as ECR names it. */
+export interface ScannedImage {
+  readonly repository: string;
+  readonly digest: string;
+  /** Tags of the image; empty for an untagged manifest, e.g. one platform of a multi-platform index. */
+  readonly tags: readonly string[];
+  /** ECR's `scan-status`: `COMPLETE`, `FAILED`, … */
+  readonly status: string;
+}
+
+/** What one event amounts to; every kind but `ignored` concerns a mirrored image or a broken event. */
+export type ScanEventOutcome =
+  | ({ readonly kind: 'scanned'; readonly counts: SeverityCounts } & ScannedImage)
+  | ({ readonly kind: 'scan-failed' } & ScannedImage)
+  | ({ readonly kind: 'not-scanned' } & ScannedImage)
+  | { readonly kind: 'ignored'; readonly reason: string; readonly repository?: string }
+  | { readonly kind: 'invalid'; readonly error: string };
+
+/** Where outcomes go: a log line and metrics on AWS. */
+export interface ScanRecorder {
+  record(outcome: ScanEventOutcome): void;
 }

@@ -1,13 +1,13 @@
 import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { type Command, Option } from 'commander';
-import { describeError } from '../../shared/errors.ts';
+import { BotConfigError, describeError, UsageError } from '../../shared/errors.ts';
 import { DEPENDABOT_CONFIG_PATH, updateDependabotConfig } from '../../shared/bots/dependabot.ts';
 import { updateRenovateConfig } from '../../shared/bots/renovate.ts';
 import { gitTopLevel, locateRenovateConfig, readTextIfExists, writeTextFile } from '../../shared/bots/repo-files.ts';
-import { BOT_SCHEDULES, type BotSchedule, BotConfigError, type ConfigUpdate, type ImagesTree } from '../../shared/bots/tree.ts';
+import { BOT_SCHEDULES, type BotSchedule, type ConfigUpdate, type ImagesTree } from '../../shared/bots/tree.ts';
 import { LocalDockerfileSource } from '../../shared/source/local-dir.ts';
-import { EXIT_FAILED, EXIT_OK, UsageError } from './usage.ts';
+import { EXIT_FAILED, EXIT_OK } from './usage.ts';
 
 type Bot = 'dependabot' | 'renovate';
 

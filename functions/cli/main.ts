@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, describeError, MirrorError } from '../../shared/errors.ts';
+import { ConfigError, describeError, MirrorError, UsageError } from '../../shared/errors.ts';
 import { parsePlatform } from '../../shared/oci/platform.ts';
 import { parseTargetBase, type TargetBase, validateNameTemplate } from '../../shared/image-ref/target.ts';
 import { buildPlan, type Plan, type PlanOptions } from '../../shared/plan/plan.ts';
@@ -8,14 +8,14 @@ import { diffReportFailed } from '../../shared/plan/diff-report.ts';
 import { normaliseRegistryHost } from '../../shared/image-ref/reference.ts';
 import { parseCredentials } from '../../shared/registry/credentials.ts';
 import { LocalDockerfileSource } from '../../shared/source/local-dir.ts';
-import { planReport, syncAll } from '../../shared/sync/sync-all.ts';
-import { type Report, reportFailed } from '../../shared/sync/report.ts';
+import { syncAll } from '../../shared/sync/mirror-image.ts';
+import { planReport, type Report, reportFailed } from '../../shared/plan/report.ts';
 import { createSyncDeps } from '../../shared/wiring/sync.ts';
 import { addBotCommands } from './bots.ts';
 import { planAgainstBase } from './plan-diff.ts';
 import { progressLine, renderReport } from './render.ts';
 import { renderDiffMarkdown, renderDiffText } from './render-diff.ts';
-import { collect, EXIT_FAILED, EXIT_OK, EXIT_USAGE, positiveInt, UsageError } from './usage.ts';
+import { collect, EXIT_FAILED, EXIT_OK, EXIT_USAGE, positiveInt } from './usage.ts';
 import type { RegistryCredential } from '../../shared/ports.ts';
 
 interface CommonOptions {

@@ -1,14 +1,13 @@
 import { stat } from 'node:fs/promises';
-import { describeError } from '../../shared/errors.ts';
+import { describeError, GitSourceError, UsageError } from '../../shared/errors.ts';
 import { comparePlans } from '../../shared/plan/compare.ts';
 import type { DiffReport } from '../../shared/plan/diff-report.ts';
-import { GitRefDockerfileSource, GitSourceError, locateInGit, resolveCommit } from '../../shared/source/git-ref.ts';
+import { GitRefDockerfileSource, locateInGit, resolveCommit } from '../../shared/source/git-ref.ts';
 import type { PlanOptions } from '../../shared/plan/plan.ts';
 import type { DockerfileSource, RegistryCredential } from '../../shared/ports.ts';
 import { StaticCredentialProvider } from '../../shared/registry/credentials.ts';
 import { HttpRegistryClient } from '../../shared/registry/http-registry.ts';
 import { LocalDockerfileSource } from '../../shared/source/local-dir.ts';
-import { UsageError } from './usage.ts';
 
 /** What `mirror plan --base` was asked. */
 export interface PlanDiffRequest {

@@ -1,5 +1,5 @@
-import type { FileIssue } from '../../shared/plan/plan.ts';
-import type { MirrorResult, Report } from '../../shared/sync/report.ts';
+import type { Report } from '../../shared/plan/report.ts';
+import type { FileIssue, MirrorResult } from '../../shared/ports.ts';
 
 /** One progress line for stderr as an image finishes. */
 export function progressLine(result: MirrorResult, done: number, total: number): string {

@@ -1,12 +1,9 @@
-import { MirrorError } from '../../shared/errors.ts';
+import { MirrorError, UsageError } from '../../shared/errors.ts';
 
 /** Exit codes: 0 all good, 1 an image failed or a file was invalid, 2 a usage error. */
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
-
-/** A mistake in how the command was called: exit code 2. */
-export class UsageError extends MirrorError {}
 
 /** Commander reducer for repeatable options. */
 export const collect = (value: string, previous: string[]) => [...previous, value];

@@ -1,6 +1,6 @@
 import { Document, isMap, isScalar, isSeq, type Pair, parseDocument, type YAMLMap, type YAMLSeq } from 'yaml';
-import { describeError } from '../errors.ts';
-import { type BotSchedule, BotConfigError, type ConfigUpdate, dockerfileDirectories, type ImagesTree, isInsideImages, isRecord, sameJson } from './tree.ts';
+import { BotConfigError, describeError } from '../errors.ts';
+import { type BotSchedule, type ConfigUpdate, dockerfileDirectories, type ImagesTree, isInsideImages, isRecord, sameJson } from './tree.ts';
 
 /** Where Dependabot reads its configuration, from the repository root. */
 export const DEPENDABOT_CONFIG_PATH = '.github/dependabot.yml';

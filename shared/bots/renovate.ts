@@ -1,5 +1,5 @@
-import { describeError } from '../errors.ts';
-import { type BotSchedule, BotConfigError, type ConfigUpdate, type ImagesTree, isRecord, repositoryPaths, sameJson } from './tree.ts';
+import { BotConfigError, describeError } from '../errors.ts';
+import { type BotSchedule, type ConfigUpdate, type ImagesTree, isRecord, repositoryPaths, sameJson } from './tree.ts';
 
 /** Renovate's configuration files, in the order Renovate looks for them; it reads the first one found. */
 export const RENOVATE_CONFIG_FILES = [

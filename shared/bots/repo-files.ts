@@ -3,7 +3,7 @@ import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { RENOVATE_CONFIG_FILES } from './renovate.ts';
-import { BotConfigError } from './tree.ts';
+import { BotConfigError } from '../errors.ts';
 
 const run = promisify(execFile);
 

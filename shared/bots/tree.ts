@@ -1,8 +1,5 @@
 import { MirrorError } from '../errors.ts';
 
-/** A bot configuration that cannot be read, or that cannot be made valid. */
-export class BotConfigError extends MirrorError {}
-
 /** The images tree as a bot sees it: where it sits in the repository, and its Dockerfiles. */
 export interface ImagesTree {
   /** The images directory relative to the repository root, with `/` separators; `''` when it is the root. */

@@ -1,7 +1,7 @@
 import { DockerfileParser, type From } from 'dockerfile-ast';
 import { DockerfileError, InvalidImageReferenceError } from '../errors.ts';
 import { type ImageReference, parseImageReference, printable } from '../image-ref/reference.ts';
-import { type ArgValues, expandArgs, ExpansionError } from './expand.ts';
+import { type ArgValues, expandArgs } from './expand.ts';
 
 /** One image a Dockerfile builds from. */
 export interface BaseImage {
@@ -46,7 +46,7 @@ export function baseImagesOf(text: string): BaseImage[] {
         const image = imageOf(from, globalArgs, stages);
         if (image !== undefined) images.push({ ...image, line });
       } catch (error) {
-        if (!(error instanceof ExpansionError || error instanceof InvalidImageReferenceError || error instanceof DockerfileError)) throw error;
+        if (!(error instanceof DockerfileError || error instanceof InvalidImageReferenceError)) throw error;
         problems.push(`line ${line}: ${error.message}`);
       }
     }

@@ -1,8 +1,6 @@
+import { ExpansionError } from '../errors.ts';
 /** Values of build ARGs in scope: a string, or undefined for an ARG declared without a value. */
 export type ArgValues = ReadonlyMap<string, string | undefined>;
-
-/** Why a word could not be expanded. */
-export class ExpansionError extends Error {}
 
 /**
  * Expands `$V`, `${V}`, `${V:-word}`, `${V-word}`, `${V:+word}` and `${V+word}` the way Docker expands

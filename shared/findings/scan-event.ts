@@ -1,5 +1,6 @@
-import { MirrorError } from '../errors.ts';
+import { InvalidScanEventError, MirrorError } from '../errors.ts';
 import { printable } from '../image-ref/reference.ts';
+import type { ScanEventOutcome, ScannedImage, ScanRecorder, SeverityCounts } from '../ports.ts';
 
 // ECR basic scanning (scan on push, which the worker turns on for every repository it creates) sends one
 // `aws.ecr` / `ECR Image Scan` event per scanned image, shaped as in
@@ -10,46 +11,10 @@ import { printable } from '../image-ref/reference.ts';
 // Supporting it would take a second EventBridge rule and a second parser mapping that detail, with the same
 // prefix check on its repository, onto the same outcome.
 
-/** Findings of one scanned image by severity; a severity ECR leaves out counts 0. */
-export interface SeverityCounts {
-  readonly critical: number;
-  readonly high: number;
-  readonly medium: number;
-  readonly low: number;
-  readonly informational: number;
-  readonly undefined: number;
-}
-
-/** The image a scan event is about, as ECR names it. */
-export interface ScannedImage {
-  readonly repository: string;
-  readonly digest: string;
-  /** Tags of the image; empty for an untagged manifest, e.g. one platform of a multi-platform index. */
-  readonly tags: readonly string[];
-  /** ECR's `scan-status`: `COMPLETE`, `FAILED`, … */
-  readonly status: string;
-}
-
-/** What one event amounts to; every kind but `ignored` concerns a mirrored image or a broken event. */
-export type ScanEventOutcome =
-  | ({ readonly kind: 'scanned'; readonly counts: SeverityCounts } & ScannedImage)
-  | ({ readonly kind: 'scan-failed' } & ScannedImage)
-  | ({ readonly kind: 'not-scanned' } & ScannedImage)
-  | { readonly kind: 'ignored'; readonly reason: string; readonly repository?: string }
-  | { readonly kind: 'invalid'; readonly error: string };
-
 /** Which repositories are the mirror's: `<targetPrefix>/…`. */
 export interface ScanSettings {
   readonly targetPrefix: string;
 }
-
-/** Where outcomes go: a log line and metrics on AWS. */
-export interface ScanRecorder {
-  record(outcome: ScanEventOutcome): void;
-}
-
-/** An event that says it is an ECR Image Scan event but cannot be read as one. */
-export class InvalidScanEventError extends MirrorError {}
 
 const SOURCE = 'aws.ecr';
 const DETAIL_TYPE = 'ECR Image Scan';

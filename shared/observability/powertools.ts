@@ -1,9 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { describeError, isRetryable } from '../errors.ts';
-import type { ScheduleRecorder, ScheduleSummary } from '../sync/schedule.ts';
-import type { MirrorResult } from '../sync/report.ts';
-import type { OutcomeRecorder } from '../sync/worker-job.ts';
+import type { MirrorResult, OutcomeRecorder, ScheduleRecorder, ScheduleSummary } from '../ports.ts';
 import { METRIC } from './names.ts';
 
 /** One JSON log line and EMF metrics per image the worker handles. */

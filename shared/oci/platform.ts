@@ -1,4 +1,4 @@
-import { InvalidImageReferenceError } from '../errors.ts';
+import { InvalidImageReferenceError, PlatformNotFoundError } from '../errors.ts';
 import { type ManifestDescriptor, type ManifestJson, OCI_INDEX } from './manifest.ts';
 
 /** An image platform: `linux/amd64`, `linux/arm/v7`. */
@@ -50,7 +50,7 @@ export function narrowIndex(source: ManifestJson, sourceDigest: string, platform
   const children = all.filter((entry) => platforms.some((wanted) => platformMatches(entry.platform, wanted)));
   if (children.length === 0) {
     const available = all.map((entry) => (entry.platform ? formatPlatform(entry.platform) : 'unknown')).join(', ');
-    throw new InvalidImageReferenceError(`the index has none of the platforms ${platformsKey(platforms)} (it has ${available || 'no entries'})`);
+    throw new PlatformNotFoundError(`the index has none of the platforms ${platformsKey(platforms)} (it has ${available || 'no entries'})`);
   }
   const body = JSON.stringify({
     schemaVersion: 2,

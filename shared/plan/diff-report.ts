@@ -1,7 +1,7 @@
 import { formatReference } from '../image-ref/reference.ts';
 import { type CostLookup, DOCKER_HUB_PULL_LIMITS, isDockerHub } from './cost.ts';
 import type { ImageChange, PlanDiff } from './diff.ts';
-import type { FileIssue } from './plan.ts';
+import type { FileIssue } from '../ports.ts';
 
 /** One added or changed image in the report, with what syncing it costs on its source. */
 export interface DiffEntry {

@@ -1,5 +1,6 @@
 import { formatReference, type ImageReference, repositoryName } from '../image-ref/reference.ts';
-import type { FileIssue, Plan } from './plan.ts';
+import type { FileIssue } from '../ports.ts';
+import type { Plan } from './plan.ts';
 
 /** One image a pull request adds, changes or removes, with the files that name it. */
 export interface ImageChange {

@@ -2,7 +2,7 @@ import { describeError, MirrorError } from '../errors.ts';
 import { baseImagesOf } from '../dockerfile/base-images.ts';
 import { formatReference, type ImageReference, parseImageReference, repositoryName } from '../image-ref/reference.ts';
 import { DEFAULT_NAME_TEMPLATE, type TargetBase, targetFor } from '../image-ref/target.ts';
-import type { DockerfileEntry } from '../ports.ts';
+import type { DockerfileEntry, FileIssue } from '../ports.ts';
 
 /** One image to mirror, with the files that name it. */
 export interface MirrorJob {
@@ -12,10 +12,6 @@ export interface MirrorJob {
 }
 
 /** A problem found in one file. */
-export interface FileIssue {
-  readonly file: string;
-  readonly message: string;
-}
 
 /** The result of planning: jobs for every valid image, errors for files that yield none, warnings that block nothing. */
 export interface Plan {

@@ -47,12 +47,13 @@ export class CraneImageCopier implements ImageCopier {
         if (!error) return resolve();
         const err = error as NodeJS.ErrnoException & { killed?: boolean; code?: string | number };
         if (err.code === 'ENOENT') {
-          return reject(new CopyFailedError(`crane not found at "${this.options.crane}" (run scripts/setup.sh or set CRANE)`, { cause: error }));
+          return reject(new CopyFailedError(`crane not found at "${this.options.crane}" (run scripts/setup.sh or set CRANE)`, { cause: error, reason: 'permanent' }));
         }
-        if (err.killed) return reject(new CopyFailedError(`crane copy timed out after ${Math.round(timeoutMs) / 1000} s`, { cause: error, retryable: true }));
+        if (err.killed) return reject(new CopyFailedError(`crane copy timed out after ${Math.round(timeoutMs) / 1000} s`, { cause: error, reason: 'timeout' }));
         // crane's own error line says it all; the exec error would only repeat the command and stderr.
         const detail = errorLine(String(stderr)) || error.message;
-        reject(new CopyFailedError(`crane copy failed: ${detail}`, { retryable: isTransient(detail) }));
+        const reason = refusedCredentials(detail) ? 'auth' : isTransient(detail) ? 'transient' : 'permanent';
+        reject(new CopyFailedError(`crane copy failed: ${detail}`, { reason, retryable: reason !== 'permanent' }));
       });
     });
   }
@@ -74,6 +75,11 @@ function errorLine(text: string): string {
   return (error ?? lines.slice(-2).join(' | ')).slice(0, 1000);
 }
 
+// The registry's words for refused credentials, as crane passes them on.
+function refusedCredentials(detail: string): boolean {
+  return /\b401\b|UNAUTHORIZED|authentication required/i.test(detail);
+}
+
 function isTransient(detail: string): boolean {
-  return /\b(401|429|500|502|503|504)\b|UNAUTHORIZED|TOOMANYREQUESTS|timeout|timed out|connection reset|EOF|connection refused|MANIFEST_BLOB_UNKNOWN|BLOB_UPLOAD/i.test(detail);
+  return /\b(429|500|502|503|504)\b|TOOMANYREQUESTS|timeout|timed out|connection reset|EOF|connection refused|MANIFEST_BLOB_UNKNOWN|BLOB_UPLOAD/i.test(detail);
 }

@@ -1,19 +1,9 @@
 import { createHash } from 'node:crypto';
-import { RegistryRequestError, SourceRateLimitedError } from '../errors.ts';
+import { RateLimitedError, RegistryRequestError } from '../errors.ts';
 import { DOCKER_HUB, formatReference, type ImageReference } from '../image-ref/reference.ts';
 import { type ManifestJson, MANIFEST_MEDIA_TYPES } from '../oci/manifest.ts';
 import type { CredentialProvider, Manifest, ManifestHead, ManifestRegistry } from '../ports.ts';
-
-/** Bounds on retrying 429 and 5xx answers and network failures. */
-export interface RetryPolicy {
-  readonly attempts: number;
-  readonly baseDelayMs: number;
-  readonly maxDelayMs: number;
-  /** No retry starts once this much time has passed since the first attempt. */
-  readonly budgetMs: number;
-}
-
-export const DEFAULT_RETRY: RetryPolicy = Object.freeze({ attempts: 4, baseDelayMs: 500, maxDelayMs: 20_000, budgetMs: 60_000 });
+import { afterAttempts, nextDelay, parseRetryAfter, REQUEST_RETRY, type RetryPolicy, sleep } from '../retry.ts';
 
 export interface HttpRegistryOptions {
   readonly credentials: CredentialProvider;
@@ -56,10 +46,10 @@ export class HttpRegistryClient implements ManifestRegistry {
   private readonly auth = new Map<string, CachedAuth>();
 
   constructor(private readonly options: HttpRegistryOptions) {
-    this.retry = options.retry ?? DEFAULT_RETRY;
+    this.retry = options.retry ?? REQUEST_RETRY;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.fetch = options.fetch ?? globalThis.fetch;
-    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.sleep = options.sleep ?? sleep;
   }
 
   async headManifest(ref: ImageReference): Promise<ManifestHead | undefined> {
@@ -124,7 +114,7 @@ export class HttpRegistryClient implements ManifestRegistry {
       } catch (error) {
         const delay = this.retryDelay(attempt, started, undefined);
         if (delay === undefined) {
-          throw new RegistryRequestError(`${what}: ${networkMessage(error)} (after ${attempt} attempt${attempt === 1 ? '' : 's'})`, { cause: error, retryable: true });
+          throw new RegistryRequestError(`${what}: ${networkMessage(error)}${afterAttempts(attempt)}`, { cause: error, retryable: true });
         }
         await this.sleep(delay);
         continue;
@@ -153,8 +143,8 @@ export class HttpRegistryClient implements ManifestRegistry {
           continue;
         }
         const detail = await errorDetail(response);
-        const message = `${what}: ${response.status} ${response.statusText}${detail} (after ${attempt} attempt${attempt === 1 ? '' : 's'})`;
-        if (response.status === 429) throw new SourceRateLimitedError(message, { status: 429, retryable: true });
+        const message = `${what}: ${response.status} ${response.statusText}${detail}${afterAttempts(attempt)}`;
+        if (response.status === 429) throw new RateLimitedError(message, { status: 429, retryable: true });
         throw new RegistryRequestError(message, { status: response.status, retryable: true });
       }
       if (response.ok || response.status === 404) return response;
@@ -163,15 +153,8 @@ export class HttpRegistryClient implements ManifestRegistry {
     }
   }
 
-  private retryDelay(attempt: number, started: number, retryAfter: string | null | undefined): number | undefined {
-    if (attempt >= this.retry.attempts) return undefined;
-    const backoff = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1));
-    const asked = parseRetryAfter(retryAfter);
-    // Full jitter keeps many workers from retrying in lockstep; Retry-After is a floor.
-    const delay = Math.max(asked ?? 0, Math.random() * backoff);
-    if (asked !== undefined && asked > this.retry.maxDelayMs) return undefined;
-    if (Date.now() - started + delay > this.retry.budgetMs) return undefined;
-    return delay;
+  private retryDelay(attempt: number, startedAt: number, retryAfter: string | null | undefined): number | undefined {
+    return nextDelay(this.retry, { attempt, startedAt, retryAfterMs: parseRetryAfter(retryAfter) });
   }
 
   private async authenticate(ref: ImageReference, challenge: string | null, what: string): Promise<CachedAuth> {
@@ -223,14 +206,6 @@ export function parseChallenge(header: string): Record<string, string> {
     params[(match[1] as string).toLowerCase()] = match[2] ?? match[3] ?? '';
   }
   return params;
-}
-
-/** Milliseconds asked for by a Retry-After header (seconds or an HTTP date), or undefined. */
-export function parseRetryAfter(value: string | null | undefined): number | undefined {
-  if (!value) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
 async function errorDetail(response: Response): Promise<string> {

@@ -1,13 +1,10 @@
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { MirrorError } from '../errors.ts';
+import { GitSourceError, MirrorError } from '../errors.ts';
 import type { DockerfileEntry, DockerfileSource } from '../ports.ts';
 import { isDockerfilePath, unreadableEntry } from './entries.ts';
 
 const run = promisify(execFile);
-
-/** git could not find the repository or the ref, or failed to read it. */
-export class GitSourceError extends MirrorError {}
 
 /** Where an images directory sits in its git repository. */
 export interface GitLocation {

@@ -1,12 +1,12 @@
-import { CopyFailedError, describeError, isAuthFailure, MirrorError, RegistryRequestError, SourceRateLimitedError } from '../errors.ts';
+import pLimit from 'p-limit';
+import { CopyFailedError, describeError, isAuthFailure, mayRetry, MirrorError, PlatformNotFoundError, RateLimitedError, RegistryRequestError, SourceRateLimitedError } from '../errors.ts';
 import { OCI_INDEX } from '../oci/manifest.ts';
 import { isNarrowedCopyOf, narrowIndex, type Platform } from '../oci/platform.ts';
 import { formatReference, type ImageReference, withDigest } from '../image-ref/reference.ts';
-import type { MirrorJob } from '../plan/plan.ts';
-import type { CredentialProvider, ImageCopier, ManifestHead, ManifestRegistry, RegistryCredential, RepositoryStore } from '../ports.ts';
-
-/** What happened to one image. */
-export type MirrorStatus = 'copied' | 'skipped' | 'failed' | 'would-copy' | 'would-skip';
+import type { MirrorJob, Plan } from '../plan/plan.ts';
+import { buildReport, type Report, resultOf } from '../plan/report.ts';
+import type { CredentialProvider, ImageCopier, ManifestHead, ManifestRegistry, MirrorResult, MirrorStatus, RegistryCredential, RepositoryStore } from '../ports.ts';
+import { afterAttempts, COPY_RETRY, nextDelay, type RetryPolicy, sleep } from '../retry.ts';
 
 /** The outcome of mirroring one job; `digest` is the source digest copied or found. */
 export interface MirrorOutcome {
@@ -32,14 +32,44 @@ export interface SyncOptions {
   readonly platforms?: readonly Platform[];
   /** Epoch milliseconds by which all work must have stopped (a Lambda deadline less a margin). */
   readonly deadline?: number;
-  /** Whole-copy attempts: crane does not retry a 429 on a manifest or a reset mid-blob; a retry is cheap since pushed blobs are skipped. */
-  readonly copyAttempts?: number;
-  readonly copyRetryDelayMs?: number;
+  /** How whole-image copies are retried; COPY_RETRY unless a test wants it faster. */
+  readonly copyRetry?: RetryPolicy;
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
 /** Below this much time before the deadline no copy is started: it would be killed half-way. */
 export const MIN_COPY_TIME_MS = 5_000;
+
+export interface SyncAllOptions extends SyncOptions {
+  /** Images copied at once. */
+  readonly concurrency?: number;
+  /** Called as each image finishes, for progress output. */
+  readonly onResult?: (result: MirrorResult, done: number, total: number) => void;
+}
+
+/** Mirrors every job of a plan, a bounded number at a time; one image failing never stops the others. */
+export async function syncAll(plan: Plan, deps: SyncDeps, options: SyncAllOptions = {}): Promise<Report> {
+  const limit = pLimit(Math.max(1, options.concurrency ?? 4));
+  let done = 0;
+  const results = await Promise.all(
+    plan.jobs.map((job) =>
+      limit(async () => {
+        const started = performance.now();
+        let result: MirrorResult;
+        try {
+          const outcome = await mirrorImage(job, deps, options);
+          result = resultOf(job, { ...outcome, durationMs: performance.now() - started });
+        } catch (error) {
+          result = resultOf(job, { status: 'failed', error, durationMs: performance.now() - started });
+        }
+        done += 1;
+        options.onResult?.(result, done, plan.jobs.length);
+        return result;
+      }),
+    ),
+  );
+  return buildReport(plan, results);
+}
 
 /**
  * Mirrors one image: ensures the target repository, compares digests by HEAD on both sides (no pull
@@ -93,7 +123,7 @@ async function copyWhole(job: Required<MirrorJob>, digest: string, deps: SyncDep
   await copy(from, to);
   const landed = await lookup(deps.registry, job.target, 'target');
   if (landed?.digest !== digest) {
-    throw new CopyFailedError(`copying "${from}" to "${to}": the target now holds ${landed?.digest ?? 'nothing'} instead of ${digest}`, { retryable: true });
+    throw new CopyFailedError(`copying "${from}" to "${to}": the target now holds ${landed?.digest ?? 'nothing'} instead of ${digest}`, { reason: 'transient' });
   }
 }
 
@@ -106,7 +136,7 @@ async function copyPlatforms(job: Required<MirrorJob>, digest: string, platforms
   try {
     manifest = await deps.registry.getManifest(sourceRef);
   } catch (error) {
-    throw new RegistryRequestError(`reading the source index "${from}": ${describeError(error)}`, { cause: error, retryable: error instanceof MirrorError ? error.retryable : true });
+    throw new RegistryRequestError(`reading the source index "${from}": ${describeError(error)}`, { cause: error, retryable: mayRetry(error) });
   }
   if (manifest === undefined) throw new RegistryRequestError(`reading the source index "${from}": no such manifest (404)`, { status: 404 });
   if (manifest.json.manifests === undefined) return copyWhole(job, digest, deps, copy);
@@ -115,7 +145,7 @@ async function copyPlatforms(job: Required<MirrorJob>, digest: string, platforms
   try {
     narrowed = narrowIndex(manifest.json, digest, platforms);
   } catch (error) {
-    throw new MirrorError(`copying platforms of "${from}": ${describeError(error)}`, { cause: error });
+    throw new PlatformNotFoundError(`copying platforms of "${from}": ${describeError(error)}`, { cause: error });
   }
   for (const child of narrowed.children) {
     await copy(formatReference(withDigest(job.source, child.digest)), formatReference(withDigest(job.target, child.digest)));
@@ -124,11 +154,11 @@ async function copyPlatforms(job: Required<MirrorJob>, digest: string, platforms
   try {
     written = await deps.registry.putManifest(job.target, narrowed.body, OCI_INDEX);
   } catch (error) {
-    throw new CopyFailedError(`tagging the index of ${narrowed.children.length} platform(s) of "${from}" as "${to}": ${describeError(error)}`, { cause: error, retryable: error instanceof MirrorError ? error.retryable : true });
+    throw new CopyFailedError(`tagging the index of ${narrowed.children.length} platform(s) of "${from}" as "${to}": ${describeError(error)}`, { cause: error, reason: mayRetry(error) ? 'transient' : 'permanent' });
   }
   const landed = await lookup(deps.registry, job.target, 'target');
   if (landed?.digest !== written) {
-    throw new CopyFailedError(`copying platforms of "${from}" to "${to}": the target now holds ${landed?.digest ?? 'nothing'} instead of ${written}`, { retryable: true });
+    throw new CopyFailedError(`copying platforms of "${from}" to "${to}": the target now holds ${landed?.digest ?? 'nothing'} instead of ${written}`, { reason: 'transient' });
   }
 }
 
@@ -138,7 +168,7 @@ async function holdsNarrowedCopy(registry: ManifestRegistry, target: ImageRefere
     const manifest = await registry.getManifest(target);
     return manifest !== undefined && isNarrowedCopyOf(manifest.json, digest, platforms);
   } catch (error) {
-    throw new RegistryRequestError(`reading target "${formatReference(target)}": ${describeError(error)}`, { cause: error, retryable: error instanceof MirrorError ? error.retryable : true });
+    throw new RegistryRequestError(`reading target "${formatReference(target)}": ${describeError(error)}`, { cause: error, retryable: mayRetry(error) });
   }
 }
 
@@ -150,42 +180,47 @@ async function copyWithRetry(
   credentials: Map<string, RegistryCredential>,
   options: SyncOptions,
 ): Promise<void> {
-  const attempts = options.copyAttempts ?? 3;
-  const sleep = options.sleep ?? ((ms: number) => new Promise((resolve) => setTimeout(resolve, ms)));
+  const policy = options.copyRetry ?? COPY_RETRY;
+  const wait = options.sleep ?? sleep;
+  const startedAt = Date.now();
   let current = credentials;
   for (let attempt = 1; ; attempt += 1) {
     const left = options.deadline === undefined ? undefined : options.deadline - Date.now();
     if (left !== undefined && left < MIN_COPY_TIME_MS) {
-      throw new CopyFailedError(`copying "${from}" to "${to}": stopped, ${Math.max(0, Math.round(left / 1000))} s left before the deadline is too little to copy safely`, { retryable: true });
+      throw new CopyFailedError(`copying "${from}" to "${to}": stopped, ${Math.max(0, Math.round(left / 1000))} s left before the deadline is too little to copy safely`, { reason: 'timeout' });
     }
     try {
       await deps.copier.copy({ source: from, target: to, credentials: current, ...(left === undefined ? {} : { timeoutMs: left }) });
       return;
     } catch (error) {
-      const retryable = error instanceof MirrorError ? error.retryable : true;
-      if (!retryable || attempt >= attempts) {
-        const tries = attempt > 1 ? ` (after ${attempt} attempts)` : '';
-        // Credentials still refused after a refresh will not improve with retries.
-        throw new CopyFailedError(`copying "${from}" to "${to}": ${describeError(error)}${tries}`, { cause: error, retryable: retryable && !isAuthFailure(error) });
-      }
+      const retryable = mayRetry(error);
+      const delay = retryable ? nextDelay(policy, { attempt, startedAt }) : undefined;
+      if (delay === undefined) throw copyFailure(from, to, error, attempt);
       if (isAuthFailure(error) && deps.credentials.invalidate) {
         // An expired registry token: fetch fresh credentials before the next attempt.
         for (const registry of registries) deps.credentials.invalidate(registry);
         current = await credentialsOf(deps.credentials, registries);
       }
-      await sleep((options.copyRetryDelayMs ?? 1_000) * 2 ** (attempt - 1) * (0.5 + Math.random() / 2));
+      await wait(delay);
     }
   }
+}
+
+// The failure of the last attempt, saying how many there were. Credentials still refused after a refresh will not improve with retries.
+function copyFailure(from: string, to: string, error: unknown, attempts: number): CopyFailedError {
+  const reason = error instanceof CopyFailedError ? error.reason : mayRetry(error) ? 'transient' : 'permanent';
+  const tries = attempts > 1 ? afterAttempts(attempts) : '';
+  return new CopyFailedError(`copying "${from}" to "${to}": ${describeError(error)}${tries}`, { cause: error, reason, retryable: mayRetry(error) && reason !== 'auth' });
 }
 
 async function lookup(registry: ManifestRegistry, ref: ImageReference, side: 'source' | 'target'): Promise<ManifestHead | undefined> {
   try {
     return await registry.headManifest(ref);
   } catch (error) {
-    const retryable = error instanceof MirrorError ? error.retryable : true;
     const status = error instanceof RegistryRequestError ? error.status : undefined;
-    const ErrorClass = error instanceof SourceRateLimitedError ? SourceRateLimitedError : RegistryRequestError;
-    throw new ErrorClass(`looking up ${side} "${formatReference(ref)}": ${describeError(error)}`, { cause: error, retryable, ...(status !== undefined ? { status } : {}) });
+    // A 429 from the source is the pull budget running out; one from the target is our own registry's affair.
+    const ErrorClass = error instanceof RateLimitedError ? (side === 'source' ? SourceRateLimitedError : RateLimitedError) : RegistryRequestError;
+    throw new ErrorClass(`looking up ${side} "${formatReference(ref)}": ${describeError(error)}`, { cause: error, retryable: mayRetry(error), ...(status !== undefined ? { status } : {}) });
   }
 }
 

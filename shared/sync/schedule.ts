@@ -1,34 +1,13 @@
 import pLimit from 'p-limit';
 import { ConfigError, describeError, MirrorError } from '../errors.ts';
 import { formatReference, parseImageReference, repositoryName } from '../image-ref/reference.ts';
-import { buildPlan, type FileIssue, type MirrorJob, type PlanOptions } from '../plan/plan.ts';
-import type { DockerfileSource, WorkerInvoker, WorkerJobPayload } from '../ports.ts';
+import { buildPlan, type MirrorJob, type PlanOptions } from '../plan/plan.ts';
+import type { DockerfileSource, FileIssue, ScheduleRecorder, ScheduleSummary, WorkerInvoker, WorkerJobPayload } from '../ports.ts';
 
 /** The event the scheduler accepts: `{}` for a full sync, `{"only": [...]}` for a subset, `{"dryRun": true}` to plan only. */
 export interface ScheduleRequest {
   readonly only?: readonly string[];
   readonly dryRun?: boolean;
-}
-
-/** What a scheduler run did, returned to the caller and logged. */
-export interface ScheduleSummary {
-  readonly dryRun: boolean;
-  readonly planned: number;
-  readonly invoked: number;
-  readonly failedInvokes: number;
-  readonly invalid: number;
-  readonly jobs: readonly WorkerJobPayload[];
-  readonly errors: readonly FileIssue[];
-  readonly warnings: readonly FileIssue[];
-  /** `only` entries that matched no image of the plan. */
-  readonly unmatched: readonly string[];
-  readonly invokeErrors: readonly { source: string; message: string }[];
-}
-
-/** Where a run's outcome goes: a log line and metrics on AWS. */
-export interface ScheduleRecorder {
-  recordRun(summary: ScheduleSummary): void;
-  recordFailure(error: unknown): void;
 }
 
 export interface ScheduleDeps {

@@ -1,10 +1,11 @@
-import { InvalidImageReferenceError, isRetryable, MirrorError } from '../errors.ts';
+import { InvalidImageReferenceError, InvalidJobError, isRetryable, MirrorError } from '../errors.ts';
 import type { Platform } from '../oci/platform.ts';
 import { formatReference, type ImageReference, parseImageReference, printable } from '../image-ref/reference.ts';
 import { type TargetBase, targetFor } from '../image-ref/target.ts';
 import type { MirrorJob } from '../plan/plan.ts';
+import { resultOf } from '../plan/report.ts';
+import type { MirrorResult, OutcomeRecorder } from '../ports.ts';
 import { mirrorImage, type SyncDeps, type SyncOptions } from './mirror-image.ts';
-import { type MirrorResult, resultOf } from './report.ts';
 
 /** What the scheduler (or a person with `aws lambda invoke`) sends the worker: `{"source": "postgres:14"}` is enough. */
 export interface WorkerEvent {
@@ -13,20 +14,12 @@ export interface WorkerEvent {
   readonly files?: unknown;
 }
 
-/** Where outcomes go: a log line and metrics on AWS. */
-export interface OutcomeRecorder {
-  record(result: MirrorResult): void;
-}
-
 export interface WorkerSettings {
   readonly target: TargetBase;
   readonly nameTemplate: string;
   readonly allowRegistries: readonly string[];
   readonly platforms: readonly Platform[];
 }
-
-/** A worker event that can never succeed, however often it is retried. */
-export class InvalidJobError extends MirrorError {}
 
 /** Turns a worker event into a job, with the target computed from the settings when the event names none. */
 export function jobFromEvent(event: WorkerEvent, settings: WorkerSettings): MirrorJob {
@@ -71,7 +64,7 @@ export async function runWorkerJob(
   event: WorkerEvent,
   deps: SyncDeps & { recorder: OutcomeRecorder },
   settings: WorkerSettings,
-  options: Pick<SyncOptions, 'deadline' | 'copyRetryDelayMs'> = {},
+  options: Pick<SyncOptions, 'deadline' | 'copyRetry'> = {},
 ): Promise<MirrorResult> {
   const started = performance.now();
   let job: MirrorJob;

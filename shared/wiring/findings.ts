@@ -1,7 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { PowertoolsScanRecorder } from '../findings/powertools-recorder.ts';
-import type { ScanRecorder } from '../findings/scan-event.ts';
+import type { ScanRecorder } from '../ports.ts';
 import { createTelemetry } from './telemetry.ts';
 
 /** The findings function's adapters: only the Powertools recorder, since the event carries everything (no AWS call). */

@@ -4,9 +4,10 @@ import { EcrRepositoryStore } from '../ecr/repository-store.ts';
 import { parseEcrRegistry, type TargetBase } from '../image-ref/target.ts';
 import { CraneImageCopier } from '../registry/crane-copier.ts';
 import { ChainedCredentialProvider, StaticCredentialProvider } from '../registry/credentials.ts';
-import { HttpRegistryClient, type RetryPolicy } from '../registry/http-registry.ts';
+import { HttpRegistryClient } from '../registry/http-registry.ts';
 import type { SyncDeps } from '../sync/mirror-image.ts';
 import type { CredentialProvider, RegistryCredential } from '../ports.ts';
+import type { RetryPolicy } from '../retry.ts';
 
 // shared/wiring/ is the only place SDK clients and adapters are constructed; one module per entry point keeps bundles small.
 

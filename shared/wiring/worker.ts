@@ -4,8 +4,8 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { WorkerConfig } from '../config/worker-config.ts';
 import { PowertoolsOutcomeRecorder } from '../observability/powertools.ts';
 import { CachedSecret, SecretsManagerCredentialProvider } from '../secrets/secrets-manager.ts';
+import type { OutcomeRecorder } from '../ports.ts';
 import type { SyncDeps } from '../sync/mirror-image.ts';
-import type { OutcomeRecorder } from '../sync/worker-job.ts';
 import { createSyncDeps } from './sync.ts';
 import { createTelemetry } from './telemetry.ts';
 

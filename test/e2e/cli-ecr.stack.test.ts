@@ -1,7 +1,7 @@
 import { DescribeRepositoriesCommand, ECRClient } from '@aws-sdk/client-ecr';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { manifestDigest, pushImage, type SeedTarget } from '../../scripts/lib/oci-seed.ts';
-import type { Report } from '../../shared/sync/report.ts';
+import type { Report } from '../../shared/plan/report.ts';
 import { runCli, writeImagesTree } from '../support/cli.ts';
 import { stack, uniqueName } from '../support/stack.ts';
 

@@ -2,7 +2,7 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manifestDigest, pushImage, pushIndex, type SeedTarget } from '../../scripts/lib/oci-seed.ts';
-import type { ScheduleSummary } from '../../shared/sync/schedule.ts';
+import type { ScheduleSummary } from '../../shared/ports.ts';
 import { type FakeGitHub, startFakeGitHub } from '../support/fake-github.ts';
 import { type OfflineLambdas, startOffline } from '../support/offline.ts';
 import { stack, uniqueName } from '../support/stack.ts';

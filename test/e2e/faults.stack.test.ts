@@ -4,6 +4,7 @@ import { parseImageReference } from '../../shared/image-ref/reference.ts';
 import { parseTargetBase, targetFor } from '../../shared/image-ref/target.ts';
 import type { MirrorJob } from '../../shared/plan/plan.ts';
 import { mirrorImage } from '../../shared/sync/mirror-image.ts';
+import { COPY_RETRY } from '../../shared/retry.ts';
 import { createSyncDeps } from '../../shared/wiring/sync.ts';
 import { manifestDigest, pushImage, type SeedTarget } from '../../scripts/lib/oci-seed.ts';
 import { type Fault, type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
@@ -14,7 +15,7 @@ describe('faults injected between image-mirror and real registries', () => {
   const target: SeedTarget = { registry: s.targetRegistry, auth: { username: s.targetUsername, password: s.targetPassword } };
   const targetCredentials = new Map([[s.targetRegistry, { username: s.targetUsername, password: s.targetPassword }]]);
   const proxies: FaultProxy[] = [];
-  const fast = { copyRetryDelayMs: 20 };
+  const fast = { copyRetry: { ...COPY_RETRY, baseDelayMs: 20 } };
 
   afterEach(async () => {
     await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
@@ -59,7 +60,7 @@ describe('faults injected between image-mirror and real registries', () => {
 
   it('never moves the target tag when every attempt is cut mid-blob, and says so as retryable', async () => {
     const { job, base } = await sourceBehindProxy([{ method: 'GET', path: /\/blobs\/sha256:/, times: 1_000, action: 'reset', afterBytes: 64 * 1024 }], 1024 * 1024);
-    const failure = mirrorImage(job, depsFor(base), { ...fast, copyAttempts: 2 });
+    const failure = mirrorImage(job, depsFor(base), { copyRetry: { ...fast.copyRetry, attempts: 2 } });
     await expect(failure).rejects.toMatchObject({ retryable: true });
     await expect(failure).rejects.toThrow('(after 2 attempts)');
     expect(await manifestDigest(target, job.target!.repository, '1')).toBeUndefined();

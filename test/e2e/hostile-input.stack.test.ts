@@ -2,7 +2,7 @@ import { chmod, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { manifestDigest, pushImage, type SeedTarget } from '../../scripts/lib/oci-seed.ts';
-import type { Report } from '../../shared/sync/report.ts';
+import type { Report } from '../../shared/plan/report.ts';
 import { COLLIDING_CASES, HOSTILE_CASES } from '../fixtures/hostile-dockerfiles.ts';
 import { runCli, writeImagesTree } from '../support/cli.ts';
 import { stack, uniqueName } from '../support/stack.ts';

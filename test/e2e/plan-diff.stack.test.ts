@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { pushImage, pushIndex, type SeedTarget } from '../../scripts/lib/oci-seed.ts';
 import type { DiffReport } from '../../shared/plan/diff-report.ts';
-import type { Report } from '../../shared/sync/report.ts';
+import type { Report } from '../../shared/plan/report.ts';
 import { runCli, writeImagesTree } from '../support/cli.ts';
 import { logMark, manifestRequests, requestsSince, stack, uniqueName } from '../support/stack.ts';
 

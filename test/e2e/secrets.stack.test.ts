@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pushImage } from '../../scripts/lib/oci-seed.ts';
-import type { Report } from '../../shared/sync/report.ts';
+import type { Report } from '../../shared/plan/report.ts';
 import { runCli, writeImagesTree } from '../support/cli.ts';
 import { startFaultProxy } from '../support/fault-proxy.ts';
 import { stack, uniqueName } from '../support/stack.ts';

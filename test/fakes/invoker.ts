@@ -1,5 +1,4 @@
-import type { WorkerInvoker, WorkerJobPayload } from '../../shared/ports.ts';
-import type { ScheduleRecorder, ScheduleSummary } from '../../shared/sync/schedule.ts';
+import type { ScheduleRecorder, ScheduleSummary, WorkerInvoker, WorkerJobPayload } from '../../shared/ports.ts';
 
 /** Records invocations; fails those whose source matches `failFor`. */
 export class FakeInvoker implements WorkerInvoker {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Report } from '../../../shared/sync/report.ts';
+import type { Report } from '../../../shared/plan/report.ts';
 import { runCli, writeImagesTree } from '../../support/cli.ts';
 
 const D = `sha256:${'d'.repeat(64)}`;

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../../../shared/observability/names.ts';
-import type { ScanEventOutcome } from '../../../shared/findings/scan-event.ts';
+import type { ScanEventOutcome } from '../../../shared/ports.ts';
 import { documentedScanEvent, mirroredScanEvent } from '../../fixtures/ecr-image-scan-event.ts';
 import { captureJsonLines, emfMetrics, lambdaContext } from '../../support/lambda.ts';
 

@@ -1,7 +1,7 @@
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { METRIC } from '../../../shared/observability/names.ts';
-import type { ScheduleSummary } from '../../../shared/sync/schedule.ts';
+import type { ScheduleSummary } from '../../../shared/ports.ts';
 import { type FakeGitHub, startFakeGitHub } from '../../support/fake-github.ts';
 import { captureJsonLines, emfMetrics, lambdaContext } from '../../support/lambda.ts';
 import { stack, uniqueName } from '../../support/stack.ts';

@@ -3,7 +3,7 @@ import { DescribeRepositoriesCommand, ECRClient } from '@aws-sdk/client-ecr';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { manifestDigest, pushImage, pushIndex, type SeedTarget } from '../../../scripts/lib/oci-seed.ts';
 import { METRIC, METRICS_NAMESPACE } from '../../../shared/observability/names.ts';
-import type { MirrorResult } from '../../../shared/sync/report.ts';
+import type { MirrorResult } from '../../../shared/ports.ts';
 import { startFaultProxy } from '../../support/fault-proxy.ts';
 import { captureJsonLines, emfMetrics, lambdaContext } from '../../support/lambda.ts';
 import { stack, uniqueName } from '../../support/stack.ts';

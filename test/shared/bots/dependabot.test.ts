@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { type DependabotOptions, updateDependabotConfig, validateDependabotConfig } from '../../../shared/bots/dependabot.ts';
-import { BotConfigError, type ImagesTree } from '../../../shared/bots/tree.ts';
+import { type ImagesTree } from '../../../shared/bots/tree.ts';
+import { BotConfigError } from '../../../shared/errors.ts';
 
 const tree: ImagesTree = {
   imagesDir: 'images',

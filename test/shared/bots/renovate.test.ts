@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { dockerfilePattern, type RenovateOptions, updateRenovateConfig, validateRenovateConfig } from '../../../shared/bots/renovate.ts';
-import { BotConfigError, type ImagesTree } from '../../../shared/bots/tree.ts';
+import { type ImagesTree } from '../../../shared/bots/tree.ts';
+import { BotConfigError } from '../../../shared/errors.ts';
 
 const tree: ImagesTree = { imagesDir: 'images', dockerfiles: ['docker.io/library/postgres/Dockerfile', 'quay.io/prometheus/node-exporter/Dockerfile'] };
 

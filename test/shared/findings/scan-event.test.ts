@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidScanEventError, parseScanEvent, recordScanEvent, type ScanEventOutcome } from '../../../shared/findings/scan-event.ts';
+import { parseScanEvent, recordScanEvent } from '../../../shared/findings/scan-event.ts';
+import type { ScanEventOutcome } from '../../../shared/ports.ts';
 import { documentedScanEvent, mirroredScanEvent } from '../../fixtures/ecr-image-scan-event.ts';
+import { InvalidScanEventError } from '../../../shared/errors.ts';
 
 const settings = { targetPrefix: 'mirror' };
 const repository = 'mirror/docker.io/library/postgres';

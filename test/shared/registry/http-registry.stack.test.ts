@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { RegistryRequestError, SourceRateLimitedError } from '../../../shared/errors.ts';
+import { RateLimitedError, RegistryRequestError } from '../../../shared/errors.ts';
 import { parseImageReference } from '../../../shared/image-ref/reference.ts';
 import { StaticCredentialProvider } from '../../../shared/registry/credentials.ts';
-import { HttpRegistryClient, type RetryPolicy } from '../../../shared/registry/http-registry.ts';
+import { HttpRegistryClient } from '../../../shared/registry/http-registry.ts';
+import type { RetryPolicy } from '../../../shared/retry.ts';
 import { pushImage, pushIndex } from '../../../scripts/lib/oci-seed.ts';
 import { startFaultProxy } from '../../support/fault-proxy.ts';
 import { stack, uniqueName } from '../../support/stack.ts';
@@ -91,7 +92,7 @@ describe('HttpRegistryClient through a fault-injecting proxy', () => {
     const proxy = await startFaultProxy({ upstream: s.sourceRegistry, faults: [{ method: 'HEAD', times: 10, status: 429 }] });
     try {
       const failure = anonymous().headManifest(parseImageReference(`${proxy.host}/x/y:1`));
-      await expect(failure).rejects.toThrow(SourceRateLimitedError);
+      await expect(failure).rejects.toThrow(RateLimitedError);
       await expect(failure).rejects.toMatchObject({ retryable: true, status: 429 });
       await expect(failure).rejects.toThrow(`HEAD http://${proxy.host}/v2/x/y/manifests/1: 429 Too Many Requests (after 3 attempts)`);
       expect(proxy.log).toHaveLength(3);

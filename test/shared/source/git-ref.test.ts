@@ -1,10 +1,11 @@
 import { symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { GitRefDockerfileSource, GitSourceError, locateInGit, resolveCommit } from '../../../shared/source/git-ref.ts';
+import { GitRefDockerfileSource, locateInGit, resolveCommit } from '../../../shared/source/git-ref.ts';
 import { MAX_DOCKERFILE_BYTES } from '../../../shared/source/entries.ts';
 import { LocalDockerfileSource } from '../../../shared/source/local-dir.ts';
 import { git, makeGitRepo, writeFiles } from '../../support/git.ts';
+import { GitSourceError } from '../../../shared/errors.ts';
 
 describe('GitRefDockerfileSource', () => {
   it('reads a commit exactly as the local source reads the same tree', async () => {

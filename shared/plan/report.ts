@@ -1,21 +1,7 @@
 import { describeError, isRetryable } from '../errors.ts';
 import { formatReference } from '../image-ref/reference.ts';
-import type { FileIssue, MirrorJob, Plan } from '../plan/plan.ts';
-import type { MirrorStatus } from './mirror-image.ts';
-
-/** One line of a report: a job and what became of it. */
-export interface MirrorResult {
-  /** The first file naming the image; `files` lists all of them. */
-  readonly file: string;
-  readonly files: readonly string[];
-  readonly source: string;
-  readonly target: string | null;
-  readonly status: MirrorStatus | 'planned';
-  readonly digest: string | null;
-  readonly error: string | null;
-  readonly retryable?: boolean;
-  readonly durationMs?: number;
-}
+import type { FileIssue, MirrorResult, MirrorStatus } from '../ports.ts';
+import type { MirrorJob, Plan } from './plan.ts';
 
 export interface ReportSummary {
   readonly planned: number;
@@ -70,6 +56,11 @@ export function buildReport(plan: Plan, results: readonly MirrorResult[]): Repor
       wouldSkip: count('would-skip'),
     },
   };
+}
+
+/** The report of a plan alone: every job `planned`. */
+export function planReport(plan: Plan): Report {
+  return buildReport(plan, plan.jobs.map((job) => resultOf(job, { status: 'planned' })));
 }
 
 /** True when CI should fail: an image failed or a file was invalid. */

@@ -1,0 +1,63 @@
+// The one retry policy: every caller that retries (registry requests, whole-image copies) asks `nextDelay` how long
+// to wait before its next attempt, or whether to stop. Exponential backoff with full jitter, so that many workers
+// hitting one registry do not retry in lockstep (https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/);
+// a server's Retry-After (RFC 9110, section 10.2.3) is a floor on the wait; a total budget and a deadline bound it all.
+
+/** How often and how long to retry. */
+export interface RetryPolicy {
+  /** Attempts in all, the first one included. */
+  readonly attempts: number;
+  /** The backoff before the second attempt; it doubles for each one after. */
+  readonly baseDelayMs: number;
+  /** The longest single wait; a Retry-After asking for more ends the retries instead. */
+  readonly maxDelayMs: number;
+  /** No retry starts once this much time would have passed since the first attempt. */
+  readonly budgetMs?: number;
+}
+
+/** Registry API requests: a 429 or 5xx often clears in seconds; a minute is all a lookup may cost. */
+export const REQUEST_RETRY: RetryPolicy = Object.freeze({ attempts: 4, baseDelayMs: 500, maxDelayMs: 20_000, budgetMs: 60_000 });
+
+/** Whole-image copies: crane gives up on a 429 or a reset mid-blob; a retry is cheap since pushed blobs are skipped. */
+export const COPY_RETRY: RetryPolicy = Object.freeze({ attempts: 3, baseDelayMs: 1_000, maxDelayMs: 30_000 });
+
+export interface RetryState {
+  /** The attempt that just failed, counting from 1. */
+  readonly attempt: number;
+  /** Epoch milliseconds of the first attempt. */
+  readonly startedAt: number;
+  /** What the server asked for, in milliseconds (see parseRetryAfter). */
+  readonly retryAfterMs?: number | undefined;
+  /** Epoch milliseconds by which the next attempt must have started, with room to finish (a Lambda deadline less a margin). */
+  readonly deadline?: number | undefined;
+  readonly now?: number;
+  readonly random?: () => number;
+}
+
+/** The wait before the next attempt, or undefined when the policy says to stop. */
+export function nextDelay(policy: RetryPolicy, state: RetryState): number | undefined {
+  if (state.attempt >= policy.attempts) return undefined;
+  const asked = state.retryAfterMs;
+  if (asked !== undefined && asked > policy.maxDelayMs) return undefined;
+  const backoff = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (state.attempt - 1));
+  const delay = Math.max(asked ?? 0, (state.random ?? Math.random)() * backoff);
+  const now = state.now ?? Date.now();
+  if (policy.budgetMs !== undefined && now - state.startedAt + delay > policy.budgetMs) return undefined;
+  if (state.deadline !== undefined && now + delay > state.deadline) return undefined;
+  return delay;
+}
+
+/** ` (after 3 attempts)`: how a failure that was retried says so. */
+export function afterAttempts(attempts: number): string {
+  return ` (after ${attempts} attempt${attempts === 1 ? '' : 's'})`;
+}
+
+/** Milliseconds asked for by a Retry-After header (seconds or an HTTP date), or undefined. */
+export function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

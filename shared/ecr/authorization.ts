@@ -1,5 +1,5 @@
 import { type ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
-import { describeError, RepositoryStoreError } from '../errors.ts';
+import { CredentialsError, describeError } from '../errors.ts';
 import type { CredentialProvider, RegistryCredential } from '../ports.ts';
 
 const REFRESH_MARGIN_MS = 5 * 60_000;
@@ -36,11 +36,11 @@ export class EcrCredentialProvider implements CredentialProvider {
       const response = await this.client.send(new GetAuthorizationTokenCommand(this.registryId ? { registryIds: [this.registryId] } : {}));
       data = response.authorizationData?.[0];
     } catch (error) {
-      throw new RepositoryStoreError(`fetching an ECR authorization token for ${this.registry}: ${describeError(error)}`, { cause: error, retryable: true });
+      throw new CredentialsError(`fetching an ECR authorization token for ${this.registry}: ${describeError(error)}`, { cause: error, retryable: true });
     }
     const decoded = data?.authorizationToken ? Buffer.from(data.authorizationToken, 'base64').toString('utf8') : '';
     const colon = decoded.indexOf(':');
-    if (colon <= 0) throw new RepositoryStoreError(`fetching an ECR authorization token for ${this.registry}: the answer held no usable token`);
+    if (colon <= 0) throw new CredentialsError(`fetching an ECR authorization token for ${this.registry}: the answer held no usable token`);
     const credential = Object.freeze({ username: decoded.slice(0, colon), password: decoded.slice(colon + 1) });
     const now = Date.now();
     const expiresAt = data?.expiresAt?.getTime() ?? 0;

@@ -1,5 +1,5 @@
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
-import { describeError, MirrorError } from '../errors.ts';
+import { describeError, InvokeError } from '../errors.ts';
 import type { WorkerInvoker, WorkerJobPayload } from '../ports.ts';
 
 /** Invokes the worker Lambda asynchronously (InvocationType Event): Lambda queues the event, retries it, and dead-letters it. */
@@ -17,8 +17,8 @@ export class LambdaWorkerInvoker implements WorkerInvoker {
       );
       status = response.StatusCode;
     } catch (error) {
-      throw new MirrorError(`invoking ${this.functionName} for "${job.source}": ${describeError(error)}`, { cause: error, retryable: true });
+      throw new InvokeError(`invoking ${this.functionName} for "${job.source}": ${describeError(error)}`, { cause: error, retryable: true });
     }
-    if (status !== 202) throw new MirrorError(`invoking ${this.functionName} for "${job.source}": expected status 202, got ${status}`, { retryable: true });
+    if (status !== 202) throw new InvokeError(`invoking ${this.functionName} for "${job.source}": expected status 202, got ${status}`, { retryable: true });
   }
 }

@@ -1,5 +1,5 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { ConfigError, describeError, MirrorError } from '../errors.ts';
+import { ConfigError, CredentialsError, describeError } from '../errors.ts';
 import { parseCredentials } from '../registry/credentials.ts';
 import type { CredentialProvider, RegistryCredential } from '../ports.ts';
 
@@ -27,7 +27,7 @@ export class CachedSecret {
     } catch (error) {
       const name = (error as { name?: string }).name;
       const permanent = name === 'ResourceNotFoundException' || name === 'AccessDeniedException' || name === 'AccessDeniedError';
-      throw new MirrorError(`reading secret "${this.secretId}": ${describeError(error)}`, { cause: error, retryable: !permanent });
+      throw new CredentialsError(`reading secret "${this.secretId}": ${describeError(error)}`, { cause: error, retryable: !permanent });
     }
     if (secret.SecretString === undefined) throw new ConfigError(`reading secret "${this.secretId}": it has no string value`);
     return secret.SecretString;

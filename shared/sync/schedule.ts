@@ -1,5 +1,5 @@
 import pLimit from 'p-limit';
-import { ConfigError, describeError, MirrorError } from '../errors.ts';
+import { ConfigError, describeError, InvokeError } from '../errors.ts';
 import { formatReference, parseImageReference, repositoryName } from '../image-ref/reference.ts';
 import { buildPlan, type MirrorJob, type PlanOptions } from '../plan/plan.ts';
 import type { DockerfileSource, FileIssue, ScheduleRecorder, ScheduleSummary, WorkerInvoker, WorkerJobPayload } from '../ports.ts';
@@ -60,7 +60,7 @@ export async function scheduleSync(request: ScheduleRequest | null | undefined, 
     };
     deps.recorder.recordRun(summary);
     if (invokeErrors.length > 0) {
-      throw new MirrorError(`invoking workers: ${invokeErrors.length} of ${payloads.length} invocations failed, first: ${invokeErrors[0]?.source}: ${invokeErrors[0]?.message}`, { retryable: true });
+      throw new InvokeError(`invoking workers: ${invokeErrors.length} of ${payloads.length} invocations failed, first: ${invokeErrors[0]?.source}: ${invokeErrors[0]?.message}`, { retryable: true });
     }
     return summary;
   } catch (error) {

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { CopyFailedError } from '../../../shared/errors.ts';
+import { CopyFailedError, PlatformNotFoundError, RateLimitedError, SourceRateLimitedError } from '../../../shared/errors.ts';
+import { OCI_INDEX } from '../../../shared/oci/manifest.ts';
+import { parsePlatform } from '../../../shared/oci/platform.ts';
 import { parseImageReference } from '../../../shared/image-ref/reference.ts';
 import { StaticCredentialProvider } from '../../../shared/registry/credentials.ts';
 import { mirrorImage } from '../../../shared/sync/mirror-image.ts';
@@ -38,5 +40,69 @@ describe('mirrorImage (fakes, for what real registries cannot be made to do)', (
     const pinned = { ...job, source: parseImageReference(`quay.io/a/b:1@${D1}`) };
     await expect(mirrorImage(pinned, { registry, copier: new FakeCopier(), credentials: new StaticCredentialProvider() })).resolves.toMatchObject({ status: 'skipped' });
     expect(registry.calls).toEqual(['HEAD mirror.example.com/quay.io/a/b:1']);
+  });
+
+  it('calls a 429 from the source a source rate limit, and one from the target not', async () => {
+    const limited = () => new RateLimitedError('429 Too Many Requests (after 4 attempts)', { status: 429, retryable: true });
+    const source = new FakeManifestRegistry();
+    source.failHeadsOn = { registry: 'quay.io', error: limited() };
+    const fromSource = mirrorImage(job, { registry: source, copier: new FakeCopier(), credentials: new StaticCredentialProvider() });
+    await expect(fromSource).rejects.toThrow(SourceRateLimitedError);
+    await expect(fromSource).rejects.toMatchObject({ status: 429, retryable: true });
+
+    const target = new FakeManifestRegistry();
+    target.digests.set('quay.io/a/b:1', D1);
+    target.failHeadsOn = { registry: 'mirror.example.com', error: limited() };
+    const fromTarget = mirrorImage(job, { registry: target, copier: new FakeCopier(), credentials: new StaticCredentialProvider() });
+    await expect(fromTarget).rejects.toThrow('looking up target "mirror.example.com/quay.io/a/b:1": 429 Too Many Requests (after 4 attempts)');
+    await expect(fromTarget.catch((error: unknown) => error instanceof SourceRateLimitedError)).resolves.toBe(false);
+  });
+});
+
+describe('mirrorImage with --platform (fakes)', () => {
+  const amd64 = `sha256:${'a'.repeat(64)}`;
+  const arm64 = `sha256:${'b'.repeat(64)}`;
+  const index = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: OCI_INDEX,
+    manifests: [
+      { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: amd64, size: 1, platform: { os: 'linux', architecture: 'amd64' } },
+      { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: arm64, size: 1, platform: { os: 'linux', architecture: 'arm64' } },
+    ],
+  });
+  const sourceWithIndex = () => {
+    const registry = new FakeManifestRegistry();
+    registry.digests.set('quay.io/a/b:1', D1);
+    registry.manifests.set(`quay.io/a/b@${D1}`, { digest: D1, mediaType: OCI_INDEX, body: index, json: JSON.parse(index) });
+    return registry;
+  };
+
+  it('copies each asked platform by digest, then tags an index of just those', async () => {
+    const registry = sourceWithIndex();
+    const copier = new FakeCopier();
+    const outcome = await mirrorImage(job, { registry, copier, credentials: new StaticCredentialProvider() }, { platforms: [parsePlatform('linux/arm64')] });
+    expect(outcome).toMatchObject({ status: 'copied', digest: D1 });
+    expect(copier.requests.map((request) => [request.source, request.target])).toEqual([[`quay.io/a/b@${arm64}`, `mirror.example.com/quay.io/a/b@${arm64}`]]);
+    const tagged = registry.manifests.get('mirror.example.com/quay.io/a/b:1');
+    expect(tagged?.json.manifests?.map((entry) => entry.digest)).toEqual([arm64]);
+    expect(tagged?.json.annotations).toEqual({ 'io.github.image-mirror.source.digest': D1, 'io.github.image-mirror.platforms': 'linux/arm64' });
+  });
+
+  it('skips on the next run: the narrowed index says which source digest it was made from', async () => {
+    const registry = sourceWithIndex();
+    const platforms = [parsePlatform('linux/arm64')];
+    await mirrorImage(job, { registry, copier: new FakeCopier(), credentials: new StaticCredentialProvider() }, { platforms });
+    const copier = new FakeCopier();
+    await expect(mirrorImage(job, { registry, copier, credentials: new StaticCredentialProvider() }, { platforms })).resolves.toMatchObject({ status: 'skipped' });
+    expect(copier.requests).toEqual([]);
+  });
+
+  it('names what the index has when it has none of the asked platforms, and copies nothing', async () => {
+    const copier = new FakeCopier();
+    const failure = mirrorImage(job, { registry: sourceWithIndex(), copier, credentials: new StaticCredentialProvider() }, { platforms: [parsePlatform('linux/s390x')] });
+    await expect(failure).rejects.toThrow(PlatformNotFoundError);
+    await expect(failure).rejects.toThrow(`copying platforms of "quay.io/a/b@${D1}": the index has none of the platforms linux/s390x (it has linux/amd64, linux/arm64)`);
+    await expect(failure).rejects.toMatchObject({ retryable: false });
+    expect(copier.requests).toEqual([]);
   });
 });

@@ -39,7 +39,6 @@ let fakeCrane = false;
 const text = (value: unknown): string => JSON.stringify(value);
 const sub = (value: string): string => text({ 'Fn::Sub': value });
 const getAtt = (logicalId: string, attribute: string): string => text({ 'Fn::GetAtt': [logicalId, attribute] });
-const ref = (logicalId: string): string => text({ Ref: logicalId });
 
 function resourcesOfType(type: string): [string, Json][] {
   return Object.entries<Json>(template.Resources).filter(([, resource]) => resource.Type === type);

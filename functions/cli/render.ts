@@ -41,7 +41,7 @@ export function fileIssueLines(invalid: readonly FileIssue[], warnings: readonly
 }
 
 /** `5 planned: 3 copied, 1 skipped, 1 failed; 1 invalid file`. */
-export function summaryLine(report: Report, kind: 'plan' | 'sync'): string {
+function summaryLine(report: Report, kind: 'plan' | 'sync'): string {
   const s = report.summary;
   const parts =
     kind === 'plan'

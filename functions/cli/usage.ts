@@ -1,4 +1,4 @@
-import { MirrorError, UsageError } from '../../shared/errors.ts';
+import { UsageError } from '../../shared/errors.ts';
 
 /** Exit codes: 0 all good, 1 an image failed or a file was invalid, 2 a usage error. */
 export const EXIT_OK = 0;

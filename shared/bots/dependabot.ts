@@ -6,7 +6,7 @@ import { type BotSchedule, type ConfigUpdate, dockerfileDirectories, type Images
 export const DEPENDABOT_CONFIG_PATH = '.github/dependabot.yml';
 
 /** `schedule.interval` values Dependabot accepts (its options reference, "schedule"). */
-export const DEPENDABOT_INTERVALS = ['daily', 'weekly', 'monthly', 'quarterly', 'semiannually', 'yearly', 'cron'] as const;
+const DEPENDABOT_INTERVALS = ['daily', 'weekly', 'monthly', 'quarterly', 'semiannually', 'yearly', 'cron'] as const;
 
 const WEEKDAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
 const MANAGED_COMMENT = ' Kept in sync with the images tree by `mirror dependabot`: one directory per Dockerfile.';

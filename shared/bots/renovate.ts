@@ -15,15 +15,15 @@ export const RENOVATE_CONFIG_FILES = [
 ] as const;
 
 /** The JSON schema a new renovate.json names, for editors. */
-export const RENOVATE_SCHEMA = 'https://docs.renovatebot.com/renovate-schema.json';
+const RENOVATE_SCHEMA = 'https://docs.renovatebot.com/renovate-schema.json';
 
 /** Renovate's default `ignorePaths`, and those of its `:ignoreModulesAndTests` preset (part of `config:recommended`). */
-export const RENOVATE_DEFAULT_IGNORE_PATHS = ['**/node_modules/**', '**/bower_components/**'] as const;
-export const RENOVATE_MODULES_AND_TESTS_IGNORE_PATHS = ['**/node_modules/**', '**/bower_components/**', '**/vendor/**', '**/examples/**', '**/__tests__/**', '**/test/**', '**/tests/**', '**/__fixtures__/**'] as const;
+const RENOVATE_DEFAULT_IGNORE_PATHS = ['**/node_modules/**', '**/bower_components/**'] as const;
+const RENOVATE_MODULES_AND_TESTS_IGNORE_PATHS = ['**/node_modules/**', '**/bower_components/**', '**/vendor/**', '**/examples/**', '**/__tests__/**', '**/test/**', '**/tests/**', '**/__fixtures__/**'] as const;
 const PRESETS_IGNORING_TESTS = ['config:recommended', 'config:best-practices', ':ignoreModulesAndTests', 'config:base'];
 
 /** Renovate schedules matching Dependabot's intervals: its `schedule:daily|weekly|monthly` presets. */
-export const RENOVATE_SCHEDULES: Readonly<Record<BotSchedule, readonly string[]>> = {
+const RENOVATE_SCHEDULES: Readonly<Record<BotSchedule, readonly string[]>> = {
   daily: ['before 4am'],
   weekly: ['before 4am on monday'],
   monthly: ['before 4am on the first day of the month'],

@@ -1,5 +1,3 @@
-import { MirrorError } from '../errors.ts';
-
 /** The images tree as a bot sees it: where it sits in the repository, and its Dockerfiles. */
 export interface ImagesTree {
   /** The images directory relative to the repository root, with `/` separators; `''` when it is the root. */

@@ -14,9 +14,10 @@ export interface EcrRepositoryOptions {
   readonly registryId?: string;
   /** KMS key ARN or id; AES256 when absent. */
   readonly kmsKey?: string;
-  /** Days after which untagged images expire. Mirrored digest-only images carry a tag, so they never do. */
-  readonly untaggedExpiryDays?: number;
 }
+
+/** Days after which untagged images expire. Mirrored digest-only images carry a tag, so they never do. */
+const UNTAGGED_EXPIRY_DAYS = 14;
 
 const MANAGED_BY = 'image-mirror';
 
@@ -84,7 +85,7 @@ export class EcrRepositoryStore implements RepositoryStore {
       throw this.failure('creating', repository, error);
     }
     try {
-      await this.client.send(new PutLifecyclePolicyCommand({ registryId, repositoryName: repository, lifecyclePolicyText: lifecyclePolicy(this.options.untaggedExpiryDays ?? 14) }));
+      await this.client.send(new PutLifecyclePolicyCommand({ registryId, repositoryName: repository, lifecyclePolicyText: lifecyclePolicy(UNTAGGED_EXPIRY_DAYS) }));
     } catch (error) {
       throw this.failure('setting the lifecycle policy of', repository, error);
     }

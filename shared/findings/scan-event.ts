@@ -1,4 +1,4 @@
-import { InvalidScanEventError, MirrorError } from '../errors.ts';
+import { InvalidScanEventError } from '../errors.ts';
 import { printable } from '../image-ref/reference.ts';
 import type { ScanEventOutcome, ScannedImage, ScanRecorder, SeverityCounts } from '../ports.ts';
 

@@ -69,11 +69,6 @@ export function targetFor(source: ImageReference, base: TargetBase, template: st
   return Object.freeze({ registry: base.registry, repository, tag });
 }
 
-/** True when the registry host is an ECR private registry endpoint. */
-export function isEcrRegistry(registry: string): boolean {
-  return parseEcrRegistry(registry) !== undefined;
-}
-
 /** Account and region of an ECR registry host, or undefined for other hosts. */
 export function parseEcrRegistry(registry: string): { accountId: string; region: string } | undefined {
   const match = /^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$/.exec(registry);

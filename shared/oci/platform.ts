@@ -10,7 +10,7 @@ export interface Platform {
 
 /** Annotations a narrowed index carries, so that a rerun can tell it is up to date with HEAD requests only on the source. */
 export const SOURCE_DIGEST_ANNOTATION = 'io.github.image-mirror.source.digest';
-export const PLATFORMS_ANNOTATION = 'io.github.image-mirror.platforms';
+const PLATFORMS_ANNOTATION = 'io.github.image-mirror.platforms';
 
 /** Parses `os/arch[/variant]`. */
 export function parsePlatform(text: string): Platform {

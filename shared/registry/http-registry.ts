@@ -21,7 +21,7 @@ interface CachedAuth {
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 
 /** The scheme crane uses too: plain HTTP for loopback, localhost, `.local` and RFC 1918 hosts, HTTPS elsewhere. */
-export function registryBaseUrl(registry: string): string {
+function registryBaseUrl(registry: string): string {
   const host = registry === DOCKER_HUB ? 'registry-1.docker.io' : registry;
   const name = registry.replace(/:\d+$/, '');
   const insecure =
@@ -110,7 +110,7 @@ export class HttpRegistryClient implements ManifestRegistry {
 
       let response: Response;
       try {
-        response = await this.fetch(url, { method, headers, body: init.body, signal: AbortSignal.timeout(this.timeoutMs), redirect: 'follow' });
+        response = await this.fetch(url, { method, headers, ...(init.body === undefined ? {} : { body: init.body }), signal: AbortSignal.timeout(this.timeoutMs), redirect: 'follow' });
       } catch (error) {
         const delay = this.retryDelay(attempt, started, undefined);
         if (delay === undefined) {
@@ -200,7 +200,7 @@ function manifestPath(ref: ImageReference): string {
 }
 
 /** Parses `Bearer realm="…",service="…",scope="…"` into its parameters. */
-export function parseChallenge(header: string): Record<string, string> {
+function parseChallenge(header: string): Record<string, string> {
   const params: Record<string, string> = {};
   for (const match of header.replace(/^\s*\S+\s*/, '').matchAll(/([A-Za-z_]+)\s*=\s*(?:"([^"]*)"|([^,\s]*))/g)) {
     params[(match[1] as string).toLowerCase()] = match[2] ?? match[3] ?? '';

@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { GitSourceError, MirrorError } from '../errors.ts';
+import { GitSourceError } from '../errors.ts';
 import type { DockerfileEntry, DockerfileSource } from '../ports.ts';
 import { isDockerfilePath, unreadableEntry } from './entries.ts';
 

@@ -38,7 +38,7 @@ export interface SyncOptions {
 }
 
 /** Below this much time before the deadline no copy is started: it would be killed half-way. */
-export const MIN_COPY_TIME_MS = 5_000;
+const MIN_COPY_TIME_MS = 5_000;
 
 export interface SyncAllOptions extends SyncOptions {
   /** Images copied at once. */

@@ -2,7 +2,7 @@ import pLimit from 'p-limit';
 import { ConfigError, describeError, InvokeError } from '../errors.ts';
 import { formatReference, parseImageReference, repositoryName } from '../image-ref/reference.ts';
 import { buildPlan, type MirrorJob, type PlanOptions } from '../plan/plan.ts';
-import type { DockerfileSource, FileIssue, ScheduleRecorder, ScheduleSummary, WorkerInvoker, WorkerJobPayload } from '../ports.ts';
+import type { DockerfileSource, ScheduleRecorder, ScheduleSummary, WorkerInvoker, WorkerJobPayload } from '../ports.ts';
 
 /** The event the scheduler accepts: `{}` for a full sync, `{"only": [...]}` for a subset, `{"dryRun": true}` to plan only. */
 export interface ScheduleRequest {

@@ -1,4 +1,4 @@
-import { InvalidImageReferenceError, InvalidJobError, isRetryable, MirrorError } from '../errors.ts';
+import { InvalidImageReferenceError, InvalidJobError, isRetryable } from '../errors.ts';
 import type { Platform } from '../oci/platform.ts';
 import { formatReference, type ImageReference, parseImageReference, printable } from '../image-ref/reference.ts';
 import { type TargetBase, targetFor } from '../image-ref/target.ts';
@@ -22,7 +22,7 @@ export interface WorkerSettings {
 }
 
 /** Turns a worker event into a job, with the target computed from the settings when the event names none. */
-export function jobFromEvent(event: WorkerEvent, settings: WorkerSettings): MirrorJob {
+function jobFromEvent(event: WorkerEvent, settings: WorkerSettings): MirrorJob {
   if (typeof event !== 'object' || event === null) throw new InvalidJobError('the event must be an object like {"source": "postgres:14"}');
   if (typeof event.source !== 'string') throw new InvalidJobError('the event has no "source" string, e.g. {"source": "postgres:14"}');
   const files = Array.isArray(event.files) ? event.files.filter((f): f is string => typeof f === 'string') : [];

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TargetNameError } from '../../../shared/errors.ts';
 import { formatReference, parseImageReference } from '../../../shared/image-ref/reference.ts';
-import { digestTag, isEcrRegistry, parseTargetBase, targetFor, validateNameTemplate } from '../../../shared/image-ref/target.ts';
+import { digestTag, parseEcrRegistry, parseTargetBase, targetFor, validateNameTemplate } from '../../../shared/image-ref/target.ts';
 
 const D = `sha256:${'b'.repeat(64)}`;
 const ecr = parseTargetBase('123456789012.dkr.ecr.eu-west-1.amazonaws.com/mirror');
@@ -64,10 +64,10 @@ describe('validateNameTemplate', () => {
 
 describe('ECR hosts', () => {
   it('recognises private ECR endpoints only', () => {
-    expect(isEcrRegistry('123456789012.dkr.ecr.eu-west-1.amazonaws.com')).toBe(true);
-    expect(isEcrRegistry('123456789012.dkr.ecr-fips.us-east-1.amazonaws.com')).toBe(true);
-    expect(isEcrRegistry('public.ecr.aws')).toBe(false);
-    expect(isEcrRegistry('127.0.0.1:5102')).toBe(false);
+    expect(parseEcrRegistry('123456789012.dkr.ecr.eu-west-1.amazonaws.com')).toEqual({ accountId: '123456789012', region: 'eu-west-1' });
+    expect(parseEcrRegistry('123456789012.dkr.ecr-fips.us-east-1.amazonaws.com')).toEqual({ accountId: '123456789012', region: 'us-east-1' });
+    expect(parseEcrRegistry('public.ecr.aws')).toBeUndefined();
+    expect(parseEcrRegistry('127.0.0.1:5102')).toBeUndefined();
   });
   it('tags digest-only images with a legal tag', () => {
     expect(digestTag(D)).toBe(`sha256-${'b'.repeat(64)}`);

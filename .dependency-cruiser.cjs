@@ -1,7 +1,7 @@
 // The direction of imports, checked in `npm test`: entry points (functions/) → shared/wiring/ → use cases (shared/sync/)
 // → ports (shared/ports.ts) and the pure domain. Adapters implement ports; only the wiring builds them.
 const DOMAIN = '^shared/(errors\\.ts|ports\\.ts|oci|image-ref|dockerfile|plan|config|bots/(dependabot|renovate|tree)\\.ts)';
-const USE_CASES = '^shared/sync/';
+const USE_CASES = '^shared/(sync/|bots/configure\\.ts)';
 const ADAPTERS = '^shared/(source|registry|ecr|secrets|lambda|observability|findings/powertools-recorder\\.ts|bots/repo-files\\.ts)';
 const IO = '^(node:)?(child_process|fs|fs/promises|http|https|net)$|@aws-sdk|octokit|@aws-lambda-powertools';
 
@@ -44,10 +44,10 @@ module.exports = {
       to: { path: '^functions/' },
     },
     {
-      name: 'lambdas-through-wiring',
+      name: 'entry-points-through-wiring',
       severity: 'error',
-      comment: 'The Lambda handlers get their adapters from shared/wiring/ only.',
-      from: { path: '^functions/(scheduler|worker|findings)/' },
+      comment: 'The Lambda handlers and the CLI get their adapters from shared/wiring/ only.',
+      from: { path: '^functions/' },
       to: { path: [ADAPTERS, '^(node:)?child_process$|@aws-sdk|octokit'] },
     },
   ],

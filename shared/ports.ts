@@ -88,6 +88,17 @@ export interface WorkerInvoker {
   invoke(job: WorkerJobPayload): Promise<void>;
 }
 
+/** A repository's files, for the bot configuration commands. */
+export interface RepositoryFiles {
+  /** The top directory of the repository holding `dir`, or undefined outside one. */
+  topLevel(dir: string): Promise<string | undefined>;
+  /** A file's text, or undefined when it does not exist. */
+  read(path: string): Promise<string | undefined>;
+  write(path: string, text: string): Promise<void>;
+  /** The Renovate configuration file Renovate would read in `root` (its lookup order), or `renovate.json` when none exists. */
+  renovateConfigPath(root: string): Promise<string>;
+}
+
 // The records the use cases hand to their recorders, and the recorders (a log line and metrics on AWS).
 
 /** A problem with one Dockerfile: an error when it yields no image, a warning when it blocks nothing. */

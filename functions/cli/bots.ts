@@ -1,41 +1,44 @@
 import { realpath, stat } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { type Command, Option } from 'commander';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { type Command, Option } from '@commander-js/extra-typings';
+import { type Bot, configureBot } from '../../shared/bots/configure.ts';
+import { DEPENDABOT_CONFIG_PATH } from '../../shared/bots/dependabot.ts';
+import { BOT_SCHEDULES, type ImagesTree } from '../../shared/bots/tree.ts';
 import { BotConfigError, describeError, UsageError } from '../../shared/errors.ts';
-import { DEPENDABOT_CONFIG_PATH, updateDependabotConfig } from '../../shared/bots/dependabot.ts';
-import { updateRenovateConfig } from '../../shared/bots/renovate.ts';
-import { gitTopLevel, locateRenovateConfig, readTextIfExists, writeTextFile } from '../../shared/bots/repo-files.ts';
-import { BOT_SCHEDULES, type BotSchedule, type ConfigUpdate, type ImagesTree } from '../../shared/bots/tree.ts';
-import { LocalDockerfileSource } from '../../shared/source/local-dir.ts';
-import { EXIT_FAILED, EXIT_OK } from './usage.ts';
+import { imagesDirectory, repositoryFiles } from '../../shared/wiring/cli.ts';
 
-type Bot = 'dependabot' | 'renovate';
+/** What the bot commands write to and where they stand (the CLI's io). */
+interface BotIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  readonly cwd: string;
+}
 
 interface BotOptions {
-  images: string;
-  repoRoot?: string;
-  schedule?: BotSchedule;
-  group?: string;
-  pinDigests?: boolean;
-  dryRun?: boolean;
-  check?: boolean;
+  readonly images: string;
+  readonly repoRoot?: string;
+  readonly schedule?: (typeof BOT_SCHEDULES)[number];
+  readonly group?: string;
+  readonly pinDigests?: boolean;
+  readonly dryRun?: true;
+  readonly check?: true;
 }
 
 const BOT_NAMES: Record<Bot, string> = { dependabot: 'Dependabot', renovate: 'Renovate' };
 
-/** Adds `mirror dependabot` and `mirror renovate`: bot configuration generated from the images tree. */
-export function addBotCommands(program: Command, setExit: (code: number) => void): void {
+/** Adds `mirror dependabot` and `mirror renovate`: bot configuration generated from the images tree; `done(false)` means exit 1. */
+export function addBotCommands(program: Command, io: BotIo, done: (ok: boolean) => void): void {
   botCommand(program.command('dependabot'))
     .description(`write or update ${DEPENDABOT_CONFIG_PATH}: a docker entry listing every Dockerfile directory of the images tree; other entries are kept`)
-    .action(async (options: BotOptions) => setExit(await configureBot('dependabot', options)));
+    .action(async (options) => done(await runBot('dependabot', options, io)));
   botCommand(program.command('renovate'))
     .description('write or update the Renovate configuration (renovate.json, or the JSON file Renovate already reads): the dockerfile manager over the images tree; other keys are kept')
     .option('--pin-digests', 'pin every image of the tree to its digest (a packageRule with "pinDigests": true)')
     .option('--no-pin-digests', 'stop pinning digests in that packageRule')
-    .action(async (options: BotOptions) => setExit(await configureBot('renovate', options)));
+    .action(async (options) => done(await runBot('renovate', options, io)));
 }
 
-function botCommand(command: Command): Command {
+function botCommand<Args extends unknown[]>(command: Command<Args>) {
   return command
     .requiredOption('--images <dir>', 'the images tree, inside the repository')
     .option('--repo-root <dir>', 'the repository root (default: the git top level of --images, else the current directory)')
@@ -45,64 +48,63 @@ function botCommand(command: Command): Command {
     .option('--check', 'write nothing; exit 1 when the file is not up to date with the tree (for CI)');
 }
 
-async function configureBot(bot: Bot, options: BotOptions): Promise<number> {
+async function runBot(bot: Bot, options: BotOptions, io: BotIo): Promise<boolean> {
   if (options.group !== undefined && !/^[A-Za-z0-9_.-]+$/.test(options.group)) {
     throw new UsageError(`--group: "${options.group}" may only hold letters, digits, "-", "_" and "."`);
   }
-  const images = await realDirectory(options.images, '--images');
-  const root = await realDirectory(options.repoRoot ?? (await gitTopLevel(images)) ?? process.cwd(), '--repo-root');
+  const files = repositoryFiles();
+  const images = await realDirectory(options.images, '--images', io.cwd);
+  const root = await realDirectory(options.repoRoot ?? (await files.topLevel(images)) ?? io.cwd, '--repo-root', io.cwd);
   const fromRoot = relative(root, images);
   if (fromRoot.startsWith('..') || isAbsolute(fromRoot)) throw new UsageError(`--images: "${options.images}" is not inside the repository root "${root}" (see --repo-root)`);
-  const tree: ImagesTree = { imagesDir: fromRoot.split(sep).join('/'), dockerfiles: (await new LocalDockerfileSource(images).list()).map((entry) => entry.path) };
+  const tree: ImagesTree = { imagesDir: fromRoot.split(sep).join('/'), dockerfiles: (await imagesDirectory(images).list()).map((entry) => entry.path) };
 
-  const file = bot === 'dependabot' ? join(root, DEPENDABOT_CONFIG_PATH) : await wrap(() => locateRenovateConfig(root), displayPath(root));
-  const shown = displayPath(file);
-  const existing = await readTextIfExists(file);
-  const update: ConfigUpdate = await wrap(async () => {
-    if (bot === 'dependabot') return updateDependabotConfig(existing, tree, { ...pick(options, 'schedule', 'group') });
-    return updateRenovateConfig(existing, tree, { ...pick(options, 'schedule', 'group', 'pinDigests') });
-  }, shown);
-
-  const out: string[] = [];
+  const display = (path: string) => displayPath(path, io.cwd);
+  let run;
+  try {
+    run = await configureBot(
+      {
+        bot,
+        root,
+        tree,
+        write: !options.check && !options.dryRun,
+        display,
+        ...(options.schedule === undefined ? {} : { schedule: options.schedule }),
+        ...(options.group === undefined ? {} : { group: options.group }),
+        ...(bot === 'renovate' && options.pinDigests !== undefined ? { pinDigests: options.pinDigests } : {}),
+      },
+      files,
+    );
+  } catch (error) {
+    if (error instanceof BotConfigError) throw new UsageError(describeError(error), { cause: error });
+    throw error;
+  }
+  const { update } = run;
+  const shown = display(run.file);
   if (update.problems.length > 0) {
-    process.stderr.write(`mirror: ${BOT_NAMES[bot]} would refuse ${shown}${update.changed ? ' as updated' : ''}; nothing written:\n${update.problems.map((p) => `  ${p}\n`).join('')}`);
-    return EXIT_FAILED;
+    io.stderr(`mirror: ${BOT_NAMES[bot]} would refuse ${shown}${update.changed ? ' as updated' : ''}; nothing written:\n${update.problems.map((p) => `  ${p}\n`).join('')}`);
+    return false;
   }
   if (!update.changed) {
-    process.stdout.write(`${shown}: up to date with ${tree.imagesDir || '.'}/ (${tree.dockerfiles.length} Dockerfile${tree.dockerfiles.length === 1 ? '' : 's'})\n`);
-    return EXIT_OK;
+    io.stdout(`${shown}: up to date with ${tree.imagesDir || '.'}/ (${tree.dockerfiles.length} Dockerfile${tree.dockerfiles.length === 1 ? '' : 's'})\n`);
+    return true;
   }
-  const verb = options.check ? 'out of date' : options.dryRun ? 'would change (dry run, nothing written)' : existing === undefined ? 'created' : 'updated';
-  out.push(`${shown}: ${verb}`, ...update.changes.map((change) => `  ${change}`));
+  const verb = options.check ? 'out of date' : options.dryRun ? 'would change (dry run, nothing written)' : run.existed ? 'updated' : 'created';
+  const out = [`${shown}: ${verb}`, ...update.changes.map((change) => `  ${change}`)];
   if (options.dryRun && !options.check) out.push('', `--- ${shown}`, update.text.trimEnd());
-  if (!options.check && !options.dryRun) await writeTextFile(file, update.text);
-  process.stdout.write(`${out.join('\n')}\n`);
-  return options.check ? EXIT_FAILED : EXIT_OK;
+  io.stdout(`${out.join('\n')}\n`);
+  return !options.check;
 }
 
 // Relative to where the user stands when that is shorter, absolute otherwise.
-function displayPath(path: string): string {
-  const fromHere = relative(process.cwd(), path);
+function displayPath(path: string, cwd: string): string {
+  const fromHere = relative(cwd, path);
   return fromHere === '' ? '.' : fromHere.startsWith('..') || isAbsolute(fromHere) ? path : fromHere;
 }
 
-async function realDirectory(path: string, option: string): Promise<string> {
-  const found = await stat(path).catch(() => undefined);
+async function realDirectory(path: string, option: string, cwd: string): Promise<string> {
+  const absolute = resolve(cwd, path);
+  const found = await stat(absolute).catch(() => undefined);
   if (!found?.isDirectory()) throw new UsageError(`${option}: "${path}" is not a directory`);
-  return realpath(resolve(path));
-}
-
-async function wrap<T>(work: () => Promise<T>, file: string): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (error instanceof BotConfigError) throw new UsageError(`${file}: ${describeError(error)}`, { cause: error });
-    throw error;
-  }
-}
-
-function pick<K extends keyof BotOptions>(options: BotOptions, ...keys: K[]): Partial<Pick<BotOptions, K>> {
-  const out: Partial<Pick<BotOptions, K>> = {};
-  for (const key of keys) if (options[key] !== undefined) out[key] = options[key];
-  return out;
+  return realpath(absolute);
 }

@@ -1,9 +1,6 @@
-import pLimit from 'p-limit';
-import { describeError, RegistryRequestError } from '../errors.ts';
 import { formatPlatform } from '../oci/platform.ts';
-import { DOCKER_HUB, formatReference, type ImageReference } from '../image-ref/reference.ts';
+import { DOCKER_HUB, type ImageReference } from '../image-ref/reference.ts';
 import type { ManifestJson } from '../oci/manifest.ts';
-import type { ManifestRegistry } from '../ports.ts';
 
 /** Docker Hub's pull limits (per source IP anonymous, per account authenticated), each over a 6-hour window. */
 export const DOCKER_HUB_PULL_LIMITS = Object.freeze({ anonymous: 100, authenticated: 200, windowHours: 6 });
@@ -39,34 +36,6 @@ export function syncCostOf(digest: string, manifest: ManifestJson): SyncCost {
   const images = entries.filter((entry) => !isAttestation(entry));
   const platforms = [...new Set(images.map((entry) => (entry.platform ? formatPlatform(entry.platform) : 'unknown')))].sort();
   return { digest, index: true, platforms, manifestGets: 1 + entries.length, pulls: Math.max(1, images.length) };
-}
-
-/**
- * Looks up the sync cost of each image with one manifest GET on its source (the digest comes from the body, so no
- * HEAD is needed), a few at a time. Never throws: a failed lookup is reported on its image.
- */
-export async function lookUpSyncCosts(
-  images: readonly ImageReference[],
-  registry: Pick<ManifestRegistry, 'getManifest'>,
-  options: { readonly concurrency?: number } = {},
-): Promise<Map<string, CostLookup>> {
-  const limit = pLimit(Math.max(1, options.concurrency ?? 4));
-  const unique = [...new Map(images.map((ref) => [formatReference(ref), ref])).entries()];
-  const results = await Promise.all(
-    unique.map(([name, ref]) =>
-      limit(async (): Promise<[string, CostLookup]> => {
-        try {
-          const manifest = await registry.getManifest(ref);
-          if (manifest === undefined) return [name, { error: `looking up "${name}": no such image (404)`, notFound: true, lookupGets: 1 }];
-          return [name, { cost: syncCostOf(manifest.digest, manifest.json), lookupGets: 1 }];
-        } catch (error) {
-          const notFound = error instanceof RegistryRequestError && error.status === 404;
-          return [name, { error: `looking up "${name}": ${describeError(error)}`, ...(notFound ? { notFound } : {}), lookupGets: 1 }];
-        }
-      }),
-    ),
-  );
-  return new Map(results);
 }
 
 /** True when the source is Docker Hub, whose manifest GETs count against the pull limit. */

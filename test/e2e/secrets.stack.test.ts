@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pushImage } from '../../scripts/lib/oci-seed.ts';
 import type { Report } from '../../shared/plan/report.ts';
-import { runCli, writeImagesTree } from '../support/cli.ts';
+import { runBin, writeImagesTree } from '../support/cli.ts';
 import { startFaultProxy } from '../support/fault-proxy.ts';
 import { stack, uniqueName } from '../support/stack.ts';
 
@@ -25,8 +25,9 @@ describe('secrets never reach the output', () => {
         await writeFile(file, JSON.stringify({ [proxy.host]: { username: 'mirror-bot', password }, [s.targetRegistry]: { username: s.targetUsername, password: s.targetPassword } }), { mode: 0o600 });
         return file;
       };
+      // As a real process: whatever reaches its streams is scanned, not only what the CLI itself writes.
       const sync = (credentials: string, ...extra: string[]) =>
-        runCli(['sync', '--images', images, '--target', `${s.targetRegistry}/${ns}`, '--credentials', credentials, ...extra], { CRANE: s.crane });
+        runBin(['sync', '--images', images, '--target', `${s.targetRegistry}/${ns}`, '--credentials', credentials, ...extra], { CRANE: s.crane });
 
       const good = await sync(await write('good', sourcePassword), '--json');
       const report = JSON.parse(good.stdout) as Report;

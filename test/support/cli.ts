@@ -2,10 +2,11 @@ import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { main } from '../../functions/cli/main.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const tsx = join(root, 'node_modules', '.bin', 'tsx');
-const entry = join(root, 'functions', 'cli', 'main.ts');
+const bin = join(root, 'functions', 'cli', 'bin.ts');
 
 /** What a CLI run printed and how it exited. */
 export interface CliRun {
@@ -14,10 +15,36 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-/** Runs the real `mirror` CLI as a child process, as a user or CI job would. */
+let running: Promise<unknown> = Promise.resolve();
+
+/**
+ * Runs the `mirror` command in this process, as `bin.ts` would, with `env` added to the environment for the run
+ * (the AWS SDK reads its endpoint and keys from process.env). Runs one at a time, since they share process.env.
+ */
 export function runCli(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
+  const run = running.then(async () => {
+    let stdout = '';
+    let stderr = '';
+    const saved = Object.fromEntries(Object.keys(env).map((name) => [name, process.env[name]]));
+    Object.assign(process.env, env);
+    try {
+      const code = await main(args, { stdout: (text) => void (stdout += text), stderr: (text) => void (stderr += text), env: { ...process.env }, cwd: process.cwd() });
+      return { code, stdout, stderr };
+    } finally {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
+  running = run.catch(() => undefined);
+  return run;
+}
+
+/** Runs `functions/cli/bin.ts` as a child process, as a user or CI job would: for what only a real process shows. */
+export function runBin(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
   return new Promise((resolvePromise) => {
-    execFile(tsx, [entry, ...args], { env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+    execFile(tsx, [bin, ...args], { env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
       resolvePromise({ code, stdout, stderr });
     });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Report } from '../../../shared/plan/report.ts';
-import { runCli, writeImagesTree } from '../../support/cli.ts';
+import { runBin, runCli, writeImagesTree } from '../../support/cli.ts';
 
 const D = `sha256:${'d'.repeat(64)}`;
 
@@ -87,5 +87,17 @@ describe('usage errors exit 2 and say what is wrong', () => {
     const run = await runCli(['sync', '--help']);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('--platform <os/arch>');
+  });
+});
+
+describe('the mirror command as a process (bin.ts)', () => {
+  it('exits with the code main returns and writes on the process streams', async () => {
+    const dir = await writeImagesTree({ 'docker.io/library/postgres/Dockerfile': 'FROM postgres:14\n', 'quay.io/bad/Dockerfile': 'FROM\n' });
+    const run = await runBin(['plan', '--images', dir, '--json']);
+    expect(run.code).toBe(1);
+    expect((JSON.parse(run.stdout) as Report).summary).toMatchObject({ planned: 1, invalid: 1 });
+    const usage = await runBin(['frobnicate']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain("unknown command 'frobnicate'");
   });
 });

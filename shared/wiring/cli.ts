@@ -1,0 +1,35 @@
+import { stat } from 'node:fs/promises';
+import { LocalRepositoryFiles } from '../bots/repo-files.ts';
+import type { DockerfileSource, ManifestRegistry, RegistryCredential, RepositoryFiles } from '../ports.ts';
+import { StaticCredentialProvider } from '../registry/credentials.ts';
+import { HttpRegistryClient } from '../registry/http-registry.ts';
+import { GitRefDockerfileSource, locateInGit, resolveCommit } from '../source/git-ref.ts';
+import { LocalDockerfileSource } from '../source/local-dir.ts';
+
+// The `mirror` command's adapters, as scheduler.ts and worker.ts are the Lambdas'; `mirror sync` takes its own from sync.ts.
+
+/** The Dockerfiles of an images directory on disk. */
+export function imagesDirectory(dir: string): DockerfileSource {
+  return new LocalDockerfileSource(dir);
+}
+
+/**
+ * The tree `mirror plan --base` compares with: the directory at `base` when there is one, else the git ref `base`
+ * of the repository holding `images`. Throws GitSourceError when it is neither.
+ */
+export async function baseTree(base: string, images: string): Promise<DockerfileSource> {
+  const found = await stat(base).catch(() => undefined);
+  if (found?.isDirectory()) return new LocalDockerfileSource(base);
+  const location = await locateInGit(images);
+  return new GitRefDockerfileSource(location, await resolveCommit(location.root, base));
+}
+
+/** Reads source registries only, with the `--credentials` logins: what the cost lookups of `plan --base` need. */
+export function sourceLookups(credentials: ReadonlyMap<string, RegistryCredential>): Pick<ManifestRegistry, 'getManifest'> {
+  return new HttpRegistryClient({ credentials: new StaticCredentialProvider(credentials) });
+}
+
+/** The repository's files on disk, for `mirror dependabot` and `mirror renovate`. */
+export function repositoryFiles(): RepositoryFiles {
+  return new LocalRepositoryFiles();
+}

@@ -1,6 +1,6 @@
 import middy from '@middy/core';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { loadFindingsConfig } from '../../shared/findings/config.ts';
+import { loadFindingsConfig } from '../../shared/config/findings-config.ts';
 import { recordScanEvent } from '../../shared/findings/scan-event.ts';
 import { createFindingsDeps } from '../../shared/wiring/findings.ts';
 

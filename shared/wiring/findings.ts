@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
-import { PowertoolsScanRecorder } from '../findings/powertools-recorder.ts';
+import { PowertoolsScanRecorder } from '../observability/scan-recorder.ts';
 import type { ScanRecorder } from '../ports.ts';
 import { createTelemetry } from './telemetry.ts';
 

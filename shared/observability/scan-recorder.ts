@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { METRIC } from '../observability/names.ts';
+import { METRIC } from './names.ts';
 import type { ScanEventOutcome, ScanRecorder } from '../ports.ts';
 
 /** One JSON log line and EMF metrics per scan event; the repository goes in the line, never in a dimension. */

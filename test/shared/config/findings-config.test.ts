@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../shared/errors.ts';
-import { loadFindingsConfig } from '../../../shared/findings/config.ts';
+import { loadFindingsConfig } from '../../../shared/config/findings-config.ts';
 
 describe('loadFindingsConfig', () => {
   it.each([

@@ -1,4 +1,4 @@
-import { EnvReader } from '../config/env.ts';
+import { EnvReader } from './env.ts';
 import { isEcrRepositoryPath } from '../image-ref/target.ts';
 
 /** The findings Lambda's settings, read once at cold start. */

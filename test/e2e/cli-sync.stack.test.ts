@@ -1,10 +1,11 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manifestDigest, pushImage, pushIndex, type SeedTarget } from '../../scripts/lib/oci-seed.ts';
 import type { Report } from '../../shared/plan/report.ts';
 import { runCli, writeImagesTree } from '../support/cli.ts';
-import { logMark, manifestRequests, requestsSince, stack, uniqueName } from '../support/stack.ts';
+import type { FaultProxy } from '../support/fault-proxy.ts';
+import { manifestRequests, stack, uniqueName, watchSource } from '../support/stack.ts';
 
 describe('mirror sync end to end (real registries, real crane)', () => {
   const s = stack();
@@ -12,13 +13,18 @@ describe('mirror sync end to end (real registries, real crane)', () => {
   const target: SeedTarget = { registry: s.targetRegistry, auth: { username: s.targetUsername, password: s.targetPassword } };
   const ns = uniqueName('e2e');
   const prefix = `mirror-${ns}`;
-  const targetRepo = (repo: string) => `${prefix}/${s.sourceRegistry.replace(':', '-')}/${ns}/${repo}`;
+  // The images are named through a proxy that counts every request reaching the source registry.
+  let watched: FaultProxy;
+  let host = '';
+  const targetRepo = (repo: string) => `${prefix}/${host.replace(':', '-')}/${ns}/${repo}`;
   const digests: Record<string, string> = {};
   let children: string[] = [];
   let images = '';
   let credentials = '';
 
   beforeAll(async () => {
+    watched = await watchSource();
+    host = watched.host;
     digests.single = (await pushImage(source, `${ns}/single`, '1.0', { format: 'docker', layers: 2 })).digest;
     const multi = await pushIndex(source, `${ns}/multi`, '2', ['linux/amd64', 'linux/arm64'], { format: 'oci' });
     digests.multi = multi.index.digest;
@@ -29,12 +35,12 @@ describe('mirror sync end to end (real registries, real crane)', () => {
     digests.builder = (await pushImage(source, `${ns}/builder`, '1')).digest;
     digests.runtime = (await pushImage(source, `${ns}/runtime`, '1')).digest;
     digests.byDigest = (await pushImage(source, `${ns}/bydigest`, undefined)).digest;
-    const src = `${s.sourceRegistry}/${ns}`;
-    const dir = `${s.sourceRegistry}/${ns}`;
+    const src = `${host}/${ns}`;
+    const dir = `${host}/${ns}`;
     images = await writeImagesTree({
       [`${dir}/single/Dockerfile`]: `FROM ${src}/single:1.0\n`,
       [`${dir}/multi/Dockerfile`]: `FROM ${src}/multi:2\n`,
-      [`${dir}/argbuilt/Dockerfile`]: `ARG REGISTRY=${s.sourceRegistry}\nARG TAG\nFROM \${REGISTRY}/${ns}/argbuilt:\${TAG:-3.1}\n`,
+      [`${dir}/argbuilt/Dockerfile`]: `ARG REGISTRY=${host}\nARG TAG\nFROM \${REGISTRY}/${ns}/argbuilt:\${TAG:-3.1}\n`,
       [`${dir}/pinned/Dockerfile`]: `FROM ${src}/pinned:1.0@${digests.pinned}\n`,
       [`${dir}/runtime/Dockerfile`]: `FROM ${src}/builder:1 AS build\nRUN make\nFROM BUILD AS test\nFROM ${src}/runtime:1\nCOPY --from=build /app /app\n`,
       [`${dir}/builder/Dockerfile`]: `FROM ${src}/builder:1 AS build\nFROM scratch\nCOPY --from=build /app /app\n`,
@@ -45,6 +51,8 @@ describe('mirror sync end to end (real registries, real crane)', () => {
     await writeFile(credentials, JSON.stringify({ [s.targetRegistry]: { username: s.targetUsername, password: s.targetPassword } }), { mode: 0o600 });
   });
 
+  afterAll(() => watched?.close());
+
   const sync = (...extra: string[]) =>
     runCli(['sync', '--images', images, '--target', `${s.targetRegistry}/${prefix}`, '--credentials', credentials, '--json', ...extra], { CRANE: s.crane });
 
@@ -52,11 +60,11 @@ describe('mirror sync end to end (real registries, real crane)', () => {
     const run = await sync();
     expect(run.code, run.stderr).toBe(1);
     const report = JSON.parse(run.stdout) as Report;
-    const bySource = new Map(report.results.map((r) => [r.source.replace(`${s.sourceRegistry}/${ns}/`, ''), r]));
+    const bySource = new Map(report.results.map((r) => [r.source.replace(`${host}/${ns}/`, ''), r]));
     expect([...bySource.keys()].sort()).toEqual(['argbuilt:3.1', 'builder:1', `bydigest@${digests.byDigest}`, 'multi:2', `pinned:1.0@${digests.pinned}`, 'runtime:1', 'single:1.0']);
     for (const result of report.results) expect(result.status, `${result.source}: ${result.error}`).toBe('copied');
     expect(bySource.get('multi:2')?.digest).toBe(digests.multi);
-    expect(report.errors).toEqual([{ file: `${s.sourceRegistry}/${ns}/broken/Dockerfile`, message: 'line 1: ARG UNDECLARED is not declared before the first FROM' }]);
+    expect(report.errors).toEqual([{ file: `${host}/${ns}/broken/Dockerfile`, message: 'line 1: ARG UNDECLARED is not declared before the first FROM' }]);
     expect(report.summary).toMatchObject({ planned: 7, copied: 7, skipped: 0, failed: 0, invalid: 1 });
 
     expect(await manifestDigest(target, targetRepo('single'), '1.0')).toBe(digests.single);
@@ -74,13 +82,13 @@ describe('mirror sync end to end (real registries, real crane)', () => {
   });
 
   it('skips everything on a second run without a single manifest GET on the source', async () => {
-    const mark = await logMark(s.sourceLog);
+    const mark = watched.log.length;
     const run = await sync();
     expect(run.code).toBe(1);
     const report = JSON.parse(run.stdout) as Report;
     expect(report.results.map((r) => r.status)).toEqual(Array(7).fill('skipped'));
     expect(report.summary).toMatchObject({ planned: 7, copied: 0, skipped: 7, failed: 0, invalid: 1 });
-    const requests = await requestsSince(s.sourceLog, mark);
+    const requests = watched.log.slice(mark);
     expect(manifestRequests(requests, ns, 'GET')).toEqual([]);
     // Digest-pinned images need no source request at all: only the five tag references are looked up.
     expect(manifestRequests(requests, ns, 'HEAD')).toHaveLength(5);

@@ -1,24 +1,30 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushImage, pushIndex, type SeedTarget } from '../../scripts/lib/oci-seed.ts';
 import type { DiffReport } from '../../shared/plan/diff-report.ts';
 import type { Report } from '../../shared/plan/report.ts';
 import { runCli, writeImagesTree } from '../support/cli.ts';
-import { logMark, manifestRequests, requestsSince, stack, uniqueName } from '../support/stack.ts';
+import type { FaultProxy } from '../support/fault-proxy.ts';
+import { manifestRequests, stack, uniqueName, watchSource } from '../support/stack.ts';
 
 describe('mirror plan --base against the local source registry', () => {
   const s = stack();
   const source: SeedTarget = { registry: s.sourceRegistry };
   const ns = uniqueName('diff');
-  const src = `${s.sourceRegistry}/${ns}`;
-  const dir = `${s.sourceRegistry}/${ns}`;
+  // The images are named through a proxy that counts every request reaching the source registry.
+  let watched: FaultProxy;
+  let src = '';
+  let dir = '';
   const digests: Record<string, string> = {};
   let base = '';
   let next = '';
   let credentials = '';
 
   beforeAll(async () => {
+    watched = await watchSource();
+    src = `${watched.host}/${ns}`;
+    dir = `${watched.host}/${ns}`;
     digests.twoOld = (await pushIndex(source, `${ns}/two`, '0', ['linux/amd64', 'linux/arm64'])).index.digest;
     digests.two = (await pushIndex(source, `${ns}/two`, '1', ['linux/amd64', 'linux/arm64'], { format: 'docker' })).index.digest;
     digests.three = (await pushIndex(source, `${ns}/three`, '2', ['linux/amd64', 'linux/arm64', 'linux/arm/v7'])).index.digest;
@@ -43,8 +49,10 @@ describe('mirror plan --base against the local source registry', () => {
     await writeFile(credentials, JSON.stringify({ [s.targetRegistry]: { username: s.targetUsername, password: s.targetPassword } }), { mode: 0o600 });
   });
 
+  afterAll(() => watched?.close());
+
   it('lists added, changed, removed and invalid, with platforms and pull costs, spending one GET per image looked up', async () => {
-    const mark = await logMark(s.sourceLog);
+    const mark = watched.log.length;
     const run = await runCli(['plan', '--images', next, '--base', base, '--format', 'json']);
     expect(run.code, run.stderr).toBe(1);
     const report = JSON.parse(run.stdout) as DiffReport;
@@ -90,18 +98,18 @@ describe('mirror plan --base against the local source registry', () => {
     });
 
     // The lookup itself: one manifest GET per image it reports, not one more, and no HEAD.
-    const requests = await requestsSince(s.sourceLog, mark);
+    const requests = watched.log.slice(mark);
     expect(manifestRequests(requests, ns, 'GET').map((r) => r.path.replace(`/v2/${ns}/`, '')).sort()).toEqual(['missing/manifests/1', 'single/manifests/1', 'three/manifests/2', 'two/manifests/1']);
     expect(manifestRequests(requests, ns, 'HEAD')).toEqual([]);
   });
 
   it('asks the registry nothing with --no-cost', async () => {
-    const mark = await logMark(s.sourceLog);
+    const mark = watched.log.length;
     const run = await runCli(['plan', '--images', next, '--base', base, '--format', 'json', '--no-cost']);
     const report = JSON.parse(run.stdout) as DiffReport;
     expect(report.summary).toMatchObject({ added: 4, changed: 1, removed: 1, lookupGets: 0, manifestGets: 0 });
     expect(report.changed[0]).toMatchObject({ platforms: null, pulls: null });
-    expect((await requestsSince(s.sourceLog, mark)).filter((r) => r.path.startsWith(`/v2/${ns}/`))).toEqual([]);
+    expect(watched.log.slice(mark).filter((r) => r.path.startsWith(`/v2/${ns}/`))).toEqual([]);
   });
 
   it('shows the platforms and costs in the pull-request comment', async () => {
@@ -120,12 +128,12 @@ describe('mirror plan --base against the local source registry', () => {
     expect(first.code, first.stderr).toBe(0);
 
     const predicted = JSON.parse((await runCli(['plan', '--images', next, '--base', base, '--format', 'json'])).stdout) as DiffReport;
-    const mark = await logMark(s.sourceLog);
+    const mark = watched.log.length;
     const second = await sync(next);
     const results = (JSON.parse(second.stdout) as Report).results;
     expect(results.filter((r) => r.status === 'copied').map((r) => r.source.replace(`${src}/`, '')).sort()).toEqual(['single:1', 'three:2', 'two:1']);
     expect(results.filter((r) => r.status === 'failed').map((r) => r.source.replace(`${src}/`, ''))).toEqual(['missing:1']);
-    const gets = manifestRequests(await requestsSince(s.sourceLog, mark), ns, 'GET');
+    const gets = manifestRequests(watched.log.slice(mark), ns, 'GET');
     expect(gets).toHaveLength(predicted.summary.manifestGets);
   });
 });

@@ -52,7 +52,7 @@ export function runBin(args: readonly string[], env: Record<string, string> = {}
 }
 
 /** Writes an images tree: keys are paths relative to the tree, values the Dockerfile texts. */
-export async function writeImagesTree(files: Record<string, string>): Promise<string> {
+export async function writeImagesTree(files: Record<string, string | Uint8Array>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'image-mirror-images-'));
   for (const [path, text] of Object.entries(files)) {
     await mkdir(dirname(join(dir, path)), { recursive: true });

@@ -42,8 +42,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
     targetUsername: need(env, 'TARGET_USERNAME'),
     targetPassword: need(env, 'TARGET_PASSWORD'),
     awsEndpoint: need(env, 'AWS_ENDPOINT_URL'),
-    sourceLog: need(env, 'SOURCE_LOG'),
-    targetLog: need(env, 'TARGET_LOG'),
     crane,
   };
   project.provide('stack', info);

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
-import { readFile, stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { inject } from 'vitest';
+import { type FaultProxy, startFaultProxy } from './fault-proxy.ts';
 
 /** The local stack the stack tests run against, as started by test/support/global-setup.ts. */
 export interface StackInfo {
@@ -10,8 +10,6 @@ export interface StackInfo {
   readonly targetUsername: string;
   readonly targetPassword: string;
   readonly awsEndpoint: string;
-  readonly sourceLog: string;
-  readonly targetLog: string;
   readonly crane: string;
 }
 
@@ -28,33 +26,19 @@ export function stack(): StackInfo {
 
 export const run = promisify(execFile);
 
-/** One request line of a registry's access log. */
+/** One request as a registry saw it. */
 export interface AccessLogEntry {
   readonly method: string;
   readonly path: string;
   readonly status: number;
 }
 
-/** Where the log ends now, to read only what comes after. */
-export async function logMark(file: string): Promise<number> {
-  return (await stat(file)).size;
-}
-
-/** Requests the registry logged since `mark` (Apache combined format lines), once the log has stopped growing. */
-export async function requestsSince(file: string, mark: number): Promise<AccessLogEntry[]> {
-  // The registry writes a line just after it answers: wait until the file holds still.
-  for (let size = -1; ; ) {
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    const now = (await stat(file)).size;
-    if (now === size) break;
-    size = now;
-  }
-  const text = (await readFile(file)).subarray(mark).toString('utf8');
-  const entries: AccessLogEntry[] = [];
-  for (const match of text.matchAll(/"(GET|HEAD|PUT|POST|PATCH|DELETE) (\S+) HTTP\/[\d.]+" (\d{3})/g)) {
-    entries.push({ method: match[1] as string, path: match[2] as string, status: Number(match[3]) });
-  }
-  return entries;
+/**
+ * A proxy in front of the stack's source registry that keeps every request in memory, logged as soon as the registry
+ * answers: name images through its `host`, and `log` holds exactly what reached the source, with nothing to wait for.
+ */
+export function watchSource(): Promise<FaultProxy> {
+  return startFaultProxy({ upstream: stack().sourceRegistry });
 }
 
 /** Manifest requests for repositories under `namespace`. */

@@ -96,8 +96,16 @@ describe('mirror plan --base', () => {
 });
 
 describe('mirror plan --base usage errors exit 2', () => {
+  it('says so when the ref names no commit of the repository holding the images', async () => {
+    const repo = await makeGitRepo();
+    await writeFiles(repo, { 'images/a/Dockerfile': 'FROM a:1\n' }, 'base');
+    const run = await runCli(['plan', '--images', join(repo, 'images'), '--base', 'no-such-ref-or-dir']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('--base: "no-such-ref-or-dir" is neither a directory nor a git ref: "no-such-ref-or-dir" names no commit in');
+    expect(run.stdout).toBe('');
+  });
+
   it.each([
-    [['plan', '--images', '.', '--base', 'no-such-ref-or-dir'], '--base: "no-such-ref-or-dir" is neither a directory nor a git ref: "no-such-ref-or-dir" names no commit in'],
     [['plan', '--images', '.', '--format', 'markdown'], '--format markdown needs --base'],
     [['plan', '--images', '.', '--base', '.', '--json', '--format', 'markdown'], '--json and --format markdown exclude each other'],
     [['plan', '--images', '.', '--credentials', 'c.json'], '--credentials needs --base'],

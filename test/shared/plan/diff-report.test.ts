@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { renderDiffText } from '../../../functions/cli/render-diff.ts';
 import { type CostLookup, syncCostOf } from '../../../shared/plan/cost.ts';
 import { buildDiffReport, diffReportFailed, imagesToCost } from '../../../shared/plan/diff-report.ts';
 import { diffPlans } from '../../../shared/plan/diff.ts';
@@ -87,7 +88,8 @@ describe('buildDiffReport', () => {
     ]);
     expect(report.added.find((e) => e.source === 'docker.io/library/redis:7')).toMatchObject({ namedElsewhere: true, manifestGets: 0, pulls: 0, error: null });
     expect(report.added.find((e) => e.source === 'ghcr.io/a/missing:1')).toMatchObject({ manifestGets: null, pulls: null, error: 'looking up "ghcr.io/a/missing:1": no such image (404)' });
-    expect(report.dockerHubLimits).toEqual({ anonymous: 100, authenticated: 200, windowHours: 6 });
+    // What a reviewer reads: Docker Hub's share of the pulls set against its budget.
+    expect(renderDiffText(report)).toContain('Docker Hub: 2 of its 100 pulls per 6 h anonymous, 200 authenticated.');
     expect(diffReportFailed(report)).toBe(true);
   });
 

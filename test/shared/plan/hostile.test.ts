@@ -1,15 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parseTargetBase } from '../../../shared/image-ref/target.ts';
-import { buildPlan } from '../../../shared/plan/plan.ts';
-import { MAX_DOCKERFILE_BYTES } from '../../../shared/source/entries.ts';
+import { buildPlan, type Plan } from '../../../shared/plan/plan.ts';
+import { LocalDockerfileSource } from '../../../shared/source/local-dir.ts';
 import { COLLIDING_CASES, HOSTILE_CASES } from '../../fixtures/hostile-dockerfiles.ts';
-import type { DockerfileEntry } from '../../../shared/ports.ts';
-
-// What LocalDockerfileSource would hand the plan for each file (size limit included).
-const entryOf = (path: string, content: string | Buffer): DockerfileEntry => {
-  const bytes = Buffer.from(content);
-  return bytes.length > MAX_DOCKERFILE_BYTES ? { path, readError: `it is ${bytes.length} bytes, more than the ${MAX_DOCKERFILE_BYTES} allowed` } : { path, text: bytes.toString('utf8') };
-};
+import { writeImagesTree } from '../../support/cli.ts';
 
 describe('the plan against a corpus of hostile Dockerfiles', () => {
   const valid = [
@@ -18,9 +12,15 @@ describe('the plan against a corpus of hostile Dockerfiles', () => {
     { path: 'docker.io/library/redis/Dockerfile', content: 'FROM index.docker.io/library/redis:7.2\n' },
   ];
   const cases = [...HOSTILE_CASES, ...COLLIDING_CASES];
-  const plan = buildPlan([...cases, ...valid].map((c) => entryOf(c.path, c.content)), {
-    target: parseTargetBase('123456789012.dkr.ecr.eu-west-1.amazonaws.com/mirror'),
-    allowRegistries: ['docker.io', 'quay.io'],
+  let plan: Plan;
+
+  // Written to disk and read back by the real source, so that its rules (the size cap among them) apply as in a sync.
+  beforeAll(async () => {
+    const dir = await writeImagesTree(Object.fromEntries([...cases, ...valid].map((c) => [c.path, c.content])));
+    plan = buildPlan(await new LocalDockerfileSource(dir).list(), {
+      target: parseTargetBase('123456789012.dkr.ecr.eu-west-1.amazonaws.com/mirror'),
+      allowRegistries: ['docker.io', 'quay.io'],
+    });
   });
 
   it('holds at least 40 cases', () => {

@@ -6,7 +6,7 @@ import type { MirrorJob } from '../../../shared/plan/plan.ts';
 import { mirrorImage } from '../../../shared/sync/mirror-image.ts';
 import { createSyncDeps } from '../../../shared/wiring/sync.ts';
 import { manifestDigest, pushImage, pushIndex, type SeedTarget } from '../../../scripts/lib/oci-seed.ts';
-import { logMark, manifestRequests, requestsSince, stack, uniqueName } from '../../support/stack.ts';
+import { manifestRequests, stack, uniqueName, watchSource } from '../../support/stack.ts';
 
 describe('mirrorImage with real adapters', () => {
   const s = stack();
@@ -23,27 +23,32 @@ describe('mirrorImage with real adapters', () => {
   it('copies only the asked platforms, and skips on rerun with no manifest GET on the source', async () => {
     const ns = uniqueName('plat');
     const pushed = await pushIndex(source, `${ns}/app`, '1', ['linux/amd64', 'linux/arm64', 'linux/arm/v7'], { format: 'docker' });
-    const job = jobFor(`${s.sourceRegistry}/${ns}/app:1`);
-    const platforms = [parsePlatform('linux/amd64'), parsePlatform('linux/arm/v7')];
-    const targetRepo = job.target!.repository;
+    const watched = await watchSource();
+    try {
+      const job = jobFor(`${watched.host}/${ns}/app:1`);
+      const platforms = [parsePlatform('linux/amd64'), parsePlatform('linux/arm/v7')];
+      const targetRepo = job.target!.repository;
 
-    expect(await mirrorImage(job, deps(), { platforms })).toMatchObject({ status: 'copied', digest: pushed.index.digest });
-    const index = await fetch(`http://${s.targetRegistry}/v2/${targetRepo}/manifests/1`, {
-      headers: { accept: 'application/vnd.oci.image.index.v1+json', authorization: `Basic ${Buffer.from(`${s.targetUsername}:${s.targetPassword}`).toString('base64')}` },
-    }).then((r) => r.json() as Promise<{ manifests: { digest: string }[]; annotations: Record<string, string> }>);
-    expect(index.manifests.map((m) => m.digest)).toEqual([pushed.children[0]?.digest, pushed.children[2]?.digest]);
-    expect(index.annotations[SOURCE_DIGEST_ANNOTATION]).toBe(pushed.index.digest);
-    for (const child of [pushed.children[0], pushed.children[2]]) expect(await manifestDigest(target, targetRepo, child!.digest)).toBe(child!.digest);
-    expect(await manifestDigest(target, targetRepo, pushed.children[1]!.digest)).toBeUndefined();
+      expect(await mirrorImage(job, deps(), { platforms })).toMatchObject({ status: 'copied', digest: pushed.index.digest });
+      const index = await fetch(`http://${s.targetRegistry}/v2/${targetRepo}/manifests/1`, {
+        headers: { accept: 'application/vnd.oci.image.index.v1+json', authorization: `Basic ${Buffer.from(`${s.targetUsername}:${s.targetPassword}`).toString('base64')}` },
+      }).then((r) => r.json() as Promise<{ manifests: { digest: string }[]; annotations: Record<string, string> }>);
+      expect(index.manifests.map((m) => m.digest)).toEqual([pushed.children[0]?.digest, pushed.children[2]?.digest]);
+      expect(index.annotations[SOURCE_DIGEST_ANNOTATION]).toBe(pushed.index.digest);
+      for (const child of [pushed.children[0], pushed.children[2]]) expect(await manifestDigest(target, targetRepo, child!.digest)).toBe(child!.digest);
+      expect(await manifestDigest(target, targetRepo, pushed.children[1]!.digest)).toBeUndefined();
 
-    const mark = await logMark(s.sourceLog);
-    expect(await mirrorImage(job, deps(), { platforms })).toMatchObject({ status: 'skipped' });
-    const requests = await requestsSince(s.sourceLog, mark);
-    expect(manifestRequests(requests, ns, 'GET')).toEqual([]);
-    expect(manifestRequests(requests, ns, 'HEAD')).toHaveLength(1);
+      const mark = watched.log.length;
+      expect(await mirrorImage(job, deps(), { platforms })).toMatchObject({ status: 'skipped' });
+      const requests = watched.log.slice(mark);
+      expect(manifestRequests(requests, ns, 'GET')).toEqual([]);
+      expect(manifestRequests(requests, ns, 'HEAD')).toHaveLength(1);
 
-    // Another platform set is another copy.
-    expect(await mirrorImage(job, deps(), { platforms: [parsePlatform('linux/arm64')] })).toMatchObject({ status: 'copied' });
+      // Another platform set is another copy.
+      expect(await mirrorImage(job, deps(), { platforms: [parsePlatform('linux/arm64')] })).toMatchObject({ status: 'copied' });
+    } finally {
+      await watched.close();
+    }
   });
 
   it('copies again when the source tag moves', async () => {

@@ -56,10 +56,10 @@ export interface CredentialProvider {
   invalidate?(registry: string): void;
 }
 
-/** A copy of one image, source and target as full references, with the credentials of the registries involved. */
+/** A copy of one image, source and target as parsed references, with the credentials of the registries involved. */
 export interface CopyRequest {
-  readonly source: string;
-  readonly target: string;
+  readonly source: ImageReference;
+  readonly target: ImageReference;
   readonly credentials: ReadonlyMap<string, RegistryCredential>;
   /** A shorter time limit than the copier's own, e.g. what is left before a Lambda deadline. */
   readonly timeoutMs?: number;

@@ -1,3 +1,5 @@
+import * as z from 'zod/mini';
+
 /** The media type of an OCI image index. */
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 
@@ -9,13 +11,6 @@ export const MANIFEST_MEDIA_TYPES = [
   'application/vnd.docker.distribution.manifest.v2+json',
 ] as const;
 
-/** The fields of image manifests and indexes that mirroring reads. */
-export interface ManifestJson {
-  readonly mediaType?: string;
-  readonly manifests?: readonly ManifestDescriptor[];
-  readonly annotations?: Readonly<Record<string, string>>;
-}
-
 /** One entry of an index: a child manifest by digest, with its platform. */
 export interface ManifestDescriptor {
   readonly mediaType: string;
@@ -23,4 +18,49 @@ export interface ManifestDescriptor {
   readonly size: number;
   readonly platform?: { readonly os: string; readonly architecture: string; readonly variant?: string };
   readonly annotations?: Readonly<Record<string, string>>;
+}
+
+/** The fields of image manifests and indexes that mirroring reads. */
+export interface ManifestJson {
+  readonly mediaType?: string;
+  readonly manifests?: readonly ManifestDescriptor[];
+  readonly annotations?: Readonly<Record<string, string>>;
+}
+
+// The digest grammar of the OCI image spec (descriptor.md, "Digests"): a child's digest ends up in a crane argument,
+// so a registry's answer is held to it before anything uses it.
+const DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+
+const annotations = z.exactOptional(z.record(z.string(), z.string()));
+
+// Loose objects: the fields read are checked, the rest (config, layers, subject…) pass through untouched.
+const descriptorSchema = z.looseObject({
+  mediaType: z.string(),
+  digest: z.string().check(z.regex(DIGEST, 'not a digest')),
+  size: z.int().check(z.gte(0)),
+  platform: z.exactOptional(z.looseObject({ os: z.string(), architecture: z.string(), variant: z.exactOptional(z.string()) })),
+  annotations,
+});
+
+const manifestSchema = z.looseObject({
+  mediaType: z.exactOptional(z.string()),
+  manifests: z.exactOptional(z.array(descriptorSchema)),
+  annotations,
+});
+
+/** Parses a manifest or index body, checking the fields mirroring reads; throws an Error saying which field is wrong. */
+export function parseManifestJson(body: string): ManifestJson {
+  let data: unknown;
+  try {
+    data = JSON.parse(body);
+  } catch {
+    throw new Error('the manifest is not JSON');
+  }
+  const parsed = manifestSchema.safeParse(data);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? issue.path.join('.') : 'the manifest';
+    throw new Error(`the manifest is malformed: ${where}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data satisfies ManifestJson;
 }

@@ -3,7 +3,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CopyFailedError } from '../errors.ts';
-import { DOCKER_HUB } from '../image-ref/reference.ts';
+import { DOCKER_HUB, formatReference } from '../image-ref/reference.ts';
 import type { CopyRequest, ImageCopier, RegistryCredential } from '../ports.ts';
 
 export interface CraneOptions {
@@ -30,7 +30,8 @@ export class CraneImageCopier implements ImageCopier {
     try {
       await chmod(configDir, 0o700);
       await writeFile(join(configDir, 'config.json'), dockerConfig(request.credentials), { mode: 0o600 });
-      await this.run(['copy', request.source, request.target], configDir, Math.min(this.timeoutMs, request.timeoutMs ?? Number.POSITIVE_INFINITY));
+      // References become strings only here, at the edge: each one a single argument, never a shell word.
+      await this.run(['copy', formatReference(request.source), formatReference(request.target)], configDir, Math.min(this.timeoutMs, request.timeoutMs ?? Number.POSITIVE_INFINITY));
     } finally {
       await rm(configDir, { recursive: true, force: true });
     }

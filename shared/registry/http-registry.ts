@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { RateLimitedError, RegistryRequestError } from '../errors.ts';
 import { DOCKER_HUB, formatReference, type ImageReference } from '../image-ref/reference.ts';
-import { type ManifestJson, MANIFEST_MEDIA_TYPES } from '../oci/manifest.ts';
+import * as z from 'zod/mini';
+import { type ManifestJson, MANIFEST_MEDIA_TYPES, parseManifestJson } from '../oci/manifest.ts';
 import type { CredentialProvider, Manifest, ManifestHead, ManifestRegistry } from '../ports.ts';
 import { afterAttempts, nextDelay, parseRetryAfter, REQUEST_RETRY, type RetryPolicy, sleep } from '../retry.ts';
 
@@ -19,6 +20,20 @@ interface CachedAuth {
 }
 
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+
+// The token endpoint's answer (https://distribution.github.io/distribution/spec/auth/token/): `token`, or `access_token`
+// in the OAuth2 form, and an optional lifetime in seconds.
+const tokenResponse = z.looseObject({
+  token: z.exactOptional(z.string()),
+  access_token: z.exactOptional(z.string()),
+  // A lifetime that is not a positive number is taken as unsaid.
+  expires_in: z.exactOptional(z.catch(z.optional(z.number().check(z.positive())), undefined)),
+});
+
+// An error answer's body, as the distribution spec defines it; anything else is left out of the message.
+const errorBody = z.looseObject({
+  errors: z.exactOptional(z.array(z.looseObject({ code: z.exactOptional(z.string()), message: z.exactOptional(z.string()) }))),
+});
 
 /** The scheme crane uses too: plain HTTP for loopback, localhost, `.local` and RFC 1918 hosts, HTTPS elsewhere. */
 function registryBaseUrl(registry: string): string {
@@ -80,9 +95,9 @@ export class HttpRegistryClient implements ManifestRegistry {
     }
     let json: ManifestJson;
     try {
-      json = JSON.parse(body) as ManifestJson;
-    } catch {
-      throw new RegistryRequestError(`GET ${formatReference(ref)}: the manifest is not JSON`);
+      json = parseManifestJson(body);
+    } catch (error) {
+      throw new RegistryRequestError(`GET ${formatReference(ref)}: ${(error as Error).message}`);
     }
     return { digest, mediaType: json.mediaType ?? response.headers.get('content-type') ?? '', body, json };
   }
@@ -186,11 +201,11 @@ export class HttpRegistryClient implements ManifestRegistry {
         retryable: RETRYABLE_STATUS.has(response.status),
       });
     }
-    const body = (await response.json()) as { token?: string; access_token?: string; expires_in?: number };
-    const token = body.token ?? body.access_token;
-    if (!token) throw new RegistryRequestError(`${what}: the token endpoint ${tokenUrl.origin}${tokenUrl.pathname} returned no token`);
+    const body = tokenResponse.safeParse(await response.json().catch(() => undefined));
+    const token = body.success ? (body.data.token ?? body.data.access_token) : undefined;
+    if (!body.success || !token) throw new RegistryRequestError(`${what}: the token endpoint ${tokenUrl.origin}${tokenUrl.pathname} returned no token`);
     // Renew a little before the registry's own expiry (60 s when it does not say).
-    const lifetimeMs = Math.max(1, (body.expires_in ?? 60) - 10) * 1000;
+    const lifetimeMs = Math.max(1, (body.data.expires_in ?? 60) - 10) * 1000;
     return { header: `Bearer ${token}`, expiresAt: Date.now() + lifetimeMs };
   }
 }
@@ -211,9 +226,8 @@ function parseChallenge(header: string): Record<string, string> {
 async function errorDetail(response: Response): Promise<string> {
   if (response.status === 404 || !response.body) return '';
   try {
-    const text = (await response.text()).trim();
-    const parsed = JSON.parse(text) as { errors?: { code?: string; message?: string }[] };
-    const first = parsed.errors?.[0];
+    const parsed = errorBody.safeParse(JSON.parse(await response.text()));
+    const first = parsed.success ? parsed.data.errors?.[0] : undefined;
     return first ? ` (${[first.code, first.message].filter(Boolean).join(': ')})` : '';
   } catch {
     return '';

@@ -108,22 +108,21 @@ export async function mirrorImage(job: MirrorJob, deps: SyncDeps, options: SyncO
 
   const registries = [...new Set([source.registry, target.registry])];
   const credentials = await credentialsOf(deps.credentials, registries);
-  const copier = (from: string, to: string) => copyWithRetry(deps, from, to, registries, credentials, options);
+  const copier: Copy = (from, to) => copyWithRetry(deps, from, to, registries, credentials, options);
   if (platforms.length > 0) await copyPlatforms(job as Required<MirrorJob>, digest, platforms, deps, copier);
   else await copyWhole(job as Required<MirrorJob>, digest, deps, copier);
   return outcome('copied');
 }
 
-type Copy = (from: string, to: string) => Promise<void>;
+type Copy = (from: ImageReference, to: ImageReference) => Promise<void>;
 
 async function copyWhole(job: Required<MirrorJob>, digest: string, deps: SyncDeps, copy: Copy): Promise<void> {
   // Copy by digest: what we looked at is what lands, even if the tag moves meanwhile.
-  const from = formatReference(withDigest(job.source, digest));
-  const to = formatReference(job.target);
-  await copy(from, to);
+  const from = withDigest(job.source, digest);
+  await copy(from, job.target);
   const landed = await lookup(deps.registry, job.target, 'target');
   if (landed?.digest !== digest) {
-    throw new CopyFailedError(`copying "${from}" to "${to}": the target now holds ${landed?.digest ?? 'nothing'} instead of ${digest}`, { reason: 'transient' });
+    throw new CopyFailedError(`copying "${formatReference(from)}" to "${formatReference(job.target)}": the target now holds ${landed?.digest ?? 'nothing'} instead of ${digest}`, { reason: 'transient' });
   }
 }
 
@@ -148,7 +147,7 @@ async function copyPlatforms(job: Required<MirrorJob>, digest: string, platforms
     throw new PlatformNotFoundError(`copying platforms of "${from}": ${describeError(error)}`, { cause: error });
   }
   for (const child of narrowed.children) {
-    await copy(formatReference(withDigest(job.source, child.digest)), formatReference(withDigest(job.target, child.digest)));
+    await copy(withDigest(job.source, child.digest), withDigest(job.target, child.digest));
   }
   let written: string;
   try {
@@ -174,8 +173,8 @@ async function holdsNarrowedCopy(registry: ManifestRegistry, target: ImageRefere
 
 async function copyWithRetry(
   deps: SyncDeps,
-  from: string,
-  to: string,
+  from: ImageReference,
+  to: ImageReference,
   registries: readonly string[],
   credentials: Map<string, RegistryCredential>,
   options: SyncOptions,
@@ -187,7 +186,7 @@ async function copyWithRetry(
   for (let attempt = 1; ; attempt += 1) {
     const left = options.deadline === undefined ? undefined : options.deadline - Date.now();
     if (left !== undefined && left < MIN_COPY_TIME_MS) {
-      throw new CopyFailedError(`copying "${from}" to "${to}": stopped, ${Math.max(0, Math.round(left / 1000))} s left before the deadline is too little to copy safely`, { reason: 'timeout' });
+      throw new CopyFailedError(`copying "${formatReference(from)}" to "${formatReference(to)}": stopped, ${Math.max(0, Math.round(left / 1000))} s left before the deadline is too little to copy safely`, { reason: 'timeout' });
     }
     try {
       await deps.copier.copy({ source: from, target: to, credentials: current, ...(left === undefined ? {} : { timeoutMs: left }) });
@@ -207,10 +206,10 @@ async function copyWithRetry(
 }
 
 // The failure of the last attempt, saying how many there were. Credentials still refused after a refresh will not improve with retries.
-function copyFailure(from: string, to: string, error: unknown, attempts: number): CopyFailedError {
+function copyFailure(from: ImageReference, to: ImageReference, error: unknown, attempts: number): CopyFailedError {
   const reason = error instanceof CopyFailedError ? error.reason : mayRetry(error) ? 'transient' : 'permanent';
   const tries = attempts > 1 ? afterAttempts(attempts) : '';
-  return new CopyFailedError(`copying "${from}" to "${to}": ${describeError(error)}${tries}`, { cause: error, reason, retryable: mayRetry(error) && reason !== 'auth' });
+  return new CopyFailedError(`copying "${formatReference(from)}" to "${formatReference(to)}": ${describeError(error)}${tries}`, { cause: error, reason, retryable: mayRetry(error) && reason !== 'auth' });
 }
 
 async function lookup(registry: ManifestRegistry, ref: ImageReference, side: 'source' | 'target'): Promise<ManifestHead | undefined> {

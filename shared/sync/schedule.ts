@@ -69,15 +69,17 @@ export async function scheduleSync(request: ScheduleRequest | null | undefined, 
   }
 }
 
-function parseRequest(request: ScheduleRequest | null | undefined): { only: string[] | undefined; dryRun: boolean } {
-  const event = (request ?? {}) as Record<string, unknown>;
-  if (typeof event !== 'object' || Array.isArray(event)) throw new ConfigError('the scheduler event must be an object: {}, {"only": [...]} or {"dryRun": true}');
-  const { only, dryRun } = event;
-  if (only !== undefined && (!Array.isArray(only) || only.some((item) => typeof item !== 'string'))) {
+// The event comes from EventBridge or a person's `aws lambda invoke`: checked field by field, never cast.
+function parseRequest(request: unknown): { only: string[] | undefined; dryRun: boolean } {
+  const event: unknown = request ?? {};
+  if (typeof event !== 'object' || event === null || Array.isArray(event)) throw new ConfigError('the scheduler event must be an object: {}, {"only": [...]} or {"dryRun": true}');
+  const only: unknown = 'only' in event ? event.only : undefined;
+  const dryRun: unknown = 'dryRun' in event ? event.dryRun : undefined;
+  if (only !== undefined && !(Array.isArray(only) && only.every((item): item is string => typeof item === 'string'))) {
     throw new ConfigError('"only" must be a list of image names, e.g. ["docker.io/library/postgres"]');
   }
   if (dryRun !== undefined && typeof dryRun !== 'boolean') throw new ConfigError('"dryRun" must be true or false');
-  return { only: only as string[] | undefined, dryRun: dryRun === true };
+  return { only, dryRun: dryRun === true };
 }
 
 // An `only` entry without tag or digest selects every tag of that repository; with one, that image alone.

@@ -21,7 +21,11 @@ export interface WorkerSettings {
   readonly platforms: readonly Platform[];
 }
 
-/** Turns a worker event into a job, with the target computed from the settings when the event names none. */
+/**
+ * Turns a worker event into a job, with the target computed from the settings when the event names none. The
+ * references are parsed again rather than trusted: the scheduler wrote them, but anyone allowed to invoke the worker
+ * (a person with `aws lambda invoke`, a replay from the dead-letter queue) can send an event.
+ */
 function jobFromEvent(event: WorkerEvent, settings: WorkerSettings): MirrorJob {
   if (typeof event !== 'object' || event === null) throw new InvalidJobError('the event must be an object like {"source": "postgres:14"}');
   if (typeof event.source !== 'string') throw new InvalidJobError('the event has no "source" string, e.g. {"source": "postgres:14"}');

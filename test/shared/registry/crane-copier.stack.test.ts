@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CopyFailedError } from '../../../shared/errors.ts';
+import { parseImageReference } from '../../../shared/image-ref/reference.ts';
 import { CraneImageCopier, dockerConfig } from '../../../shared/registry/crane-copier.ts';
 import { manifestDigest, pushIndex, type SeedTarget } from '../../../scripts/lib/oci-seed.ts';
 import { stack, uniqueName } from '../../support/stack.ts';
@@ -30,7 +31,7 @@ describe('CraneImageCopier with the real crane', () => {
   });
 
   it('copies a whole index with its digest and every child', async () => {
-    await new CraneImageCopier({ crane: s.crane }).copy({ source: `${s.sourceRegistry}/${ns}/app@${index.index.digest}`, target: `${s.targetRegistry}/${ns}/app:1`, credentials });
+    await new CraneImageCopier({ crane: s.crane }).copy({ source: parseImageReference(`${s.sourceRegistry}/${ns}/app@${index.index.digest}`), target: parseImageReference(`${s.targetRegistry}/${ns}/app:1`), credentials });
     expect(await manifestDigest(target, `${ns}/app`, '1')).toBe(index.index.digest);
     for (const child of index.children) expect(await manifestDigest(target, `${ns}/app`, child.digest)).toBe(child.digest);
   });
@@ -39,7 +40,7 @@ describe('CraneImageCopier with the real crane', () => {
     const temp = await mkdtemp(join(work, 'tmp-'));
     process.env.AWS_SECRET_ACCESS_KEY_FOR_TEST = 'must-not-leak';
     try {
-      await new CraneImageCopier({ crane: shim, tempDir: temp }).copy({ source: `${s.sourceRegistry}/${ns}/app:1`, target: `${s.targetRegistry}/${ns}/shim:1`, credentials });
+      await new CraneImageCopier({ crane: shim, tempDir: temp }).copy({ source: parseImageReference(`${s.sourceRegistry}/${ns}/app:1`), target: parseImageReference(`${s.targetRegistry}/${ns}/shim:1`), credentials });
     } finally {
       delete process.env.AWS_SECRET_ACCESS_KEY_FOR_TEST;
     }
@@ -52,7 +53,7 @@ describe('CraneImageCopier with the real crane', () => {
 
   it('removes the Docker config after a failed copy too, and says what crane said', async () => {
     const temp = await mkdtemp(join(work, 'tmp-'));
-    const failure = new CraneImageCopier({ crane: s.crane, tempDir: temp }).copy({ source: `${s.sourceRegistry}/${ns}/missing:1`, target: `${s.targetRegistry}/${ns}/missing:1`, credentials });
+    const failure = new CraneImageCopier({ crane: s.crane, tempDir: temp }).copy({ source: parseImageReference(`${s.sourceRegistry}/${ns}/missing:1`), target: parseImageReference(`${s.targetRegistry}/${ns}/missing:1`), credentials });
     await expect(failure).rejects.toThrow(CopyFailedError);
     await expect(failure).rejects.toThrow(/crane copy failed: .*MANIFEST_UNKNOWN/);
     expect(await readdir(temp)).toEqual([]);
@@ -60,20 +61,20 @@ describe('CraneImageCopier with the real crane', () => {
 
   it('fails with a clear message when the target refuses the credentials', async () => {
     const wrong = new Map([[s.targetRegistry, { username: 'AWS', password: 'wrong' }]]);
-    await expect(new CraneImageCopier({ crane: s.crane }).copy({ source: `${s.sourceRegistry}/${ns}/app:1`, target: `${s.targetRegistry}/${ns}/denied:1`, credentials: wrong })).rejects.toThrow(/UNAUTHORIZED|401/);
+    await expect(new CraneImageCopier({ crane: s.crane }).copy({ source: parseImageReference(`${s.sourceRegistry}/${ns}/app:1`), target: parseImageReference(`${s.targetRegistry}/${ns}/denied:1`), credentials: wrong })).rejects.toThrow(/UNAUTHORIZED|401/);
   });
 
   it('kills crane at the time limit', async () => {
     const slow = join(work, 'slow-crane');
     await writeFile(slow, '#!/bin/sh\nsleep 30\n');
     await chmod(slow, 0o755);
-    const failure = new CraneImageCopier({ crane: slow, timeoutMs: 300 }).copy({ source: 'a/b:1', target: 'c/d:1', credentials });
+    const failure = new CraneImageCopier({ crane: slow, timeoutMs: 300 }).copy({ source: parseImageReference('a/b:1'), target: parseImageReference('c/d:1'), credentials });
     await expect(failure).rejects.toThrow('crane copy timed out after 0.3 s');
     await expect(failure).rejects.toMatchObject({ retryable: true });
   });
 
   it('says where it looked when crane is missing', async () => {
-    await expect(new CraneImageCopier({ crane: join(work, 'nope') }).copy({ source: 'a/b:1', target: 'c/d:1', credentials })).rejects.toThrow(`crane not found at "${join(work, 'nope')}"`);
+    await expect(new CraneImageCopier({ crane: join(work, 'nope') }).copy({ source: parseImageReference('a/b:1'), target: parseImageReference('c/d:1'), credentials })).rejects.toThrow(`crane not found at "${join(work, 'nope')}"`);
   });
 });
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CopyFailedError, PlatformNotFoundError, RateLimitedError, SourceRateLimitedError } from '../../../shared/errors.ts';
 import { OCI_INDEX } from '../../../shared/oci/manifest.ts';
 import { parsePlatform } from '../../../shared/oci/platform.ts';
-import { parseImageReference } from '../../../shared/image-ref/reference.ts';
+import { formatReference, parseImageReference } from '../../../shared/image-ref/reference.ts';
 import { StaticCredentialProvider } from '../../../shared/registry/credentials.ts';
 import { mirrorImage } from '../../../shared/sync/mirror-image.ts';
 import { FakeCopier, FakeManifestRegistry } from '../../fakes/registry.ts';
@@ -23,14 +23,14 @@ describe('mirrorImage (fakes, for what real registries cannot be made to do)', (
   it('copies by the digest it looked up, and passes only the two registries\' credentials', async () => {
     const registry = new FakeManifestRegistry();
     registry.digests.set('quay.io/a/b:1', D2);
-    const copier = new FakeCopier((request) => registry.digests.set(request.target, D2));
+    const copier = new FakeCopier((request) => registry.digests.set(formatReference(request.target), D2));
     const credentials = new StaticCredentialProvider(new Map([
       ['quay.io', { username: 'q', password: 'p' }],
       ['mirror.example.com', { username: 'm', password: 'n' }],
       ['ghcr.io', { username: 'g', password: 'h' }],
     ]));
     await expect(mirrorImage(job, { registry, copier, credentials })).resolves.toMatchObject({ status: 'copied', digest: D2 });
-    expect(copier.requests[0]?.source).toBe(`quay.io/a/b@${D2}`);
+    expect(formatReference(copier.requests[0]!.source)).toBe(`quay.io/a/b@${D2}`);
     expect([...(copier.requests[0]?.credentials.keys() ?? [])].sort()).toEqual(['mirror.example.com', 'quay.io']);
   });
 
@@ -82,7 +82,7 @@ describe('mirrorImage with --platform (fakes)', () => {
     const copier = new FakeCopier();
     const outcome = await mirrorImage(job, { registry, copier, credentials: new StaticCredentialProvider() }, { platforms: [parsePlatform('linux/arm64')] });
     expect(outcome).toMatchObject({ status: 'copied', digest: D1 });
-    expect(copier.requests.map((request) => [request.source, request.target])).toEqual([[`quay.io/a/b@${arm64}`, `mirror.example.com/quay.io/a/b@${arm64}`]]);
+    expect(copier.requests.map((request) => [formatReference(request.source), formatReference(request.target)])).toEqual([[`quay.io/a/b@${arm64}`, `mirror.example.com/quay.io/a/b@${arm64}`]]);
     const tagged = registry.manifests.get('mirror.example.com/quay.io/a/b:1');
     expect(tagged?.json.manifests?.map((entry) => entry.digest)).toEqual([arm64]);
     expect(tagged?.json.annotations).toEqual({ 'io.github.image-mirror.source.digest': D1, 'io.github.image-mirror.platforms': 'linux/arm64' });

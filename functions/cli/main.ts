@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { Command, CommanderError, Option } from '@commander-js/extra-typings';
 import { ConfigError, describeError, GitSourceError, MirrorError, UsageError } from '../../shared/errors.ts';
 import { normaliseRegistryHost } from '../../shared/image-ref/reference.ts';
@@ -7,20 +7,19 @@ import { parsePlatform } from '../../shared/oci/platform.ts';
 import { diffReportFailed } from '../../shared/plan/diff-report.ts';
 import { buildPlan, type Plan, type PlanOptions } from '../../shared/plan/plan.ts';
 import { planReport, type Report, reportFailed } from '../../shared/plan/report.ts';
-import type { DockerfileSource, RegistryCredential } from '../../shared/ports.ts';
-import { parseCredentials } from '../../shared/config/credentials.ts';
+import type { DockerfileSource } from '../../shared/ports.ts';
 import { comparePlans } from '../../shared/sync/compare-plans.ts';
 import { syncAll } from '../../shared/sync/mirror-image.ts';
-import { baseTree, imagesDirectory, sourceLookups } from '../../shared/wiring/cli.ts';
+import { baseTree, credentialsFile, imagesDirectory, sourceLookups } from '../../shared/wiring/cli.ts';
 import { createSyncDeps } from '../../shared/wiring/sync.ts';
 import { addBotCommands } from './bots.ts';
 import { progressLine, renderReport } from './render.ts';
 import { renderDiffMarkdown, renderDiffText } from './render-diff.ts';
 
 /** Exit codes: 0 all good, 1 an image failed or a file was invalid, 2 a usage error. */
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
+const EXIT_OK = 0;
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
 
 /** Where the CLI reads and writes: the process's streams, environment and directory, or a test's. */
 export interface CliIo {
@@ -31,7 +30,7 @@ export interface CliIo {
 }
 
 /** The running process's streams, environment and directory. */
-export function processIo(): CliIo {
+function processIo(): CliIo {
   return {
     stdout: (text) => void process.stdout.write(text),
     stderr: (text) => void process.stderr.write(text),
@@ -95,14 +94,6 @@ function formatOf(options: { json?: true; format?: string; base?: string; creden
   return format;
 }
 
-async function loadCredentials(file: string | undefined): Promise<ReadonlyMap<string, RegistryCredential>> {
-  if (file === undefined) return new Map();
-  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    throw new UsageError(`--credentials: cannot read "${file}": ${error.code ?? error.message}`);
-  });
-  return parseCredentials(text, `--credentials ${file}`);
-}
-
 async function baseSource(base: string, images: string): Promise<DockerfileSource> {
   try {
     return await baseTree(base, images);
@@ -137,7 +128,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
         emit(planReport(await loadPlan(options, target)), 'plan', format === 'json');
         return;
       }
-      const credentials = await loadCredentials(options.credentials);
+      const credentials = await credentialsFile(options.credentials);
       const planOptions = await planOptionsOf(options, target);
       const base = await baseSource(options.base, options.images);
       // Only source registries are read, with the --credentials logins; no target, no crane.
@@ -175,7 +166,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
         ecr: options.ecr === true,
         crane: options.crane,
         copyTimeoutMs: options.timeout * 1000,
-        credentials: await loadCredentials(options.credentials),
+        credentials: await credentialsFile(options.credentials),
         ...(options.kmsKey ? { kmsKey: options.kmsKey } : {}),
         ...(io.env.AWS_REGION ? { region: io.env.AWS_REGION } : {}),
       });

@@ -1,4 +1,41 @@
+import { ConfigError } from '../errors.ts';
+import { normaliseRegistryHost } from '../image-ref/reference.ts';
 import type { CredentialProvider, RegistryCredential } from '../ports.ts';
+
+/**
+ * Parses credentials JSON keyed by registry host, `{"docker.io": {"username": "…", "password": "…"}}`:
+ * the shape of the `--credentials` file and of the AWS secret. Messages never include a secret.
+ */
+export function parseCredentials(json: string, origin: string): ReadonlyMap<string, RegistryCredential> {
+  let data: unknown;
+  try {
+    data = JSON.parse(json);
+  } catch {
+    throw new ConfigError(`${origin}: not valid JSON`);
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new ConfigError(`${origin}: expected an object keyed by registry host`);
+  }
+  const out = new Map<string, RegistryCredential>();
+  const problems: string[] = [];
+  for (const [host, value] of Object.entries(data)) {
+    let registry: string;
+    try {
+      registry = normaliseRegistryHost(host);
+    } catch {
+      problems.push(`"${host}" is not a registry host`);
+      continue;
+    }
+    const entry = value as Record<string, unknown> | null;
+    if (typeof entry !== 'object' || entry === null || typeof entry.username !== 'string' || typeof entry.password !== 'string' || entry.username === '' || entry.password === '') {
+      problems.push(`"${host}" needs non-empty string fields "username" and "password"`);
+      continue;
+    }
+    out.set(registry, Object.freeze({ username: entry.username, password: entry.password }));
+  }
+  if (problems.length > 0) throw new ConfigError(`${origin}: ${problems.join('; ')}`);
+  return out;
+}
 
 /** Credentials from a fixed map, e.g. a parsed `--credentials` file. */
 export class StaticCredentialProvider implements CredentialProvider {

@@ -1,6 +1,6 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ConfigError, CredentialsError, describeError } from '../errors.ts';
-import { parseCredentials } from '../config/credentials.ts';
+import { parseCredentials } from '../registry/credentials.ts';
 import type { CredentialProvider, RegistryCredential } from '../ports.ts';
 
 /** Reads a secret's string once per container and keeps it; a failed read is retried on the next call. */

@@ -30,7 +30,7 @@ export async function comparePlans(deps: CompareDeps, options: PlanOptions & { r
  * Looks up the sync cost of each image with one manifest GET on its source (the digest comes from the body, so no
  * HEAD is needed), a few at a time. Never throws: a failed lookup is reported on its image.
  */
-export async function lookUpSyncCosts(
+async function lookUpSyncCosts(
   images: readonly ImageReference[],
   registry: Pick<ManifestRegistry, 'getManifest'>,
   options: { readonly concurrency?: number } = {},

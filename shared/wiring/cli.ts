@@ -1,7 +1,8 @@
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { LocalRepositoryFiles } from '../bots/repo-files.ts';
 import type { DockerfileSource, ManifestRegistry, RegistryCredential, RepositoryFiles } from '../ports.ts';
-import { StaticCredentialProvider } from '../registry/credentials.ts';
+import { UsageError } from '../errors.ts';
+import { parseCredentials, StaticCredentialProvider } from '../registry/credentials.ts';
 import { HttpRegistryClient } from '../registry/http-registry.ts';
 import { GitRefDockerfileSource, locateInGit, resolveCommit } from '../source/git-ref.ts';
 import { LocalDockerfileSource } from '../source/local-dir.ts';
@@ -22,6 +23,15 @@ export async function baseTree(base: string, images: string): Promise<Dockerfile
   if (found?.isDirectory()) return new LocalDockerfileSource(base);
   const location = await locateInGit(images);
   return new GitRefDockerfileSource(location, await resolveCommit(location.root, base));
+}
+
+/** The registry logins of a `--credentials` file (none without one); a file that cannot be read is a usage error. */
+export async function credentialsFile(file: string | undefined): Promise<ReadonlyMap<string, RegistryCredential>> {
+  if (file === undefined) return new Map();
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new UsageError(`--credentials: cannot read "${file}": ${error.code ?? error.message}`);
+  });
+  return parseCredentials(text, `--credentials ${file}`);
 }
 
 /** Reads source registries only, with the `--credentials` logins: what the cost lookups of `plan --base` need. */

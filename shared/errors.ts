@@ -21,13 +21,15 @@ export class TargetNameError extends MirrorError {}
 /** Invalid options or environment, reported all at once. */
 export class ConfigError extends MirrorError {}
 
-/** A registry answered with an error status while we looked up or wrote a manifest. */
+/** A registry answered with an error status while we looked up or wrote a manifest; `retryAfterMs` is the wait it asked for. */
 export class RegistryRequestError extends MirrorError {
   readonly status: number | undefined;
+  readonly retryAfterMs: number | undefined;
 
-  constructor(message: string, options: { status?: number; cause?: unknown; retryable?: boolean } = {}) {
+  constructor(message: string, options: { status?: number | undefined; cause?: unknown; retryable?: boolean; retryAfterMs?: number | undefined } = {}) {
     super(message, options);
     this.status = options.status;
+    this.retryAfterMs = options.retryAfterMs;
   }
 }
 

@@ -1,5 +1,5 @@
-// The one retry policy: every caller that retries (registry requests, whole-image copies) asks `nextDelay` how long
-// to wait before its next attempt, or whether to stop. Exponential backoff with full jitter, so that many workers
+// The one retry policy: every caller that retries (registry requests, whole-image copies) runs its attempts through
+// `retrying`, which asks `nextDelay` how long to wait before the next one, or whether to stop. Exponential backoff with full jitter, so that many workers
 // hitting one registry do not retry in lockstep (https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/);
 // a server's Retry-After (RFC 9110, section 10.2.3) is a floor on the wait; a total budget and a deadline bound it all.
 
@@ -45,6 +45,41 @@ export function nextDelay(policy: RetryPolicy, state: RetryState): number | unde
   if (policy.budgetMs !== undefined && now - state.startedAt + delay > policy.budgetMs) return undefined;
   if (state.deadline !== undefined && now + delay > state.deadline) return undefined;
   return delay;
+}
+
+/** What one failed attempt tells the policy: whether another may succeed, and what the server asked for. */
+export interface AttemptFailure {
+  readonly retryable: boolean;
+  /** Milliseconds the server asked to wait (Retry-After), when it did. */
+  readonly retryAfterMs?: number | undefined;
+}
+
+/** How one caller's attempts are judged and what happens between them. */
+export interface RetryRun {
+  readonly classify: (error: unknown) => AttemptFailure;
+  /** What to throw once the attempts end: the last failure, told how many attempts were made and whether it was retryable. */
+  readonly giveUp: (error: unknown, attempts: number, retryable: boolean) => unknown;
+  /** Work to do before the next attempt, once its wait is known (fetch fresh credentials, say). */
+  readonly beforeRetry?: (error: unknown) => Promise<void> | void;
+  /** Epoch milliseconds by which a retry must have started. */
+  readonly deadline?: number;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+/** Runs `attempt` (told its number, from 1) until it succeeds or the policy stops it, then throws what `giveUp` makes of the last failure. */
+export async function retrying<T>(policy: RetryPolicy, attempt: (n: number) => Promise<T>, run: RetryRun): Promise<T> {
+  const startedAt = Date.now();
+  for (let n = 1; ; n += 1) {
+    try {
+      return await attempt(n);
+    } catch (error) {
+      const failure = run.classify(error);
+      const delay = failure.retryable ? nextDelay(policy, { attempt: n, startedAt, retryAfterMs: failure.retryAfterMs, deadline: run.deadline }) : undefined;
+      if (delay === undefined) throw run.giveUp(error, n, failure.retryable);
+      await run.beforeRetry?.(error);
+      await (run.sleep ?? sleep)(delay);
+    }
+  }
 }
 
 /** ` (after 3 attempts)`: how a failure that was retried says so. */

@@ -4,7 +4,7 @@ import { DOCKER_HUB, formatReference, type ImageReference } from '../image-ref/r
 import * as z from 'zod/mini';
 import { type ManifestJson, MANIFEST_MEDIA_TYPES, parseManifestJson } from '../oci/manifest.ts';
 import type { CredentialProvider, Manifest, ManifestHead, ManifestRegistry } from '../ports.ts';
-import { afterAttempts, nextDelay, parseRetryAfter, REQUEST_RETRY, type RetryPolicy, sleep } from '../retry.ts';
+import { afterAttempts, parseRetryAfter, REQUEST_RETRY, retrying, type RetryPolicy, sleep } from '../retry.ts';
 
 export interface HttpRegistryOptions {
   readonly credentials: CredentialProvider;
@@ -20,6 +20,13 @@ interface CachedAuth {
 }
 
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+
+/** What varies between the manifest requests. */
+interface RequestParts {
+  readonly accept: string;
+  readonly body?: string;
+  readonly contentType?: string;
+}
 
 // The token endpoint's answer (https://distribution.github.io/distribution/spec/auth/token/): `token`, or `access_token`
 // in the OAuth2 form, and an optional lifetime in seconds.
@@ -110,13 +117,20 @@ export class HttpRegistryClient implements ManifestRegistry {
   }
 
   /** Sends a request to `ref`'s registry, authenticating and retrying as needed; any status other than 2xx and 404 throws. */
-  private async request(method: string, ref: ImageReference, path: string, init: { accept: string; body?: string; contentType?: string }): Promise<Response> {
+  private request(method: string, ref: ImageReference, path: string, init: RequestParts): Promise<Response> {
     const url = `${registryBaseUrl(ref.registry)}${path}`;
+    return retrying(this.retry, () => this.attempt(method, ref, url, init), {
+      classify: (error) => ({ retryable: error instanceof RegistryRequestError && error.retryable, retryAfterMs: error instanceof RegistryRequestError ? error.retryAfterMs : undefined }),
+      giveUp: (error, attempts, retryable) => (retryable && error instanceof RegistryRequestError ? withAttempts(error, attempts) : error),
+      sleep: this.sleep,
+    });
+  }
+
+  /** One attempt: a 401 is answered by logging in (at most twice, fresh credentials the second time), not retried. */
+  private async attempt(method: string, ref: ImageReference, url: string, init: RequestParts): Promise<Response> {
     const what = `${method} ${url}`;
     const authKey = `${ref.registry}|${ref.repository}`;
-    const started = Date.now();
-    let authAttempts = 0;
-    for (let attempt = 1; ; attempt += 1) {
+    for (let authAttempts = 0; ; authAttempts += 1) {
       const headers: Record<string, string> = { accept: init.accept };
       if (init.contentType) headers['content-type'] = init.contentType;
       // Basic credentials hold for the whole registry: sent up front, they save a 401 round trip per repository.
@@ -127,12 +141,7 @@ export class HttpRegistryClient implements ManifestRegistry {
       try {
         response = await this.fetch(url, { method, headers, ...(init.body === undefined ? {} : { body: init.body }), signal: AbortSignal.timeout(this.timeoutMs), redirect: 'follow' });
       } catch (error) {
-        const delay = this.retryDelay(attempt, started, undefined);
-        if (delay === undefined) {
-          throw new RegistryRequestError(`${what}: ${networkMessage(error)}${afterAttempts(attempt)}`, { cause: error, retryable: true });
-        }
-        await this.sleep(delay);
-        continue;
+        throw new RegistryRequestError(`${what}: ${networkMessage(error)}`, { cause: error, retryable: true });
       }
 
       if (response.status === 401 && authAttempts < 2) {
@@ -141,35 +150,20 @@ export class HttpRegistryClient implements ManifestRegistry {
           this.options.credentials.invalidate?.(ref.registry);
           this.auth.delete(`${ref.registry}|basic`);
         }
-        authAttempts += 1;
         const challenge = response.headers.get('www-authenticate');
         await response.body?.cancel();
         const auth = await this.authenticate(ref, challenge, what);
         this.auth.set(authKey, auth);
         if (auth.header.startsWith('Basic ')) this.auth.set(`${ref.registry}|basic`, auth);
-        attempt -= 1;
         continue;
       }
-      if (RETRYABLE_STATUS.has(response.status)) {
-        const delay = this.retryDelay(attempt, started, response.headers.get('retry-after'));
-        if (delay !== undefined) {
-          await response.body?.cancel();
-          await this.sleep(delay);
-          continue;
-        }
-        const detail = await errorDetail(response);
-        const message = `${what}: ${response.status} ${response.statusText}${detail}${afterAttempts(attempt)}`;
-        if (response.status === 429) throw new RateLimitedError(message, { status: 429, retryable: true });
-        throw new RegistryRequestError(message, { status: response.status, retryable: true });
-      }
       if (response.ok || response.status === 404) return response;
-      const detail = await errorDetail(response);
-      throw new RegistryRequestError(`${what}: ${response.status} ${response.statusText}${detail}`, { status: response.status });
+      const message = `${what}: ${response.status} ${response.statusText}${await errorDetail(response)}`;
+      if (!RETRYABLE_STATUS.has(response.status)) throw new RegistryRequestError(message, { status: response.status });
+      const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
+      const ErrorClass = response.status === 429 ? RateLimitedError : RegistryRequestError;
+      throw new ErrorClass(message, { status: response.status, retryable: true, retryAfterMs });
     }
-  }
-
-  private retryDelay(attempt: number, startedAt: number, retryAfter: string | null | undefined): number | undefined {
-    return nextDelay(this.retry, { attempt, startedAt, retryAfterMs: parseRetryAfter(retryAfter) });
   }
 
   private async authenticate(ref: ImageReference, challenge: string | null, what: string): Promise<CachedAuth> {
@@ -208,6 +202,12 @@ export class HttpRegistryClient implements ManifestRegistry {
     const lifetimeMs = Math.max(1, (body.data.expires_in ?? 60) - 10) * 1000;
     return { header: `Bearer ${token}`, expiresAt: Date.now() + lifetimeMs };
   }
+}
+
+// The last failure of a retried request, saying how many attempts were made.
+function withAttempts(error: RegistryRequestError, attempts: number): RegistryRequestError {
+  const ErrorClass = error instanceof RateLimitedError ? RateLimitedError : RegistryRequestError;
+  return new ErrorClass(`${error.message}${afterAttempts(attempts)}`, { cause: error.cause, status: error.status, retryable: true, retryAfterMs: error.retryAfterMs });
 }
 
 function manifestPath(ref: ImageReference): string {

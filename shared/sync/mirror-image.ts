@@ -6,7 +6,7 @@ import { formatReference, type ImageReference, withDigest } from '../image-ref/r
 import type { MirrorJob, Plan } from '../plan/plan.ts';
 import { buildReport, type Report, resultOf } from '../plan/report.ts';
 import type { CredentialProvider, ImageCopier, ManifestHead, ManifestRegistry, MirrorResult, MirrorStatus, RegistryCredential, RepositoryStore } from '../ports.ts';
-import { afterAttempts, COPY_RETRY, nextDelay, type RetryPolicy, sleep } from '../retry.ts';
+import { afterAttempts, COPY_RETRY, retrying, type RetryPolicy } from '../retry.ts';
 
 /** The outcome of mirroring one job; `digest` is the source digest copied or found. */
 export interface MirrorOutcome {
@@ -179,30 +179,30 @@ async function copyWithRetry(
   credentials: Map<string, RegistryCredential>,
   options: SyncOptions,
 ): Promise<void> {
-  const policy = options.copyRetry ?? COPY_RETRY;
-  const wait = options.sleep ?? sleep;
-  const startedAt = Date.now();
   let current = credentials;
-  for (let attempt = 1; ; attempt += 1) {
-    const left = options.deadline === undefined ? undefined : options.deadline - Date.now();
-    if (left !== undefined && left < MIN_COPY_TIME_MS) {
-      throw new CopyFailedError(`copying "${formatReference(from)}" to "${formatReference(to)}": stopped, ${Math.max(0, Math.round(left / 1000))} s left before the deadline is too little to copy safely`, { reason: 'timeout' });
-    }
-    try {
+  let tooLate: CopyFailedError | undefined;
+  await retrying(
+    options.copyRetry ?? COPY_RETRY,
+    async () => {
+      const left = options.deadline === undefined ? undefined : options.deadline - Date.now();
+      if (left !== undefined && left < MIN_COPY_TIME_MS) {
+        tooLate = new CopyFailedError(`copying "${formatReference(from)}" to "${formatReference(to)}": stopped, ${Math.max(0, Math.round(left / 1000))} s left before the deadline is too little to copy safely`, { reason: 'timeout' });
+        throw tooLate;
+      }
       await deps.copier.copy({ source: from, target: to, credentials: current, ...(left === undefined ? {} : { timeoutMs: left }) });
-      return;
-    } catch (error) {
-      const retryable = mayRetry(error);
-      const delay = retryable ? nextDelay(policy, { attempt, startedAt }) : undefined;
-      if (delay === undefined) throw copyFailure(from, to, error, attempt);
-      if (isAuthFailure(error) && deps.credentials.invalidate) {
+    },
+    {
+      classify: (error) => ({ retryable: error !== tooLate && mayRetry(error) }),
+      giveUp: (error, attempts) => (error === tooLate ? error : copyFailure(from, to, error, attempts)),
+      beforeRetry: async (error) => {
+        if (!isAuthFailure(error) || !deps.credentials.invalidate) return;
         // An expired registry token: fetch fresh credentials before the next attempt.
         for (const registry of registries) deps.credentials.invalidate(registry);
         current = await credentialsOf(deps.credentials, registries);
-      }
-      await wait(delay);
-    }
-  }
+      },
+      ...(options.sleep ? { sleep: options.sleep } : {}),
+    },
+  );
 }
 
 // The failure of the last attempt, saying how many there were. Credentials still refused after a refresh will not improve with retries.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { afterAttempts, COPY_RETRY, nextDelay, parseRetryAfter, REQUEST_RETRY, type RetryPolicy } from '../../shared/retry.ts';
+import { afterAttempts, COPY_RETRY, nextDelay, parseRetryAfter, REQUEST_RETRY, retrying, type RetryPolicy } from '../../shared/retry.ts';
 
 const policy: RetryPolicy = { attempts: 4, baseDelayMs: 100, maxDelayMs: 1_000, budgetMs: 5_000 };
 const at = (attempt: number, extra: Partial<Parameters<typeof nextDelay>[1]> = {}) => nextDelay(policy, { attempt, startedAt: 0, now: 0, random: () => 1, ...extra });
@@ -51,5 +51,48 @@ describe('parseRetryAfter and afterAttempts', () => {
   it('counts attempts in words', () => {
     expect(afterAttempts(1)).toBe(' (after 1 attempt)');
     expect(afterAttempts(3)).toBe(' (after 3 attempts)');
+  });
+});
+
+describe('retrying', () => {
+  const quick: RetryPolicy = { attempts: 3, baseDelayMs: 1, maxDelayMs: 50 };
+  const failWith = (retryable: boolean) => Object.assign(new Error('boom'), { retryable });
+  const run = (waits: number[] = []) => ({
+    classify: (error: unknown) => ({ retryable: (error as { retryable: boolean }).retryable, retryAfterMs: 20 }),
+    giveUp: (error: unknown, attempts: number, retryable: boolean) => new Error(`${(error as Error).message}${retryable ? afterAttempts(attempts) : ''}`),
+    sleep: async (ms: number) => void waits.push(ms),
+  });
+
+  it('returns the first success, waiting between attempts at least what the server asked', async () => {
+    const waits: number[] = [];
+    let calls = 0;
+    const result = await retrying(quick, async (n) => {
+      calls += 1;
+      if (n < 3) throw failWith(true);
+      return 'done';
+    }, run(waits));
+    expect([result, calls]).toEqual(['done', 3]);
+    expect(waits).toHaveLength(2);
+    for (const wait of waits) expect(wait).toBeGreaterThanOrEqual(20);
+  });
+
+  it('gives up after the policy\'s attempts, saying how many', async () => {
+    let calls = 0;
+    await expect(retrying(quick, async () => {
+      calls += 1;
+      throw failWith(true);
+    }, run())).rejects.toThrow('boom (after 3 attempts)');
+    expect(calls).toBe(3);
+  });
+
+  it('never retries what the caller calls permanent, and does the work asked before each retry', async () => {
+    const before: unknown[] = [];
+    let calls = 0;
+    await expect(retrying(quick, async () => {
+      calls += 1;
+      throw failWith(calls === 1);
+    }, { ...run(), beforeRetry: (error: unknown) => void before.push(error) })).rejects.toThrow(/^boom$/);
+    expect(calls).toBe(2);
+    expect(before).toHaveLength(1);
   });
 });

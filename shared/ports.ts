@@ -1,5 +1,6 @@
-// The engine's ports, in one place: the use cases (shared/sync/) work through these interfaces, the adapters
-// (source/, registry/, ecr/, secrets/, lambda/, observability/, findings/) implement them, and shared/wiring/ plugs
+// The engine's ports, in one place: the use cases (shared/sync/, shared/findings/, shared/bots/configure.ts) work
+// through these interfaces, the adapters (source/, registry/, ecr/, secrets/, lambda/, observability/,
+// bots/repo-files.ts) implement them, and shared/wiring/ plugs
 // one into the other. Nothing here does I/O. The records the use cases hand to their recorders live here too, so
 // that a port never imports the use case that calls it.
 import type { ImageReference } from './image-ref/reference.ts';

@@ -13,13 +13,18 @@ export interface RetryPolicy {
   readonly maxDelayMs: number;
   /** No retry starts once this much time would have passed since the first attempt. */
   readonly budgetMs?: number;
+  /** `full` (the default) waits anywhere from 0 to the backoff; `equal` at least half of it, for work too heavy to rerun at once. */
+  readonly jitter?: 'full' | 'equal';
 }
 
 /** Registry API requests: a 429 or 5xx often clears in seconds; a minute is all a lookup may cost. */
 export const REQUEST_RETRY: RetryPolicy = Object.freeze({ attempts: 4, baseDelayMs: 500, maxDelayMs: 20_000, budgetMs: 60_000 });
 
-/** Whole-image copies: crane gives up on a 429 or a reset mid-blob; a retry is cheap since pushed blobs are skipped. */
-export const COPY_RETRY: RetryPolicy = Object.freeze({ attempts: 3, baseDelayMs: 1_000, maxDelayMs: 30_000 });
+/**
+ * Whole-image copies: crane gives up on a 429 or a reset mid-blob; a retry is cheap since pushed blobs are skipped.
+ * crane does not pass Retry-After on, so the wait keeps a floor rather than rerunning a refused copy at once.
+ */
+export const COPY_RETRY: RetryPolicy = Object.freeze({ attempts: 3, baseDelayMs: 1_000, maxDelayMs: 30_000, jitter: 'equal' });
 
 export interface RetryState {
   /** The attempt that just failed, counting from 1. */
@@ -40,7 +45,9 @@ export function nextDelay(policy: RetryPolicy, state: RetryState): number | unde
   const asked = state.retryAfterMs;
   if (asked !== undefined && asked > policy.maxDelayMs) return undefined;
   const backoff = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (state.attempt - 1));
-  const delay = Math.max(asked ?? 0, (state.random ?? Math.random)() * backoff);
+  const random = (state.random ?? Math.random)();
+  const jittered = policy.jitter === 'equal' ? backoff / 2 + (random * backoff) / 2 : random * backoff;
+  const delay = Math.max(asked ?? 0, jittered);
   const now = state.now ?? Date.now();
   if (policy.budgetMs !== undefined && now - state.startedAt + delay > policy.budgetMs) return undefined;
   if (state.deadline !== undefined && now + delay > state.deadline) return undefined;

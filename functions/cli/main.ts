@@ -86,9 +86,9 @@ async function loadPlan(options: CommonOptions, target: TargetBase | undefined):
 
 type Format = 'text' | 'markdown' | 'json';
 
-function formatOf(options: { json?: true; format?: string; base?: string; credentials?: string }): Format {
+function formatOf(options: { json?: true; format?: Format; base?: string; credentials?: string }): Format {
   if (options.json && options.format !== undefined && options.format !== 'json') throw new UsageError(`--json and --format ${options.format} exclude each other`);
-  const format = (options.format ?? (options.json ? 'json' : 'text')) as Format;
+  const format = options.format ?? (options.json ? 'json' : 'text');
   if (options.base === undefined && format === 'markdown') throw new UsageError('--format markdown needs --base: it describes what a change does');
   if (options.base === undefined && options.credentials !== undefined) throw new UsageError('--credentials needs --base: a plain plan contacts no registry');
   return format;

@@ -27,9 +27,14 @@ export interface ManifestJson {
   readonly annotations?: Readonly<Record<string, string>>;
 }
 
-// The digest grammar of the OCI image spec (descriptor.md, "Digests"): a child's digest ends up in a crane argument,
-// so a registry's answer is held to it before anything uses it.
-const DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+// The digest grammar of the OCI image spec (descriptor.md, "Digests"), with the lengths of its two registered
+// algorithms: a digest a registry sends ends up in a crane argument, so it is held to this before anything uses it.
+const DIGEST = /^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}|(?!sha256:|sha512:)[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+)$/;
+
+/** True for a digest as the OCI image spec writes one (`sha256:` and 64 lowercase hex digits, say). */
+export function isDigest(text: string): boolean {
+  return DIGEST.test(text);
+}
 
 const annotations = z.exactOptional(z.record(z.string(), z.string()));
 
@@ -62,5 +67,6 @@ export function parseManifestJson(body: string): ManifestJson {
     const where = issue?.path.length ? issue.path.join('.') : 'the manifest';
     throw new Error(`the manifest is malformed: ${where}: ${issue?.message ?? 'invalid'}`);
   }
-  return parsed.data satisfies ManifestJson;
+  // The input itself, now known to fit: its keys keep their order, so a body made from it is the one the registry meant.
+  return data as ManifestJson;
 }

@@ -11,8 +11,6 @@ export interface MirrorJob {
   readonly files: readonly string[];
 }
 
-/** A problem found in one file. */
-
 /** The result of planning: jobs for every valid image, errors for files that yield none, warnings that block nothing. */
 export interface Plan {
   readonly jobs: readonly MirrorJob[];

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { RateLimitedError, RegistryRequestError } from '../errors.ts';
-import { DOCKER_HUB, formatReference, type ImageReference } from '../image-ref/reference.ts';
+import { DOCKER_HUB, formatReference, type ImageReference, printable } from '../image-ref/reference.ts';
 import * as z from 'zod/mini';
-import { type ManifestJson, MANIFEST_MEDIA_TYPES, parseManifestJson } from '../oci/manifest.ts';
+import { isDigest, type ManifestJson, MANIFEST_MEDIA_TYPES, parseManifestJson } from '../oci/manifest.ts';
 import type { CredentialProvider, Manifest, ManifestHead, ManifestRegistry } from '../ports.ts';
 import { afterAttempts, parseRetryAfter, REQUEST_RETRY, retrying, type RetryPolicy, sleep } from '../retry.ts';
 
@@ -31,8 +31,8 @@ interface RequestParts {
 // The token endpoint's answer (https://distribution.github.io/distribution/spec/auth/token/): `token`, or `access_token`
 // in the OAuth2 form, and an optional lifetime in seconds.
 const tokenResponse = z.looseObject({
-  token: z.exactOptional(z.string()),
-  access_token: z.exactOptional(z.string()),
+  token: z.nullish(z.string()),
+  access_token: z.nullish(z.string()),
   // A lifetime that is not a positive number is taken as unsaid.
   expires_in: z.exactOptional(z.catch(z.optional(z.number().check(z.positive())), undefined)),
 });
@@ -81,6 +81,7 @@ export class HttpRegistryClient implements ManifestRegistry {
     if (digest === undefined) {
       throw new RegistryRequestError(`HEAD ${formatReference(ref)}: the registry sent no Docker-Content-Digest header`, { status: response.status });
     }
+    checkDigest(digest, `HEAD ${formatReference(ref)}`);
     const head: { digest: string; mediaType?: string; rateLimitRemaining?: string } = { digest };
     const mediaType = response.headers.get('content-type');
     if (mediaType) head.mediaType = mediaType;
@@ -113,24 +114,28 @@ export class HttpRegistryClient implements ManifestRegistry {
     const response = await this.request('PUT', ref, manifestPath(ref), { accept: '*/*', body, contentType: mediaType });
     await response.body?.cancel();
     if (response.status === 404) throw new RegistryRequestError(`PUT ${formatReference(ref)}: 404 Not Found`, { status: 404 });
-    return response.headers.get('docker-content-digest') ?? `sha256:${createHash('sha256').update(body).digest('hex')}`;
+    const digest = response.headers.get('docker-content-digest') ?? `sha256:${createHash('sha256').update(body).digest('hex')}`;
+    checkDigest(digest, `PUT ${formatReference(ref)}`);
+    return digest;
   }
 
   /** Sends a request to `ref`'s registry, authenticating and retrying as needed; any status other than 2xx and 404 throws. */
   private request(method: string, ref: ImageReference, path: string, init: RequestParts): Promise<Response> {
     const url = `${registryBaseUrl(ref.registry)}${path}`;
-    return retrying(this.retry, () => this.attempt(method, ref, url, init), {
+    // Logging in is counted over the whole request, retries included: credentials refused twice will not improve.
+    const logins = { count: 0 };
+    return retrying(this.retry, () => this.attempt(method, ref, url, init, logins), {
       classify: (error) => ({ retryable: error instanceof RegistryRequestError && error.retryable, retryAfterMs: error instanceof RegistryRequestError ? error.retryAfterMs : undefined }),
       giveUp: (error, attempts, retryable) => (retryable && error instanceof RegistryRequestError ? withAttempts(error, attempts) : error),
       sleep: this.sleep,
     });
   }
 
-  /** One attempt: a 401 is answered by logging in (at most twice, fresh credentials the second time), not retried. */
-  private async attempt(method: string, ref: ImageReference, url: string, init: RequestParts): Promise<Response> {
+  /** One attempt: a 401 is answered by logging in (twice at the most per request, fresh credentials the second time), not retried. */
+  private async attempt(method: string, ref: ImageReference, url: string, init: RequestParts, logins: { count: number }): Promise<Response> {
     const what = `${method} ${url}`;
     const authKey = `${ref.registry}|${ref.repository}`;
-    for (let authAttempts = 0; ; authAttempts += 1) {
+    for (;;) {
       const headers: Record<string, string> = { accept: init.accept };
       if (init.contentType) headers['content-type'] = init.contentType;
       // Basic credentials hold for the whole registry: sent up front, they save a 401 round trip per repository.
@@ -144,7 +149,8 @@ export class HttpRegistryClient implements ManifestRegistry {
         throw new RegistryRequestError(`${what}: ${networkMessage(error)}`, { cause: error, retryable: true });
       }
 
-      if (response.status === 401 && authAttempts < 2) {
+      if (response.status === 401 && logins.count < 2) {
+        logins.count += 1;
         // Credentials we sent were refused (an expired ECR token, say): fetch fresh ones, once.
         if (headers.authorization !== undefined) {
           this.options.credentials.invalidate?.(ref.registry);
@@ -188,20 +194,42 @@ export class HttpRegistryClient implements ManifestRegistry {
     } catch (error) {
       throw new RegistryRequestError(`${what}: fetching a token from ${tokenUrl.origin}${tokenUrl.pathname}: ${networkMessage(error)}`, { cause: error, retryable: true });
     }
+    const endpoint = `${tokenUrl.origin}${tokenUrl.pathname}`;
     if (!response.ok) {
       await response.body?.cancel();
-      throw new RegistryRequestError(`${what}: fetching a token from ${tokenUrl.origin}${tokenUrl.pathname}: ${response.status} ${response.statusText}`, {
+      throw new RegistryRequestError(`${what}: fetching a token from ${endpoint}: ${response.status} ${response.statusText}`, {
         status: response.status,
         retryable: RETRYABLE_STATUS.has(response.status),
+        retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
       });
     }
-    const body = tokenResponse.safeParse(await response.json().catch(() => undefined));
-    const token = body.success ? (body.data.token ?? body.data.access_token) : undefined;
-    if (!body.success || !token) throw new RegistryRequestError(`${what}: the token endpoint ${tokenUrl.origin}${tokenUrl.pathname} returned no token`);
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (error) {
+      // The connection broke while the body came: another attempt may get all of it.
+      throw new RegistryRequestError(`${what}: reading the token from ${endpoint}: ${networkMessage(error)}`, { cause: error, retryable: true });
+    }
+    const body = tokenResponse.safeParse(parseJson(text));
+    const token = body.success ? (body.data.token || body.data.access_token) : undefined;
+    if (!body.success || !token) throw new RegistryRequestError(`${what}: the token endpoint ${endpoint} returned no token`);
     // Renew a little before the registry's own expiry (60 s when it does not say).
     const lifetimeMs = Math.max(1, (body.data.expires_in ?? 60) - 10) * 1000;
     return { header: `Bearer ${token}`, expiresAt: Date.now() + lifetimeMs };
   }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+// A digest from a registry's headers goes into crane's arguments: it must be one.
+function checkDigest(digest: string, what: string): void {
+  if (!isDigest(digest)) throw new RegistryRequestError(`${what}: the registry sent "${printable(digest)}" as Docker-Content-Digest, which is not a digest`);
 }
 
 // The last failure of a retried request, saying how many attempts were made.
@@ -225,13 +253,10 @@ function parseChallenge(header: string): Record<string, string> {
 
 async function errorDetail(response: Response): Promise<string> {
   if (response.status === 404 || !response.body) return '';
-  try {
-    const parsed = errorBody.safeParse(JSON.parse(await response.text()));
-    const first = parsed.success ? parsed.data.errors?.[0] : undefined;
-    return first ? ` (${[first.code, first.message].filter(Boolean).join(': ')})` : '';
-  } catch {
-    return '';
-  }
+  const parsed = errorBody.safeParse(parseJson(await response.text().catch(() => '')));
+  const first = parsed.success ? parsed.data.errors?.[0] : undefined;
+  // The registry's words, made safe to print: they reach logs and pull-request comments.
+  return first ? ` (${printable([first.code, first.message].filter(Boolean).join(': '), 300)})` : '';
 }
 
 function networkMessage(error: unknown): string {

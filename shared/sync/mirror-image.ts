@@ -200,6 +200,8 @@ async function copyWithRetry(
         for (const registry of registries) deps.credentials.invalidate(registry);
         current = await credentialsOf(deps.credentials, registries);
       },
+      // No retry that would start too close to the deadline to finish: the last failure is reported instead.
+      ...(options.deadline === undefined ? {} : { deadline: options.deadline - MIN_COPY_TIME_MS }),
       ...(options.sleep ? { sleep: options.sleep } : {}),
     },
   );

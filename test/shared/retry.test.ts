@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { afterAttempts, COPY_RETRY, nextDelay, parseRetryAfter, REQUEST_RETRY, retrying, type RetryPolicy } from '../../shared/retry.ts';
+import { afterAttempts, COPY_RETRY, nextDelay, parseRetryAfter, retrying, type RetryPolicy } from '../../shared/retry.ts';
 
 const policy: RetryPolicy = { attempts: 4, baseDelayMs: 100, maxDelayMs: 1_000, budgetMs: 5_000 };
 const at = (attempt: number, extra: Partial<Parameters<typeof nextDelay>[1]> = {}) => nextDelay(policy, { attempt, startedAt: 0, now: 0, random: () => 1, ...extra });
@@ -33,9 +33,11 @@ describe('nextDelay', () => {
     expect(at(2, { deadline: 200 })).toBe(200);
   });
 
-  it('has a policy for requests and one for copies', () => {
-    expect(REQUEST_RETRY).toMatchObject({ attempts: 4, baseDelayMs: 500, budgetMs: 60_000 });
-    expect(COPY_RETRY.attempts).toBe(3);
+  it('keeps a floor of half the backoff with equal jitter, as copies use', () => {
+    const equal: RetryPolicy = { ...policy, jitter: 'equal' };
+    expect(nextDelay(equal, { attempt: 3, startedAt: 0, now: 0, random: () => 0 })).toBe(200);
+    expect(nextDelay(equal, { attempt: 3, startedAt: 0, now: 0, random: () => 1 })).toBe(400);
+    expect(nextDelay(COPY_RETRY, { attempt: 1, startedAt: 0, now: 0, random: () => 0 })).toBe(500);
   });
 });
 

@@ -106,3 +106,41 @@ describe('mirrorImage with --platform (fakes)', () => {
     expect(copier.requests).toEqual([]);
   });
 });
+
+describe('mirrorImage copy retries', () => {
+  const transient = () => new CopyFailedError('crane copy failed: GET …: 429 Too Many Requests', { reason: 'transient' });
+
+  it('retries a transient copy failure after a wait, and refreshes refused credentials first', async () => {
+    const registry = new FakeManifestRegistry();
+    registry.digests.set('quay.io/a/b:1', D2);
+    let calls = 0;
+    const copier = new FakeCopier((request) => {
+      calls += 1;
+      if (calls === 1) throw new CopyFailedError('crane copy failed: UNAUTHORIZED', { reason: 'auth', retryable: true }); // as the crane adapter says it
+      registry.digests.set(formatReference(request.target), D2);
+    });
+    const invalidated: string[] = [];
+    const credentials = Object.assign(new StaticCredentialProvider(), { invalidate: (host: string) => void invalidated.push(host) });
+    const waits: number[] = [];
+    await expect(mirrorImage(job, { registry, copier, credentials }, { sleep: async (ms) => void waits.push(ms) })).resolves.toMatchObject({ status: 'copied' });
+    expect(calls).toBe(2);
+    expect(invalidated.sort()).toEqual(['mirror.example.com', 'quay.io']);
+    // Equal jitter: at least half of the first backoff, since crane gives no Retry-After to go by.
+    expect(waits).toHaveLength(1);
+    expect(waits[0]).toBeGreaterThanOrEqual(500);
+  });
+
+  it('starts no retry it could not finish before the deadline, and reports the last failure as retryable', async () => {
+    const registry = new FakeManifestRegistry();
+    registry.digests.set('quay.io/a/b:1', D2);
+    const copier = new FakeCopier(() => {
+      throw transient();
+    });
+    const waits: number[] = [];
+    const failure = mirrorImage(job, { registry, copier, credentials: new StaticCredentialProvider() }, { deadline: Date.now() + 5_400, sleep: async (ms) => void waits.push(ms) });
+    await expect(failure).rejects.toThrow(`copying "quay.io/a/b@${D2}" to "mirror.example.com/quay.io/a/b:1": crane copy failed: GET …: 429 Too Many Requests`);
+    await expect(failure).rejects.toMatchObject({ retryable: true, reason: 'transient' });
+    expect(copier.requests).toHaveLength(1);
+    expect(waits).toEqual([]);
+  });
+});

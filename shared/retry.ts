@@ -1,7 +1,8 @@
 // The one retry policy: every caller that retries (registry requests, whole-image copies) runs its attempts through
-// `retrying`, which asks `nextDelay` how long to wait before the next one, or whether to stop. Exponential backoff with full jitter, so that many workers
-// hitting one registry do not retry in lockstep (https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/);
-// a server's Retry-After (RFC 9110, section 10.2.3) is a floor on the wait; a total budget and a deadline bound it all.
+// `retrying`, which asks `nextDelay` how long to wait before the next one, or whether to stop. Exponential backoff with
+// jitter (full, or equal where a floor is wanted), so that many workers hitting one registry do not retry in lockstep
+// (https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/); a server's Retry-After (RFC 9110,
+// section 10.2.3) is a floor on the wait; a total budget and a deadline bound it all.
 
 /** How often and how long to retry. */
 export interface RetryPolicy {

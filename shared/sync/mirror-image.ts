@@ -179,28 +179,28 @@ async function copyWithRetry(
   credentials: Map<string, RegistryCredential>,
   options: SyncOptions,
 ): Promise<void> {
+  const left = () => (options.deadline === undefined ? undefined : options.deadline - Date.now());
+  const before = left();
+  if (before !== undefined && before < MIN_COPY_TIME_MS) {
+    throw new CopyFailedError(`copying "${formatReference(from)}" to "${formatReference(to)}": stopped, ${Math.max(0, Math.round(before / 1000))} s left before the deadline is too little to copy safely`, { reason: 'timeout' });
+  }
   let current = credentials;
-  let tooLate: CopyFailedError | undefined;
   await retrying(
     options.copyRetry ?? COPY_RETRY,
     async () => {
-      const left = options.deadline === undefined ? undefined : options.deadline - Date.now();
-      if (left !== undefined && left < MIN_COPY_TIME_MS) {
-        tooLate = new CopyFailedError(`copying "${formatReference(from)}" to "${formatReference(to)}": stopped, ${Math.max(0, Math.round(left / 1000))} s left before the deadline is too little to copy safely`, { reason: 'timeout' });
-        throw tooLate;
-      }
-      await deps.copier.copy({ source: from, target: to, credentials: current, ...(left === undefined ? {} : { timeoutMs: left }) });
+      const timeoutMs = left();
+      await deps.copier.copy({ source: from, target: to, credentials: current, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
     },
     {
-      classify: (error) => ({ retryable: error !== tooLate && mayRetry(error) }),
-      giveUp: (error, attempts) => (error === tooLate ? error : copyFailure(from, to, error, attempts)),
+      classify: (error) => ({ retryable: mayRetry(error) }),
+      giveUp: (error, attempts) => copyFailure(from, to, error, attempts),
       beforeRetry: async (error) => {
         if (!isAuthFailure(error) || !deps.credentials.invalidate) return;
         // An expired registry token: fetch fresh credentials before the next attempt.
         for (const registry of registries) deps.credentials.invalidate(registry);
         current = await credentialsOf(deps.credentials, registries);
       },
-      // No retry that would start too close to the deadline to finish: the last failure is reported instead.
+      // A retry starts only with the same room to finish that the first attempt needed; otherwise the last failure is reported.
       ...(options.deadline === undefined ? {} : { deadline: options.deadline - MIN_COPY_TIME_MS }),
       ...(options.sleep ? { sleep: options.sleep } : {}),
     },

@@ -6,11 +6,16 @@
 import type { ImageReference } from './image-ref/reference.ts';
 import type { ManifestJson } from './oci/manifest.ts';
 
-/** A Dockerfile as read from a source: its path below the images directory and its text, or why it could not be read. */
+/**
+ * A Dockerfile as read from a source: its path below the images directory and its text, or why it could not be read.
+ * An entry with `warning` is no file at all but something the reader passed over that the user should hear of (a
+ * symbolic link to a directory, which is not followed); it blocks nothing.
+ */
 export interface DockerfileEntry {
   readonly path: string;
   readonly text?: string;
   readonly readError?: string;
+  readonly warning?: string;
 }
 
 /** Where Dockerfiles come from: a local directory, a git ref, a GitHub repository. */

@@ -1,6 +1,7 @@
 import { DockerfileParser, type From } from 'dockerfile-ast';
 import { DockerfileError, ExpansionError, InvalidImageReferenceError } from '../errors.ts';
-import { type ImageReference, parseImageReference, printable } from '../image-ref/reference.ts';
+import { type ImageReference, parseImageReference } from '../image-ref/reference.ts';
+import { safeText } from '../safe-text.ts';
 
 /** One image a Dockerfile builds from. */
 export interface BaseImage {
@@ -79,16 +80,16 @@ function imageOf(from: From, args: ArgValues, stages: Set<string>): Omit<BaseIma
   const words = from.getArguments().map((a) => a.getValue());
   const flags = from.getFlags();
   const unknownFlag = flags.find((flag) => flag.getName().toLowerCase() !== 'platform');
-  if (unknownFlag) throw new DockerfileError(`FROM does not take the flag --${printable(unknownFlag.getName())}`);
+  if (unknownFlag) throw new DockerfileError(`FROM does not take the flag --${safeText(unknownFlag.getName())}`);
 
   const wellFormed = words.length === 1 || (words.length === 3 && words[1]?.toLowerCase() === 'as');
   if (!wellFormed) {
-    throw new DockerfileError(`FROM takes "image" or "image AS name", got "${printable(words.join(' '))}"`);
+    throw new DockerfileError(`FROM takes "image" or "image AS name", got "${safeText(words.join(' '))}"`);
   }
   const imageText = expandArgs(words[0] as string, args);
   const stageName = words[2];
   if (stageName !== undefined && !/^[a-zA-Z][a-zA-Z0-9_.-]*$/.test(stageName)) {
-    throw new DockerfileError(`stage name "${printable(stageName)}" is not valid`);
+    throw new DockerfileError(`stage name "${safeText(stageName)}" is not valid`);
   }
 
   const refersToStage = stages.has(imageText.toLowerCase());

@@ -1,6 +1,6 @@
 import { InvalidScanEventError } from '../errors.ts';
-import { printable } from '../image-ref/reference.ts';
 import type { ScanEventOutcome, ScannedImage, ScanRecorder, SeverityCounts } from '../ports.ts';
+import { safeText } from '../safe-text.ts';
 
 // ECR basic scanning (scan on push, which the worker turns on for every repository it creates) sends one
 // `aws.ecr` / `ECR Image Scan` event per scanned image, shaped as in
@@ -43,9 +43,9 @@ export function parseScanEvent(event: unknown, settings: ScanSettings): Exclude<
     throw new InvalidScanEventError(`reading an ECR Image Scan event: "detail.repository-name" must be a non-empty string, got ${describe(repository)}`);
   }
   if (!repository.startsWith(`${settings.targetPrefix}/`)) {
-    return { kind: 'ignored', reason: `repository "${printable(repository)}" is not under the mirror prefix "${settings.targetPrefix}/"`, repository };
+    return { kind: 'ignored', reason: `repository "${safeText(repository)}" is not under the mirror prefix "${settings.targetPrefix}/"`, repository };
   }
-  const invalid = (problem: string) => new InvalidScanEventError(`reading the ECR Image Scan event of "${printable(repository)}": ${problem}`);
+  const invalid = (problem: string) => new InvalidScanEventError(`reading the ECR Image Scan event of "${safeText(repository)}": ${problem}`);
   const digest = detail['image-digest'];
   // Not checked as 64 hex digits: the digest in AWS's own example event has 60.
   if (typeof digest !== 'string' || !/^[a-z0-9]+:[a-f0-9]+$/.test(digest)) throw invalid(`"detail.image-digest" must be a digest like "sha256:…", got ${describe(digest)}`);
@@ -83,7 +83,7 @@ function parseCounts(value: unknown, invalid: (problem: string) => InvalidScanEv
   for (const [severity, count] of Object.entries(value)) {
     const key = SEVERITIES[severity];
     // An unknown severity is refused rather than dropped: dropping it could hide findings.
-    if (key === undefined) throw invalid(`unknown severity "${printable(severity)}" in "detail.finding-severity-counts" (known: ${Object.keys(SEVERITIES).join(', ')})`);
+    if (key === undefined) throw invalid(`unknown severity "${safeText(severity)}" in "detail.finding-severity-counts" (known: ${Object.keys(SEVERITIES).join(', ')})`);
     if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) throw invalid(`the ${severity} count must be a whole number ≥ 0, got ${describe(count)}`);
     counts[key] = count;
   }

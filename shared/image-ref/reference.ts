@@ -1,4 +1,5 @@
 import { InvalidImageReferenceError } from '../errors.ts';
+import { safeText } from '../safe-text.ts';
 
 /** A fully qualified image reference: registry host, repository path, and a tag, a digest, or both. */
 export interface ImageReference {
@@ -24,7 +25,7 @@ const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
  */
 export function parseImageReference(text: string): ImageReference {
   const fail = (problem: string): never => {
-    throw new InvalidImageReferenceError(`invalid image reference "${printable(text)}": ${problem}`);
+    throw new InvalidImageReferenceError(`invalid image reference "${safeText(text)}": ${problem}`);
   };
   if (text.length === 0) fail('it is empty');
   if (text.length > 1024) fail('it is longer than 1024 characters');
@@ -106,8 +107,3 @@ function freezeReference(ref: { registry: string; repository: string; tag?: stri
   return Object.freeze(out);
 }
 
-/** Shortens and escapes user text before it goes into a message. */
-export function printable(text: string, max = 120): string {
-  const escaped = JSON.stringify(text).slice(1, -1);
-  return escaped.length > max ? `${escaped.slice(0, max)}…` : escaped;
-}

@@ -1,5 +1,6 @@
 import { TargetNameError } from '../errors.ts';
-import { type ImageReference, printable } from './reference.ts';
+import { type ImageReference } from './reference.ts';
+import { safeText } from '../safe-text.ts';
 
 /** Where mirrored images go: a registry host and an optional repository prefix. */
 export interface TargetBase {
@@ -29,10 +30,10 @@ export function parseTargetBase(text: string): TargetBase {
   const registry = (slash === -1 ? trimmed : trimmed.slice(0, slash)).toLowerCase();
   const prefix = slash === -1 ? '' : trimmed.slice(slash + 1);
   if (!HOST_RE.test(registry)) {
-    throw new TargetNameError(`invalid target "${printable(text)}": "${printable(registry)}" is not a registry host with an optional port`);
+    throw new TargetNameError(`invalid target "${safeText(text)}": "${safeText(registry)}" is not a registry host with an optional port`);
   }
   if (prefix !== '' && !ECR_REPOSITORY_RE.test(prefix)) {
-    throw new TargetNameError(`invalid target "${printable(text)}": prefix "${printable(prefix)}" must be lowercase path components of a-z, 0-9 and single ".", "_" or "-" separators`);
+    throw new TargetNameError(`invalid target "${safeText(text)}": prefix "${safeText(prefix)}" must be lowercase path components of a-z, 0-9 and single ".", "_" or "-" separators`);
   }
   return Object.freeze({ registry, prefix });
 }
@@ -42,10 +43,10 @@ export function validateNameTemplate(template: string): void {
   const names = [...template.matchAll(PLACEHOLDER_RE)].map((match) => match[1] ?? '');
   const unknown = names.filter((name) => !KNOWN_PLACEHOLDERS.has(name));
   if (unknown.length > 0) {
-    throw new TargetNameError(`invalid name template "${printable(template)}": unknown placeholder ${unknown.map((n) => `{${n}}`).join(', ')} (known: {registry}, {repository})`);
+    throw new TargetNameError(`invalid name template "${safeText(template)}": unknown placeholder ${unknown.map((n) => `{${n}}`).join(', ')} (known: {registry}, {repository})`);
   }
   if (!names.includes('repository')) {
-    throw new TargetNameError(`invalid name template "${printable(template)}": it must contain {repository}`);
+    throw new TargetNameError(`invalid name template "${safeText(template)}": it must contain {repository}`);
   }
 }
 
@@ -60,10 +61,10 @@ export function targetFor(source: ImageReference, base: TargetBase, template: st
   const path = template.replace(PLACEHOLDER_RE, (_, name: string) => (name === 'registry' ? registryPart : source.repository));
   const repository = base.prefix === '' ? path : `${base.prefix}/${path}`;
   if (repository.length > ECR_REPOSITORY_MAX) {
-    throw new TargetNameError(`target repository "${printable(repository)}" is longer than ${ECR_REPOSITORY_MAX} characters`);
+    throw new TargetNameError(`target repository "${safeText(repository)}" is longer than ${ECR_REPOSITORY_MAX} characters`);
   }
   if (!ECR_REPOSITORY_RE.test(repository)) {
-    throw new TargetNameError(`target repository "${printable(repository)}" breaks ECR naming rules (lowercase components of a-z, 0-9 and single ".", "_" or "-" separators)`);
+    throw new TargetNameError(`target repository "${safeText(repository)}" breaks ECR naming rules (lowercase components of a-z, 0-9 and single ".", "_" or "-" separators)`);
   }
   const tag = source.tag ?? digestTag(source.digest ?? '');
   return Object.freeze({ registry: base.registry, repository, tag });

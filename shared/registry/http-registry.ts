@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { RateLimitedError, RegistryRequestError } from '../errors.ts';
-import { DOCKER_HUB, formatReference, type ImageReference, printable } from '../image-ref/reference.ts';
+import { DOCKER_HUB, formatReference, type ImageReference } from '../image-ref/reference.ts';
 import * as z from 'zod/mini';
 import { isDigest, type ManifestJson, MANIFEST_MEDIA_TYPES, parseManifestJson } from '../oci/manifest.ts';
 import type { CredentialProvider, Manifest, ManifestHead, ManifestRegistry } from '../ports.ts';
 import { afterAttempts, parseRetryAfter, REQUEST_RETRY, retrying, type RetryPolicy, sleep } from '../retry.ts';
+import { safeText } from '../safe-text.ts';
 
 export interface HttpRegistryOptions {
   readonly credentials: CredentialProvider;
@@ -229,7 +230,7 @@ function parseJson(text: string): unknown {
 
 // A digest from a registry's headers goes into crane's arguments: it must be one.
 function checkDigest(digest: string, what: string): void {
-  if (!isDigest(digest)) throw new RegistryRequestError(`${what}: the registry sent "${printable(digest)}" as Docker-Content-Digest, which is not a digest`);
+  if (!isDigest(digest)) throw new RegistryRequestError(`${what}: the registry sent "${safeText(digest)}" as Docker-Content-Digest, which is not a digest`);
 }
 
 // The last failure of a retried request, saying how many attempts were made.
@@ -256,7 +257,7 @@ async function errorDetail(response: Response): Promise<string> {
   const parsed = errorBody.safeParse(parseJson(await response.text().catch(() => '')));
   const first = parsed.success ? parsed.data.errors?.[0] : undefined;
   // The registry's words, made safe to print: they reach logs and pull-request comments.
-  return first ? ` (${printable([first.code, first.message].filter(Boolean).join(': '), 300)})` : '';
+  return first ? ` (${safeText([first.code, first.message].filter(Boolean).join(': '), 300)})` : '';
 }
 
 function networkMessage(error: unknown): string {

@@ -1,11 +1,12 @@
 import { InvalidImageReferenceError, InvalidJobError, isRetryable } from '../errors.ts';
 import type { Platform } from '../oci/platform.ts';
-import { formatReference, type ImageReference, parseImageReference, printable } from '../image-ref/reference.ts';
+import { formatReference, type ImageReference, parseImageReference } from '../image-ref/reference.ts';
 import { type TargetBase, targetFor } from '../image-ref/target.ts';
 import type { MirrorJob } from '../plan/plan.ts';
 import { resultOf } from '../plan/report.ts';
 import type { MirrorResult, OutcomeRecorder } from '../ports.ts';
 import { mirrorImage, type SyncDeps, type SyncOptions } from './mirror-image.ts';
+import { safeText } from '../safe-text.ts';
 
 /** What the scheduler (or a person with `aws lambda invoke`) sends the worker: `{"source": "postgres:14"}` is enough. */
 export interface WorkerEvent {
@@ -54,7 +55,7 @@ function parseTarget(value: unknown, base: TargetBase): ImageReference {
   }
   const inside = target.registry === base.registry && (base.prefix === '' || target.repository.startsWith(`${base.prefix}/`));
   if (!inside || target.digest !== undefined || target.tag === undefined) {
-    throw new InvalidJobError(`target "${printable(value)}" must be a tag under ${base.registry}${base.prefix ? `/${base.prefix}` : ''}`);
+    throw new InvalidJobError(`target "${safeText(value)}" must be a tag under ${base.registry}${base.prefix ? `/${base.prefix}` : ''}`);
   }
   return target;
 }

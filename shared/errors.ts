@@ -80,6 +80,9 @@ export class GitHubSourceError extends MirrorError {
 /** A `${…}` in a FROM line that cannot be expanded: an unknown or value-less ARG, a malformed substitution. */
 export class ExpansionError extends DockerfileError {}
 
+/** The run was told to stop (SIGINT, SIGTERM) before this work finished; nothing was left half-done on our side. */
+export class InterruptedError extends MirrorError {}
+
 /** A mistake in how the `mirror` command was called: exit code 2. */
 export class UsageError extends MirrorError {}
 

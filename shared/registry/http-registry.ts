@@ -1,19 +1,49 @@
 import { createHash } from 'node:crypto';
-import { RateLimitedError, RegistryRequestError } from '../errors.ts';
+import { setTimeout as wait } from 'node:timers/promises';
+import { InterruptedError, RateLimitedError, RegistryRequestError } from '../errors.ts';
 import { DOCKER_HUB, formatReference, type ImageReference } from '../image-ref/reference.ts';
 import * as z from 'zod/mini';
 import { isDigest, type ManifestJson, MANIFEST_MEDIA_TYPES, parseManifestJson } from '../oci/manifest.ts';
 import type { CredentialProvider, Manifest, ManifestHead, ManifestRegistry } from '../ports.ts';
-import { afterAttempts, parseRetryAfter, REQUEST_RETRY, retrying, type RetryPolicy, sleep } from '../retry.ts';
-import { safeText } from '../safe-text.ts';
+import { afterAttempts, parseRetryAfter, REQUEST_RETRY, retrying, type RetryPolicy } from '../retry.ts';
+import { rememberCredential, rememberSecret, safeText } from '../safe-text.ts';
 
 export interface HttpRegistryOptions {
   readonly credentials: CredentialProvider;
   readonly retry?: RetryPolicy;
   readonly timeoutMs?: number;
+  /** Aborted when the run is told to stop (SIGINT, SIGTERM): requests and retry waits end at once, as `interrupted`. */
+  readonly signal?: AbortSignal;
   readonly fetch?: typeof fetch;
-  readonly sleep?: (ms: number) => Promise<void>;
+  /** The wait between attempts, given the run's signal so that an interruption can end it. */
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
+
+const MIB = 1024 * 1024;
+
+/**
+ * The most of a manifest read. The distribution registry refuses to store a larger one (`maxManifestBodySize = 4 * 1024
+ * * 1024`, registry/handlers/manifests.go), and containers/image reads no more (`MaxManifestBodySize`, internal/iolimits).
+ */
+export const MAX_MANIFEST_BYTES = 4 * MIB;
+
+/** The most of a token answer read: a token is a JWT of a few KiB; containers/image allows the same (`MaxAuthTokenBodySize`). */
+export const MAX_TOKEN_BYTES = MIB;
+
+/** The most of an error answer read: only its first error's code and message are shown, 300 characters at most. */
+export const MAX_ERROR_BYTES = 64 * 1024;
+
+/** A body that must come whole: how much of it may come, and what a refusal calls it. */
+interface BodyLimit {
+  readonly bytes: number;
+  readonly name: string;
+  readonly why: string;
+}
+
+const MANIFEST_BODY: BodyLimit = { bytes: MAX_MANIFEST_BYTES, name: 'the manifest', why: 'the most a registry accepts' };
+const TOKEN_BODY: BodyLimit = { bytes: MAX_TOKEN_BYTES, name: 'the token answer', why: 'far more than any token needs' };
+
+const utf8 = new TextDecoder();
 
 interface CachedAuth {
   readonly header: string;
@@ -65,14 +95,14 @@ export class HttpRegistryClient implements ManifestRegistry {
   private readonly retry: RetryPolicy;
   private readonly timeoutMs: number;
   private readonly fetch: typeof fetch;
-  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   private readonly auth = new Map<string, CachedAuth>();
 
   constructor(private readonly options: HttpRegistryOptions) {
     this.retry = options.retry ?? REQUEST_RETRY;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.fetch = options.fetch ?? globalThis.fetch;
-    this.sleep = options.sleep ?? sleep;
+    this.sleep = options.sleep ?? interruptibleSleep;
   }
 
   async headManifest(ref: ImageReference): Promise<ManifestHead | undefined> {
@@ -92,13 +122,16 @@ export class HttpRegistryClient implements ManifestRegistry {
   }
 
   async getManifest(ref: ImageReference): Promise<Manifest | undefined> {
-    const response = await this.request('GET', ref, manifestPath(ref), { accept: MANIFEST_MEDIA_TYPES.join(', ') });
+    const path = manifestPath(ref);
+    const response = await this.request('GET', ref, path, { accept: MANIFEST_MEDIA_TYPES.join(', ') });
     if (response.status === 404) {
       await response.body?.cancel();
       return undefined;
     }
-    const body = await response.text();
-    const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+    const bytes = await this.readBody(response, MANIFEST_BODY, `GET ${registryBaseUrl(ref.registry)}${path}`);
+    // The digest is of the bytes received: decoding first would drop a byte-order mark or replace an invalid byte.
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const body = utf8.decode(bytes);
     if (ref.digest !== undefined && ref.digest !== digest) {
       throw new RegistryRequestError(`GET ${formatReference(ref)}: the registry sent a manifest whose digest is ${digest}`);
     }
@@ -128,7 +161,7 @@ export class HttpRegistryClient implements ManifestRegistry {
     return retrying(this.retry, () => this.attempt(method, ref, url, init, logins), {
       classify: (error) => ({ retryable: error instanceof RegistryRequestError && error.retryable, retryAfterMs: error instanceof RegistryRequestError ? error.retryAfterMs : undefined }),
       giveUp: (error, attempts, retryable) => (retryable && error instanceof RegistryRequestError ? withAttempts(error, attempts) : error),
-      sleep: this.sleep,
+      sleep: (ms) => this.sleep(ms, this.options.signal),
     });
   }
 
@@ -143,13 +176,7 @@ export class HttpRegistryClient implements ManifestRegistry {
       const cached = this.auth.get(authKey) ?? this.auth.get(`${ref.registry}|basic`);
       if (cached && cached.expiresAt > Date.now()) headers.authorization = cached.header;
 
-      let response: Response;
-      try {
-        response = await this.fetch(url, { method, headers, ...(init.body === undefined ? {} : { body: init.body }), signal: AbortSignal.timeout(this.timeoutMs), redirect: 'follow' });
-      } catch (error) {
-        throw new RegistryRequestError(`${what}: ${networkMessage(error)}`, { cause: error, retryable: true });
-      }
-
+      const response = await this.send(url, { method, headers, ...(init.body === undefined ? {} : { body: init.body }), redirect: 'follow' }, what);
       if (response.status === 401 && logins.count < 2) {
         logins.count += 1;
         // Credentials we sent were refused (an expired ECR token, say): fetch fresh ones, once.
@@ -175,6 +202,8 @@ export class HttpRegistryClient implements ManifestRegistry {
 
   private async authenticate(ref: ImageReference, challenge: string | null, what: string): Promise<CachedAuth> {
     const credential = await this.options.credentials.credentialsFor(ref.registry);
+    // Known before it is sent, so that a registry echoing it in an error answer never gets it printed.
+    if (credential) rememberCredential(credential.username, credential.password);
     const basic = credential ? `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}` : undefined;
     const scheme = challenge?.trim().split(/\s+/, 1)[0]?.toLowerCase();
     if (scheme === 'basic') {
@@ -189,35 +218,85 @@ export class HttpRegistryClient implements ManifestRegistry {
     const tokenUrl = new URL(params.realm);
     if (params.service) tokenUrl.searchParams.set('service', params.service);
     tokenUrl.searchParams.set('scope', params.scope ?? `repository:${ref.repository}:pull`);
-    let response: Response;
-    try {
-      response = await this.fetch(tokenUrl, { headers: basic ? { authorization: basic } : {}, signal: AbortSignal.timeout(this.timeoutMs) });
-    } catch (error) {
-      throw new RegistryRequestError(`${what}: fetching a token from ${tokenUrl.origin}${tokenUrl.pathname}: ${networkMessage(error)}`, { cause: error, retryable: true });
-    }
     const endpoint = `${tokenUrl.origin}${tokenUrl.pathname}`;
+    const fetching = `${what}: fetching a token from ${endpoint}`;
+    const response = await this.send(tokenUrl, { headers: basic ? { authorization: basic } : {} }, fetching);
     if (!response.ok) {
       await response.body?.cancel();
-      throw new RegistryRequestError(`${what}: fetching a token from ${endpoint}: ${response.status} ${response.statusText}`, {
+      throw new RegistryRequestError(`${fetching}: ${response.status} ${response.statusText}`, {
         status: response.status,
         retryable: RETRYABLE_STATUS.has(response.status),
         retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
       });
     }
-    let text: string;
-    try {
-      text = await response.text();
-    } catch (error) {
-      // The connection broke while the body came: another attempt may get all of it.
-      throw new RegistryRequestError(`${what}: reading the token from ${endpoint}: ${networkMessage(error)}`, { cause: error, retryable: true });
-    }
-    const body = tokenResponse.safeParse(parseJson(text));
+    const body = tokenResponse.safeParse(parseJson(utf8.decode(await this.readBody(response, TOKEN_BODY, fetching))));
     const token = body.success ? (body.data.token || body.data.access_token) : undefined;
     if (!body.success || !token) throw new RegistryRequestError(`${what}: the token endpoint ${endpoint} returned no token`);
+    rememberSecret(token);
     // Renew a little before the registry's own expiry (60 s when it does not say).
     const lifetimeMs = Math.max(1, (body.data.expires_in ?? 60) - 10) * 1000;
     return { header: `Bearer ${token}`, expiresAt: Date.now() + lifetimeMs };
   }
+
+  /** One fetch, ended by the time limit or an interruption, whichever comes first; no answer throws, naming `what`. */
+  private async send(url: string | URL, init: RequestInit, what: string): Promise<Response> {
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    try {
+      return await this.fetch(url, { ...init, signal: this.options.signal ? AbortSignal.any([this.options.signal, timeout]) : timeout });
+    } catch (error) {
+      throw this.failure(what, error);
+    }
+  }
+
+  /** A body of at most `limit.bytes`, whole; a larger one is refused, no more of it read, and not retried: it will be as large next time. */
+  private async readBody(response: Response, limit: BodyLimit, what: string): Promise<Uint8Array> {
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = await readAtMost(response, limit.bytes);
+    } catch (error) {
+      throw this.failure(what, error);
+    }
+    if (bytes === undefined) throw new RegistryRequestError(`${what}: ${limit.name} is larger than ${limit.bytes / MIB} MiB, ${limit.why}: not read`);
+    return bytes;
+  }
+
+  /** A request or body that did not come: interrupted (final), or cut off or timed out (another attempt may get it). */
+  private failure(what: string, error: unknown): RegistryRequestError | InterruptedError {
+    if (this.options.signal?.aborted) return new InterruptedError(`${what}: interrupted`, { cause: error });
+    return new RegistryRequestError(`${what}: ${networkMessage(error)}`, { cause: error, retryable: true });
+  }
+}
+
+/**
+ * The body's bytes, read chunk by chunk; undefined, its stream cancelled, once they pass `cap` or when Content-Length
+ * says they will: a registry streaming without end costs `cap` and one chunk of memory, not all of it.
+ */
+async function readAtMost(response: Response, cap: number): Promise<Uint8Array | undefined> {
+  if (Number(response.headers.get('content-length')) > cap) {
+    await response.body?.cancel();
+    return undefined;
+  }
+  if (response.body === null) return new Uint8Array();
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (let next = await reader.read(); !next.done; next = await reader.read()) {
+    size += next.value.byteLength;
+    if (size > cap) {
+      await reader.cancel();
+      return undefined;
+    }
+    chunks.push(next.value);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+/**
+ * The default wait between attempts. An interruption ends it at once and clears its timer (which would keep the process
+ * up); the next attempt's fetch, given the aborted signal, then fails as `interrupted` without a request.
+ */
+function interruptibleSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return wait(ms, undefined, signal ? { signal } : {}).catch(() => undefined);
 }
 
 function parseJson(text: string): unknown {
@@ -252,9 +331,10 @@ function parseChallenge(header: string): Record<string, string> {
   return params;
 }
 
+/** The registry's own words on a failure, best effort: a body cut off, or larger than MAX_ERROR_BYTES, gives none. */
 async function errorDetail(response: Response): Promise<string> {
-  if (response.status === 404 || !response.body) return '';
-  const parsed = errorBody.safeParse(parseJson(await response.text().catch(() => '')));
+  const bytes = await readAtMost(response, MAX_ERROR_BYTES).catch(() => undefined);
+  const parsed = errorBody.safeParse(parseJson(bytes === undefined ? '' : utf8.decode(bytes)));
   const first = parsed.success ? parsed.data.errors?.[0] : undefined;
   // The registry's words, made safe to print: they reach logs and pull-request comments.
   return first ? ` (${safeText([first.code, first.message].filter(Boolean).join(': '), 300)})` : '';

@@ -1,12 +1,16 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseImageReference } from '../../shared/image-ref/reference.ts';
 import { parseTargetBase, targetFor } from '../../shared/image-ref/target.ts';
 import type { MirrorJob } from '../../shared/plan/plan.ts';
+import type { Report } from '../../shared/plan/report.ts';
 import { mirrorImage } from '../../shared/sync/mirror-image.ts';
 import { COPY_RETRY } from '../../shared/retry.ts';
 import { createSyncDeps } from '../../shared/wiring/sync.ts';
-import { manifestDigest, pushImage, type SeedTarget } from '../../scripts/lib/oci-seed.ts';
+import { manifestDigest, pushImage, pushIndex, type SeedTarget } from '../../scripts/lib/oci-seed.ts';
+import { runCli, writeImagesTree } from '../support/cli.ts';
 import { type Fault, type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts';
 import { stack, uniqueName } from '../support/stack.ts';
 
@@ -104,5 +108,84 @@ describe('faults injected between image-mirror and real registries', () => {
       tokenCalls.mockRestore();
       process.env = saved;
     }
+  });
+});
+
+describe('mirror sync with one registry streaming a body that never ends, beside healthy ones', () => {
+  const s = stack();
+  const target: SeedTarget = { registry: s.targetRegistry, auth: { username: s.targetUsername, password: s.targetPassword } };
+  const proxies: FaultProxy[] = [];
+
+  afterEach(async () => {
+    await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
+  });
+
+  /** Runs `mirror sync --json` over a tree of one Dockerfile per source; the report, its results by repository name, the target repositories. */
+  async function sync(ns: string, sources: Record<string, string>, ...extra: string[]) {
+    const images = await writeImagesTree(Object.fromEntries(Object.values(sources).map((source) => [`${source.replace(/:[^:/]+$/, '')}/Dockerfile`, `FROM ${source}\n`])));
+    const credentials = join(images, '..', `${ns}-credentials.json`);
+    await writeFile(credentials, JSON.stringify({ [s.targetRegistry]: { username: s.targetUsername, password: s.targetPassword } }), { mode: 0o600 });
+    const run = await runCli(['sync', '--images', images, '--target', `${s.targetRegistry}/mirror-${ns}`, '--credentials', credentials, '--json', ...extra], { CRANE: s.crane });
+    const report = JSON.parse(run.stdout) as Report;
+    const results = new Map(report.results.map((result) => [result.source.replace(/^.*\/([^/]+):[^:/]+$/, '$1'), result]));
+    return { run, report, results, targetRepo: (source: string) => `mirror-${ns}/${source.replace(':', '-').replace(/:[^:/]+$/, '')}` };
+  }
+
+  it('copies the others and fails the image whose token endpoint never stops sending, saying so with the cap', async () => {
+    const ns = uniqueName('endless-token');
+    const good = await pushImage({ registry: s.sourceRegistry }, `${ns}/good`, '1');
+    const alsoGood = await pushImage({ registry: s.sourceRegistry }, `${ns}/also-good`, '1');
+    await pushImage({ registry: s.sourceRegistry }, `${ns}/bad`, '1');
+    // The bad image's registry asks for a Bearer token, as Docker Hub does; its token endpoint streams forever.
+    const proxy = await startFaultProxy({ upstream: s.sourceRegistry, bearer: { token: 'tok-endless' }, faults: [{ path: /^\/token$/, times: 10, action: 'endless' }] });
+    proxies.push(proxy);
+    const sources = { good: `${s.sourceRegistry}/${ns}/good:1`, alsoGood: `${s.sourceRegistry}/${ns}/also-good:1`, bad: `${proxy.host}/${ns}/bad:1` };
+
+    const { run, report, results, targetRepo } = await sync(ns, sources);
+
+    expect(run.code, run.stderr).toBe(1);
+    expect(report.summary).toMatchObject({ planned: 3, copied: 2, failed: 1 });
+    expect(results.get('good')).toMatchObject({ status: 'copied', digest: good.digest });
+    expect(results.get('also-good')).toMatchObject({ status: 'copied', digest: alsoGood.digest });
+    expect(await manifestDigest(target, targetRepo(sources.good), '1')).toBe(good.digest);
+    expect(await manifestDigest(target, targetRepo(sources.alsoGood), '1')).toBe(alsoGood.digest);
+    const bad = results.get('bad');
+    expect(bad?.status).toBe('failed');
+    expect(bad?.error).toMatch(/^looking up source /);
+    expect(bad?.error).toContain(
+      `HEAD http://${proxy.host}/v2/${ns}/bad/manifests/1: fetching a token from http://${proxy.host}/token: the token answer is larger than 1 MiB, far more than any token needs: not read`,
+    );
+    // Asked once, not retried, and the client hung up.
+    const tokenRequests = proxy.log.filter((entry) => entry.path.startsWith('/token'));
+    expect(tokenRequests).toHaveLength(1);
+    await vi.waitFor(() => expect(tokenRequests[0]?.sentBeforeHangUp).toBeDefined());
+    expect(await manifestDigest(target, targetRepo(sources.bad), '1')).toBeUndefined();
+  });
+
+  it('copies the others and fails the index whose manifest GET never ends (--platform reads the index), saying so with the cap', async () => {
+    const ns = uniqueName('endless-manifest');
+    const good = await pushIndex({ registry: s.sourceRegistry }, `${ns}/good`, '1', ['linux/amd64', 'linux/arm64'], { format: 'oci' });
+    const bad = await pushIndex({ registry: s.sourceRegistry }, `${ns}/bad`, '1', ['linux/amd64', 'linux/arm64'], { format: 'oci' });
+    // HEADs pass to the real registry; every manifest GET gets a body that never ends.
+    const proxy = await startFaultProxy({ upstream: s.sourceRegistry, faults: [{ method: 'GET', path: /\/manifests\//, times: 10, action: 'endless' }] });
+    proxies.push(proxy);
+    const sources = { good: `${s.sourceRegistry}/${ns}/good:1`, bad: `${proxy.host}/${ns}/bad:1` };
+    const amd64 = good.children.find((child) => child.platform?.architecture === 'amd64')?.digest as string;
+
+    const { run, report, results, targetRepo } = await sync(ns, sources, '--platform', 'linux/amd64');
+
+    expect(run.code, run.stderr).toBe(1);
+    expect(report.summary).toMatchObject({ planned: 2, copied: 1, failed: 1 });
+    expect(results.get('good')).toMatchObject({ status: 'copied', digest: good.index.digest });
+    expect(await manifestDigest(target, targetRepo(sources.good), amd64)).toBe(amd64);
+    expect(await manifestDigest(target, targetRepo(sources.good), '1')).toBeDefined();
+    const failed = results.get('bad');
+    expect(failed?.status).toBe('failed');
+    expect(failed?.error).toMatch(/^reading the source index /);
+    expect(failed?.error).toContain(`GET http://${proxy.host}/v2/${ns}/bad/manifests/${bad.index.digest}: the manifest is larger than 4 MiB, the most a registry accepts: not read`);
+    const gets = proxy.log.filter((entry) => entry.method === 'GET' && entry.path.includes('/manifests/'));
+    expect(gets).toHaveLength(1);
+    await vi.waitFor(() => expect(gets[0]?.sentBeforeHangUp).toBeDefined());
+    expect(await manifestDigest(target, targetRepo(sources.bad), '1')).toBeUndefined();
   });
 });

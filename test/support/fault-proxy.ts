@@ -1,7 +1,7 @@
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/** An injected fault for requests that match, for the first `times` of them. */
+/** An injected fault for requests that match (the proxy's own token endpoint, `/token`, included), for the first `times` of them. */
 export interface Fault {
   readonly method?: string;
   readonly path?: RegExp;
@@ -9,8 +9,11 @@ export interface Fault {
   /** An error answer with this status (the default action). */
   readonly status?: number;
   readonly headers?: Record<string, string>;
-  /** `reset`: pass the request on, then cut the connection after `afterBytes` of the body; `stall`: never answer. */
-  readonly action?: 'status' | 'reset' | 'stall';
+  /**
+   * `reset`: pass the request on, then cut the connection after `afterBytes` of the body; `stall`: never answer;
+   * `endless`: answer 200 with a body that never ends, as a broken or hostile registry may.
+   */
+  readonly action?: 'status' | 'reset' | 'stall' | 'endless';
   readonly afterBytes?: number;
   /** Only requests carrying an Authorization header (e.g. to reject a token once, as an expired one is). */
   readonly whenAuthorized?: boolean;
@@ -27,10 +30,13 @@ export interface FaultProxyOptions {
 export interface FaultProxy {
   /** `127.0.0.1:port`, usable as a registry host. */
   readonly host: string;
-  /** Every request seen, in order: method, path and the status answered. */
-  readonly log: { method: string; path: string; status: number; authorization?: string }[];
+  /** Every request seen, in order: method, path and the status answered; for an endless body, what was sent before the client hung up. */
+  readonly log: { method: string; path: string; status: number; authorization?: string; sentBeforeHangUp?: number }[];
   close(): Promise<void>;
 }
+
+/** What an endless body is made of: JSON whitespace, 64 KiB at a time. */
+const ENDLESS_CHUNK = Buffer.alloc(64 * 1024, ' ');
 
 /** A loopback HTTP proxy in front of a real registry that can demand tokens and inject error answers. */
 export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
@@ -44,15 +50,25 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     res.writeHead(status, headers).end(body);
   };
 
+  // A chunk every few milliseconds, written only while the client keeps reading, until it hangs up.
+  const streamForever = (req: IncomingMessage, res: ServerResponse) => {
+    const entry: FaultProxy['log'][number] = { method: req.method ?? '', path: req.url ?? '', status: 200 };
+    log.push(entry);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (res.writableNeedDrain) return;
+      res.write(ENDLESS_CHUNK);
+      sent += ENDLESS_CHUNK.length;
+    }, 2);
+    res.on('close', () => {
+      clearInterval(timer);
+      entry.sentBeforeHangUp = sent;
+    });
+  };
+
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', `http://${host}`);
-    if (options.bearer && url.pathname === '/token') {
-      const { username, password, token } = options.bearer;
-      if (username !== undefined && req.headers.authorization !== `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`) {
-        return answer(req, res, 401, { 'content-type': 'application/json' }, '{"errors":[{"code":"UNAUTHORIZED"}]}');
-      }
-      return answer(req, res, 200, { 'content-type': 'application/json' }, JSON.stringify({ token, expires_in: 300 }));
-    }
     const fault = remaining.find(
       (f) =>
         f.left > 0 &&
@@ -67,9 +83,17 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       stalled.add(res);
       return;
     }
+    if (fault?.action === 'endless') return streamForever(req, res);
     if (fault && fault.action !== 'reset') {
       const status = fault.status ?? 503;
       return answer(req, res, status, { 'content-type': 'application/json', ...fault.headers }, `{"errors":[{"code":"INJECTED","message":"injected ${status}"}]}`);
+    }
+    if (options.bearer && url.pathname === '/token') {
+      const { username, password, token } = options.bearer;
+      if (username !== undefined && req.headers.authorization !== `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`) {
+        return answer(req, res, 401, { 'content-type': 'application/json' }, '{"errors":[{"code":"UNAUTHORIZED"}]}');
+      }
+      return answer(req, res, 200, { 'content-type': 'application/json' }, JSON.stringify({ token, expires_in: 300 }));
     }
     if (options.bearer && url.pathname.startsWith('/v2/') && req.headers.authorization !== `Bearer ${options.bearer.token}`) {
       const repo = /^\/v2\/(.+?)\/(?:manifests|blobs|tags)\//.exec(url.pathname)?.[1] ?? '';

@@ -3,6 +3,7 @@ import { baseImagesOf } from '../dockerfile/base-images.ts';
 import { formatReference, type ImageReference, parseImageReference, repositoryName } from '../image-ref/reference.ts';
 import { DEFAULT_NAME_TEMPLATE, type TargetBase, targetFor } from '../image-ref/target.ts';
 import type { DockerfileEntry, FileIssue } from '../ports.ts';
+import { safeText } from '../safe-text.ts';
 
 /** One image to mirror, with the files that name it. */
 export interface MirrorJob {
@@ -35,8 +36,12 @@ export function buildPlan(entries: readonly DockerfileEntry[], options: PlanOpti
 
   for (const entry of [...entries].sort((a, b) => a.path.localeCompare(b.path))) {
     const fail = (message: string) => errors.push({ file: entry.path, message });
+    if (entry.warning !== undefined) {
+      warnings.push({ file: entry.path, message: entry.warning });
+      continue;
+    }
     if (entry.readError !== undefined || entry.text === undefined) {
-      fail(`reading the file: ${entry.readError ?? 'no content'}`);
+      fail(`reading the ${entry.path.endsWith('/') ? 'directory' : 'file'}: ${entry.readError ?? 'no content'}`);
       continue;
     }
     let planned: { source: ImageReference; target?: ImageReference }[];
@@ -49,8 +54,7 @@ export function buildPlan(entries: readonly DockerfileEntry[], options: PlanOpti
       }
       planned = images.map((source) => (options.target === undefined ? { source } : { source, target: targetFor(source, options.target, options.nameTemplate ?? DEFAULT_NAME_TEMPLATE) }));
     } catch (error) {
-      if (!(error instanceof MirrorError)) throw error;
-      fail(describeError(error));
+      fail(planningError(error));
       continue;
     }
     const mismatch = pathMismatch(entry.path, planned.map((p) => p.source));
@@ -71,27 +75,45 @@ export function buildPlan(entries: readonly DockerfileEntry[], options: PlanOpti
   };
 }
 
-// Two different sources landing on one target tag would overwrite each other: refuse both, in every file that names them.
+/**
+ * Why a file yields no job. Anything a file makes us throw is that file's error, never the run's: ours already say
+ * what is wrong; anything else (a bound we missed, a bug) is shown escaped and capped.
+ */
+function planningError(error: unknown): string {
+  return error instanceof MirrorError ? describeError(error) : `it could not be planned: ${safeText(describeError(error))}`;
+}
+
+/** Sources a collision error names; the rest are counted, so that n files colliding cost n short errors, not n². */
+const COLLISION_SOURCES_NAMED = 3;
+
+// Two different sources landing on one target tag would overwrite each other: refuse all of them, in every file that names one.
 function dropCollisions<J extends { source: ImageReference; target?: ImageReference; files: Set<string> }>(jobs: J[], errors: FileIssue[]): J[] {
   const byTarget = new Map<string, J[]>();
   for (const job of jobs) {
     if (job.target === undefined) continue;
     const key = formatReference(job.target);
-    byTarget.set(key, [...(byTarget.get(key) ?? []), job]);
+    const group = byTarget.get(key);
+    if (group) group.push(job);
+    else byTarget.set(key, [job]);
   }
   const dropped = new Set<J>();
   for (const [target, group] of byTarget) {
     if (group.length < 2) continue;
-    const sources = group.map((job) => `"${formatReference(job.source)}"`).join(' and ');
+    const message = collisionMessage(target, group.slice(0, COLLISION_SOURCES_NAMED).map((job) => job.source), group.length);
     for (const job of group) {
       dropped.add(job);
-      for (const file of job.files) {
-        errors.push({ file, message: `${sources} would both be mirrored to "${target}": rename one with --name-template or pin them apart` });
-      }
+      for (const file of job.files) errors.push({ file, message });
     }
   }
   errors.sort((a, b) => a.file.localeCompare(b.file));
   return jobs.filter((job) => !dropped.has(job));
+}
+
+function collisionMessage(target: string, named: readonly ImageReference[], count: number): string {
+  const quoted = named.map((source) => `"${formatReference(source)}"`);
+  if (count === 2) return `${quoted.join(' and ')} would both be mirrored to "${target}": rename one with --name-template or pin them apart`;
+  const listed = count > quoted.length ? `${quoted.join(', ')} and ${count - quoted.length} more` : `${quoted.slice(0, -1).join(', ')} and ${quoted.at(-1)}`;
+  return `${count} sources would all be mirrored to "${target}" (${listed}): rename them with --name-template or pin them apart`;
 }
 
 function normaliseAllowList(registries: readonly string[]): Set<string> {

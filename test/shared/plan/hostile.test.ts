@@ -33,6 +33,10 @@ describe('the plan against a corpus of hostile Dockerfiles', () => {
     expect(issues[0]?.message).toContain(error);
   });
 
+  it('quotes no more than a short piece of what a file holds', () => {
+    for (const issue of plan.errors) expect(issue.message.length, issue.file).toBeLessThan(1000);
+  });
+
   it('still plans every valid file, and nothing else', () => {
     expect(plan.jobs.map((job) => job.files)).toEqual([['docker.io/library/alpine/Dockerfile'], ['docker.io/library/redis/Dockerfile'], ['quay.io/prometheus/node-exporter/Dockerfile']]);
   });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { formatReference } from '../../../shared/image-ref/reference.ts';
 import { parseTargetBase } from '../../../shared/image-ref/target.ts';
 import { buildPlan } from '../../../shared/plan/plan.ts';
@@ -90,8 +90,79 @@ describe('buildPlan', () => {
     expect(result.errors[0]).toContain('breaks ECR naming rules');
   });
 
+  it('names at most three sources of a collision, and counts the others', () => {
+    const colliding = (n: number) => Array.from({ length: n }, (_, i) => entry(`r${i}.example/app/Dockerfile`, `FROM r${i}.example/app:1`));
+    const options = { nameTemplate: '{repository}' };
+    expect(summary(colliding(3), options).errors[0]).toBe(
+      'r0.example/app/Dockerfile: 3 sources would all be mirrored to "registry.example.com/mirror/app:1" ("r0.example/app:1", "r1.example/app:1" and "r2.example/app:1"): rename them with --name-template or pin them apart',
+    );
+    const five = summary(colliding(5), options);
+    expect(five.jobs).toEqual([]);
+    expect(five.errors).toHaveLength(5);
+    expect(five.errors[4]).toBe(
+      'r4.example/app/Dockerfile: 5 sources would all be mirrored to "registry.example.com/mirror/app:1" ("r0.example/app:1", "r1.example/app:1", "r2.example/app:1" and 2 more): rename them with --name-template or pin them apart',
+    );
+  });
+
+  it('gives each of 4,000 colliding files one short error', () => {
+    const entries = Array.from({ length: 4000 }, (_, i) => entry(`r${i}.example/app/Dockerfile`, `FROM r${i}.example/app:1`));
+    const plan = buildPlan(entries, { target, nameTemplate: '{repository}' });
+    expect(plan.jobs).toEqual([]);
+    expect(new Set(plan.errors.map((e) => e.file)).size).toBe(4000);
+    expect(plan.errors).toHaveLength(4000);
+    expect(Math.max(...plan.errors.map((e) => e.message.length))).toBeLessThan(400);
+    expect(JSON.stringify(plan.errors).length).toBeLessThan(2_000_000);
+    expect(plan.errors[0]?.message).toContain('4000 sources would all be mirrored to "registry.example.com/mirror/app:1"');
+    expect(plan.errors[0]?.message).toContain('and 3997 more');
+  });
+
+  it('turns a warning entry into a warning, with no job and no error', () => {
+    const message = 'it is a symbolic link to a directory, which is not followed: no Dockerfile below it is mirrored';
+    const plan = buildPlan([{ path: 'docker.io/linked', warning: message }, entry('docker.io/library/redis/Dockerfile', 'FROM redis:7')], { target });
+    expect(plan.warnings).toEqual([{ file: 'docker.io/linked', message }]);
+    expect(plan.errors).toEqual([]);
+    expect(plan.jobs.map((job) => job.files)).toEqual([['docker.io/library/redis/Dockerfile']]);
+  });
+
+  it('says a directory that could not be read is a directory', () => {
+    expect(summary([{ path: 'docker.io/private/', readError: 'EACCES: permission denied' }]).errors).toEqual(['docker.io/private/: reading the directory: EACCES: permission denied']);
+  });
+
+  it('reports a hostile file as that file\'s error and plans the others', () => {
+    const hostile = `FROM x:${'${A:-'.repeat(4000)}y${'}'.repeat(4000)}`;
+    const result = summary([entry('docker.io/bad/nested/Dockerfile', hostile), entry('docker.io/library/redis/Dockerfile', 'FROM redis:7')]);
+    expect(result.jobs).toHaveLength(1);
+    expect(result.errors).toHaveLength(1);
+    expect(result.errors[0]).toContain('docker.io/bad/nested/Dockerfile: line 1: "${…}" is nested more than 16 deep');
+  });
+
   it('plans without a target', () => {
     const plan = buildPlan([entry('docker.io/library/redis/Dockerfile', 'FROM redis:7')]);
     expect(plan.jobs[0]?.target).toBeUndefined();
+  });
+});
+
+describe('buildPlan when planning a file throws what no bound foresaw', () => {
+  const BASE_IMAGES = '../../../shared/dockerfile/base-images.ts';
+
+  afterEach(() => {
+    vi.doUnmock(BASE_IMAGES);
+    vi.resetModules();
+  });
+
+  it('makes it that file\'s error, escaped, and plans the others', async () => {
+    vi.resetModules();
+    vi.doMock(BASE_IMAGES, async (importOriginal) => {
+      const actual = await importOriginal<typeof import('../../../shared/dockerfile/base-images.ts')>();
+      const baseImagesOf = (text: string) => {
+        if (text.startsWith('# boom')) throw new RangeError('Maximum call stack size exceeded\n::error::forged');
+        return actual.baseImagesOf(text);
+      };
+      return { ...actual, baseImagesOf };
+    });
+    const { buildPlan: plan } = await import('../../../shared/plan/plan.ts');
+    const result = plan([entry('docker.io/bad/boom/Dockerfile', '# boom\nFROM x:1'), entry('docker.io/library/redis/Dockerfile', 'FROM redis:7')]);
+    expect(result.jobs.map((job) => job.files)).toEqual([['docker.io/library/redis/Dockerfile']]);
+    expect(result.errors).toEqual([{ file: 'docker.io/bad/boom/Dockerfile', message: 'it could not be planned: Maximum call stack size exceeded\\n::error::forged' }]);
   });
 });

@@ -69,6 +69,8 @@ export interface CopyRequest {
   readonly credentials: ReadonlyMap<string, RegistryCredential>;
   /** A shorter time limit than the copier's own, e.g. what is left before a Lambda deadline. */
   readonly timeoutMs?: number;
+  /** Aborted when the run is interrupted: the copy stops at once and throws InterruptedError. */
+  readonly signal?: AbortSignal;
 }
 
 /** Copies images between registries. */
@@ -114,7 +116,7 @@ export interface FileIssue {
 }
 
 /** What happened to one image. */
-export type MirrorStatus = 'copied' | 'skipped' | 'failed' | 'would-copy' | 'would-skip';
+export type MirrorStatus = 'copied' | 'skipped' | 'failed' | 'would-copy' | 'would-skip' | 'interrupted';
 
 /** One line of a report: a job and what became of it. */
 export interface MirrorResult {
@@ -124,7 +126,10 @@ export interface MirrorResult {
   readonly source: string;
   readonly target: string | null;
   readonly status: MirrorStatus | 'planned';
+  /** The source digest copied or found; kept in a failure when the lookup got that far. */
   readonly digest: string | null;
+  /** For `copied`: the digest the target tag held before, when it held another image (it now points elsewhere). */
+  readonly replaced?: string;
   readonly error: string | null;
   readonly retryable?: boolean;
   readonly durationMs?: number;

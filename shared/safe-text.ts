@@ -34,18 +34,33 @@ const AUTH_VALUE = /\b(Basic|Bearer)(\s+)(?=[A-Za-z0-9._~+/-]*[0-9._~+/-])[A-Za-
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /**
- * The text made safe to print: secrets hidden, `"` and `\` and every control or bidirectional character escaped as in
- * JSON (so a newline can never start a line of its own), a leading `::` or `##[` (a GitHub Actions workflow command)
- * escaped, and no more than `max` characters, saying how long the text was when it is cut.
+ * A piece of outside text made safe to quote in a message: secrets hidden, `"` and `\` and every control or
+ * bidirectional character escaped as in JSON (so a newline can never start a line of its own), a leading `::` or `##[`
+ * (a GitHub Actions workflow command) escaped, and no more than `max` characters, saying how long it was when cut.
  */
 export function safeText(text: string, max = DEFAULT_MAX): string {
+  return sanitise(text, max, true);
+}
+
+/** The cap of a whole message: room for a few quoted pieces of outside text and our words around them. */
+export const MESSAGE_MAX = 2000;
+
+/**
+ * A whole message (an error, a file name) made safe to print, log or report: as safeText(), but quotes and backslashes
+ * are left as they are, so that a message already holding safeText() pieces reads the same.
+ */
+export function safeMessage(text: string, max = MESSAGE_MAX): string {
+  return sanitise(text, max, false);
+}
+
+function sanitise(text: string, max: number, escapeQuotes: boolean): string {
   // Redact before cutting, so that a secret across the cut cannot leave its first half visible; look at little more
   // than will be shown, so that a value of a gigabyte costs no more than one of a line.
   const longest = secrets.size === 0 ? 0 : Math.max(...[...secrets].map((secret) => secret.length));
   const window = text.length > max + longest + 16 ? text.slice(0, max + longest + 16) : text;
   let out = redact(window);
-  out = out.replace(/[\\"]/g, (ch) => `\\${ch}`).replace(UNSAFE, escapeChar);
-  out = neutraliseCommand(out);
+  if (escapeQuotes) out = out.replace(/[\\"]/g, (ch) => `\\${ch}`);
+  out = neutraliseCommand(out.replace(UNSAFE, escapeChar));
   if (out.length <= max && window.length === text.length) return out;
   // Never end on half an escape.
   return `${out.slice(0, max).replace(/\\(u[0-9a-fA-F]{0,3})?$/, '')}… (${text.length} characters)`;

@@ -2,6 +2,8 @@ import { formatReference } from '../image-ref/reference.ts';
 import { type CostLookup, DOCKER_HUB_PULL_LIMITS, isDockerHub } from './cost.ts';
 import type { ImageChange, PlanDiff } from './diff.ts';
 import type { FileIssue } from '../ports.ts';
+import { safeMessage } from '../safe-text.ts';
+import { safeIssues } from './report.ts';
 
 /** One added or changed image in the report, with what syncing it costs on its source. */
 export interface DiffEntry {
@@ -82,7 +84,7 @@ export function buildDiffReport(diff: PlanDiff, lookups: ReadonlyMap<string, Cos
       source: name,
       previous: change.previous === undefined ? null : formatReference(change.previous),
       target: change.target === undefined ? null : formatReference(change.target),
-      files: change.files,
+      files: change.files.map((file) => safeMessage(file)),
       namedElsewhere: change.namedElsewhere,
       dockerHub: isDockerHub(change.source),
       digest: cost?.digest ?? change.source.digest ?? null,
@@ -90,7 +92,7 @@ export function buildDiffReport(diff: PlanDiff, lookups: ReadonlyMap<string, Cos
       platforms: cost?.platforms ?? null,
       manifestGets: free ? 0 : (cost?.manifestGets ?? null),
       pulls: free ? 0 : (cost?.pulls ?? null),
-      error: lookup?.error ?? null,
+      error: lookup?.error === undefined ? null : safeMessage(lookup.error),
     };
   };
   const added = diff.added.map(entry);
@@ -106,11 +108,11 @@ export function buildDiffReport(diff: PlanDiff, lookups: ReadonlyMap<string, Cos
     removed: diff.removed.map((change) => ({
       source: formatReference(change.source),
       target: change.target === undefined ? null : formatReference(change.target),
-      files: change.files,
+      files: change.files.map((file) => safeMessage(file)),
       namedElsewhere: change.namedElsewhere,
     })),
-    invalid: diff.invalid,
-    warnings: diff.warnings,
+    invalid: safeIssues(diff.invalid),
+    warnings: safeIssues(diff.warnings),
     summary: {
       added: added.length,
       changed: changed.length,

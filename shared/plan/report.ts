@@ -1,6 +1,7 @@
 import { describeError, isRetryable } from '../errors.ts';
 import { formatReference } from '../image-ref/reference.ts';
 import type { FileIssue, MirrorResult, MirrorStatus } from '../ports.ts';
+import { safeMessage } from '../safe-text.ts';
 import type { MirrorJob, Plan } from './plan.ts';
 
 export interface ReportSummary {
@@ -8,6 +9,8 @@ export interface ReportSummary {
   readonly copied: number;
   readonly skipped: number;
   readonly failed: number;
+  /** Images the run was stopped (SIGINT, SIGTERM) before it finished or started. */
+  readonly interrupted: number;
   readonly invalid: number;
   readonly wouldCopy: number;
   readonly wouldSkip: number;
@@ -21,22 +24,39 @@ export interface Report {
   readonly summary: ReportSummary;
 }
 
-/** A result line for a job with its outcome (or none, for a plan). */
-export function resultOf(
-  job: MirrorJob,
-  outcome: { status: MirrorStatus | 'planned'; digest?: string | undefined; error?: unknown; durationMs?: number },
-): MirrorResult {
+/** What became of one job, as the sync use case tells it. */
+export interface JobOutcome {
+  readonly status: MirrorStatus | 'planned';
+  /** The source digest, when the lookup got that far (a failure keeps it too). */
+  readonly digest?: string | undefined;
+  readonly replaced?: string | undefined;
+  readonly error?: unknown;
+  readonly durationMs?: number;
+}
+
+/**
+ * A result line for a job with its outcome (or none, for a plan). File names and errors come from outside (a file
+ * name, a registry's answer, crane's stderr): they are made safe to print here, once, for every report and log line.
+ */
+export function resultOf(job: MirrorJob, outcome: JobOutcome): MirrorResult {
+  const files = job.files.map((file) => safeMessage(file));
   return {
-    file: job.files[0] ?? '',
-    files: job.files,
+    file: files[0] ?? '',
+    files,
     source: formatReference(job.source),
     target: job.target === undefined ? null : formatReference(job.target),
     status: outcome.status,
     digest: outcome.digest ?? job.source.digest ?? null,
-    error: outcome.error === undefined ? null : describeError(outcome.error),
+    ...(outcome.replaced === undefined ? {} : { replaced: outcome.replaced }),
+    error: outcome.error === undefined ? null : safeMessage(describeError(outcome.error)),
     ...(outcome.error === undefined ? {} : { retryable: isRetryable(outcome.error) }),
     ...(outcome.durationMs === undefined ? {} : { durationMs: Math.round(outcome.durationMs) }),
   };
+}
+
+/** File issues made safe to print: the names and the messages come from the files. */
+export function safeIssues(issues: readonly FileIssue[]): FileIssue[] {
+  return issues.map((issue) => ({ file: safeMessage(issue.file), message: safeMessage(issue.message) }));
 }
 
 /** Puts results and the plan's file issues together, with the summary counts. */
@@ -44,13 +64,14 @@ export function buildReport(plan: Plan, results: readonly MirrorResult[]): Repor
   const count = (status: MirrorResult['status']) => results.filter((result) => result.status === status).length;
   return {
     results,
-    errors: plan.errors,
-    warnings: plan.warnings,
+    errors: safeIssues(plan.errors),
+    warnings: safeIssues(plan.warnings),
     summary: {
       planned: plan.jobs.length,
       copied: count('copied'),
       skipped: count('skipped'),
       failed: count('failed'),
+      interrupted: count('interrupted'),
       invalid: new Set(plan.errors.map((error) => error.file)).size,
       wouldCopy: count('would-copy'),
       wouldSkip: count('would-skip'),
@@ -63,7 +84,7 @@ export function planReport(plan: Plan): Report {
   return buildReport(plan, plan.jobs.map((job) => resultOf(job, { status: 'planned' })));
 }
 
-/** True when CI should fail: an image failed or a file was invalid. */
+/** True when CI should fail: an image failed or was interrupted, or a file was invalid. */
 export function reportFailed(report: Report): boolean {
-  return report.summary.failed > 0 || report.summary.invalid > 0;
+  return report.summary.failed > 0 || report.summary.interrupted > 0 || report.summary.invalid > 0;
 }

@@ -2,6 +2,7 @@ import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/clien
 import { ConfigError, CredentialsError, describeError } from '../errors.ts';
 import { parseCredentials } from '../registry/credentials.ts';
 import type { CredentialProvider, RegistryCredential } from '../ports.ts';
+import { rememberSecret } from '../safe-text.ts';
 
 /** Reads a secret's string once per container and keeps it; a failed read is retried on the next call. */
 export class CachedSecret {
@@ -54,12 +55,18 @@ export class SecretsManagerCredentialProvider implements CredentialProvider {
 /** The GitHub token from a secret holding either the bare token or `{"token": "…"}`. */
 export async function githubToken(secret: CachedSecret): Promise<string> {
   const text = (await secret.value()).trim();
-  if (!text.startsWith('{')) return text;
+  // Remembered so that no message can show it, whatever GitHub or a library echoes.
+  if (!text.startsWith('{')) return remembered(text);
   try {
     const token = (JSON.parse(text) as { token?: unknown }).token;
-    if (typeof token === 'string' && token !== '') return token;
+    if (typeof token === 'string' && token !== '') return remembered(token);
   } catch {
     // Reported below without echoing the secret.
   }
   throw new ConfigError(`secret "${secret.secretId}": expected the token itself or {"token": "…"}`);
+}
+
+function remembered(token: string): string {
+  rememberSecret(token);
+  return token;
 }

@@ -2,7 +2,9 @@ import pLimit from 'p-limit';
 import { ConfigError, describeError, InvokeError } from '../errors.ts';
 import { formatReference, parseImageReference, repositoryName } from '../image-ref/reference.ts';
 import { buildPlan, type MirrorJob, type PlanOptions } from '../plan/plan.ts';
+import { safeIssues } from '../plan/report.ts';
 import type { DockerfileSource, ScheduleRecorder, ScheduleSummary, WorkerInvoker, WorkerJobPayload } from '../ports.ts';
+import { safeMessage } from '../safe-text.ts';
 
 /** The event the scheduler accepts: `{}` for a full sync, `{"only": [...]}` for a subset, `{"dryRun": true}` to plan only. */
 export interface ScheduleRequest {
@@ -40,7 +42,7 @@ export async function scheduleSync(request: ScheduleRequest | null | undefined, 
             try {
               await deps.invoker.invoke(payload);
             } catch (error) {
-              invokeErrors.push({ source: payload.source, message: describeError(error) });
+              invokeErrors.push({ source: payload.source, message: safeMessage(describeError(error)) });
             }
           }),
         ),
@@ -53,9 +55,9 @@ export async function scheduleSync(request: ScheduleRequest | null | undefined, 
       failedInvokes: invokeErrors.length,
       invalid: new Set(plan.errors.map((e) => e.file)).size,
       jobs: payloads,
-      errors: plan.errors,
-      warnings: plan.warnings,
-      unmatched,
+      errors: safeIssues(plan.errors),
+      warnings: safeIssues(plan.warnings),
+      unmatched: unmatched.map((entry) => safeMessage(entry, 300)),
       invokeErrors,
     };
     deps.recorder.recordRun(summary);

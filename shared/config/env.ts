@@ -21,12 +21,12 @@ export class EnvReader {
     return value === undefined || value === '' ? undefined : value;
   }
 
-  /** A positive whole number, or the default. */
-  positiveInt(name: string, fallback: number): number {
+  /** A whole number from 1 to `max`, or the default. */
+  positiveInt(name: string, fallback: number, max: number): number {
     const value = this.optional(name);
     if (value === undefined) return fallback;
-    if (!/^[1-9]\d*$/.test(value)) {
-      this.problems.push(`${name} must be a positive whole number, got "${value}"`);
+    if (!/^[1-9]\d*$/.test(value) || Number(value) > max) {
+      this.problems.push(`${name} must be a whole number from 1 to ${max}, got "${value}"`);
       return fallback;
     }
     return Number(value);

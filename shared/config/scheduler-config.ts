@@ -39,7 +39,7 @@ export function loadSchedulerConfig(env: Readonly<Record<string, string | undefi
     target: target ?? { registry: '', prefix: '' },
     nameTemplate,
     allowRegistries,
-    maxInFlight: read.positiveInt('MAX_IN_FLIGHT', 10),
+    maxInFlight: read.positiveInt('MAX_IN_FLIGHT', 10, 1000),
     ...optionalField('ref', read.optional('GITHUB_REF')),
     ...optionalField('githubTokenSecretId', read.optional('GITHUB_TOKEN_SECRET_ID')),
   };

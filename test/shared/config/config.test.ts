@@ -46,6 +46,11 @@ describe('loadWorkerConfig', () => {
     expect(load).toThrow(ConfigError);
     expect(load).toThrow(/TARGET is required.*NAME_TEMPLATE: .*unknown placeholder \{repo\}.*ALLOW_REGISTRIES: .*TARGET_IS_ECR must be true or false, got "maybe"/);
   });
+
+  it('refuses a copy time limit beyond what a Lambda can run (and a timer can hold)', () => {
+    expect(() => loadWorkerConfig({ TARGET: 'localhost:5000/m', COPY_TIMEOUT_SECONDS: '2147484' })).toThrow('COPY_TIMEOUT_SECONDS must be a whole number from 1 to 900, got "2147484"');
+    expect(loadWorkerConfig({ TARGET: 'localhost:5000/m', COPY_TIMEOUT_SECONDS: '900' }).copyTimeoutMs).toBe(900_000);
+  });
 });
 
 describe('loadSchedulerConfig', () => {
@@ -67,7 +72,7 @@ describe('loadSchedulerConfig', () => {
 
   it('lists every problem in one error', () => {
     expect(() => loadSchedulerConfig({ GITHUB_REPOSITORY: 'just-a-name', MAX_IN_FLIGHT: '-1' })).toThrow(
-      /GITHUB_REPOSITORY: expected owner\/name, got "just-a-name".*TARGET is required.*WORKER_FUNCTION_NAME is required.*MAX_IN_FLIGHT must be a positive whole number/,
+      /GITHUB_REPOSITORY: expected owner\/name, got "just-a-name".*TARGET is required.*WORKER_FUNCTION_NAME is required.*MAX_IN_FLIGHT must be a whole number from 1 to 1000/,
     );
   });
 });

@@ -11,15 +11,20 @@ import type { DockerfileSource } from '../../shared/ports.ts';
 import { comparePlans } from '../../shared/sync/compare-plans.ts';
 import { syncAll } from '../../shared/sync/mirror-image.ts';
 import { baseTree, credentialsFile, imagesDirectory, sourceLookups } from '../../shared/wiring/cli.ts';
+import { guardLines, safeMessage, safeText } from '../../shared/safe-text.ts';
 import { createSyncDeps } from '../../shared/wiring/sync.ts';
 import { addBotCommands } from './bots.ts';
 import { progressLine, renderReport } from './render.ts';
 import { renderDiffMarkdown, renderDiffText } from './render-diff.ts';
 
-/** Exit codes: 0 all good, 1 an image failed or a file was invalid, 2 a usage error. */
+/** Exit codes: 0 all good, 1 an image failed or a file was invalid, 2 a usage error, 128 + n stopped by signal n. */
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
+const EXIT_SIGNAL: Readonly<Record<StopSignal, number>> = { SIGINT: 130, SIGTERM: 143 };
+
+/** The signals that stop a sync cleanly: Ctrl-C, a cancelled CI job, `timeout`. */
+export type StopSignal = 'SIGINT' | 'SIGTERM';
 
 /** Where the CLI reads and writes: the process's streams, environment and directory, or a test's. */
 export interface CliIo {
@@ -27,28 +32,47 @@ export interface CliIo {
   readonly stderr: (text: string) => void;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly cwd: string;
+  /** Calls `handler` on SIGINT and SIGTERM until the returned function is called; absent, nothing is listened for. */
+  readonly onStopSignal?: (handler: (signal: StopSignal) => void) => () => void;
 }
 
-/** The running process's streams, environment and directory. */
+/** The running process's streams, environment, directory and signals. */
 function processIo(): CliIo {
   return {
     stdout: (text) => void process.stdout.write(text),
     stderr: (text) => void process.stderr.write(text),
     env: process.env,
     cwd: process.cwd(),
+    onStopSignal: (handler) => {
+      const signals: StopSignal[] = ['SIGINT', 'SIGTERM'];
+      for (const signal of signals) process.on(signal, handler);
+      return () => {
+        for (const signal of signals) process.off(signal, handler);
+      };
+    },
   };
+}
+
+/** No printed line may start a GitHub Actions workflow command, whatever text it carries. */
+function guardedIo(io: CliIo): CliIo {
+  return { ...io, stdout: (text) => io.stdout(guardLines(text)), stderr: (text) => io.stderr(guardLines(text)) };
 }
 
 /** Commander reducer for repeatable options. */
 const collect = (value: string, previous: string[]) => [...previous, value];
 
-/** Commander parser for a positive whole number, naming the option in its error. */
-function positiveInt(name: string) {
+/** Commander parser for a whole number from 1 to `max`, naming the option and the range in its error. */
+function wholeNumber(name: string, max: number) {
   return (value: string) => {
-    if (!/^[1-9]\d*$/.test(value)) throw new UsageError(`${name} must be a positive whole number, got "${value}"`);
+    if (!/^[1-9]\d*$/.test(value) || Number(value) > max) throw new UsageError(`${name} must be a whole number from 1 to ${max}, got "${safeText(value, 40)}"`);
     return Number(value);
   };
 }
+
+/** More copies at once than this gains nothing (each is a crane process) and trips registries' rate limits. */
+const MAX_CONCURRENCY = 64;
+/** A day: no single image copy should take longer; Node's timers cannot hold more than 24.8 days anyway. */
+const MAX_TIMEOUT_SECONDS = 86_400;
 
 interface CommonOptions {
   readonly images: string;
@@ -144,13 +168,13 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .description('copy every image whose target digest differs from the source; unchanged images cost one HEAD')
     .requiredOption('--target <registry[/prefix]>', 'registry and optional repository prefix to mirror into')
     .option('--dry-run', 'compare digests but copy nothing and create no repository')
-    .option('--concurrency <n>', 'images copied at once', positiveInt('--concurrency'), 4)
+    .option('--concurrency <n>', `images copied at once (1-${MAX_CONCURRENCY})`, wholeNumber('--concurrency', MAX_CONCURRENCY), 4)
     .option('--platform <os/arch>', 'copy only these platforms out of multi-platform indexes (repeatable; default: the whole index, digest kept)', collect, [] as string[])
     .option('--ecr', 'treat the target as ECR (create repositories) even if its host is not *.dkr.ecr.*.amazonaws.com')
     .option('--kms-key <arn>', 'KMS key for new ECR repositories (default AES256)')
     .option('--credentials <file>', 'JSON keyed by registry host: {"docker.io": {"username": "…", "password": "…"}}')
     .option('--crane <path>', 'crane binary (env: CRANE)', io.env.CRANE ?? 'crane')
-    .option('--timeout <seconds>', 'time limit of one image copy', positiveInt('--timeout'), 600)
+    .option('--timeout <seconds>', `time limit of one image copy (1-${MAX_TIMEOUT_SECONDS})`, wholeNumber('--timeout', MAX_TIMEOUT_SECONDS), 600)
     .action(async (options) => {
       const platforms = options.platform.map((text) => {
         try {
@@ -161,7 +185,16 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       });
       const target = parseTargetBase(options.target);
       const plan = await loadPlan(options, target);
+      // Ctrl-C, a cancelled CI job, `timeout`: start nothing more, stop crane, remove its credentials, report what was done.
+      const stop = new AbortController();
+      let stoppedBy: StopSignal | undefined;
+      const unlisten = io.onStopSignal?.((signal) => {
+        if (stoppedBy === undefined) io.stderr(`mirror: ${signal}: stopping; images not finished are reported as interrupted\n`);
+        stoppedBy ??= signal;
+        stop.abort();
+      });
       const deps = createSyncDeps({
+        signal: stop.signal,
         target,
         ecr: options.ecr === true,
         crane: options.crane,
@@ -171,13 +204,20 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
         ...(io.env.AWS_REGION ? { region: io.env.AWS_REGION } : {}),
       });
       if (!options.quiet) io.stderr(`syncing ${plan.jobs.length} image(s) into ${options.target}${options.dryRun ? ' (dry run)' : ''}\n`);
-      const report = await syncAll(plan, deps, {
-        concurrency: options.concurrency,
-        ...(options.dryRun ? { dryRun: true } : {}),
-        platforms,
-        ...(options.quiet ? {} : { onResult: (result, done, total) => io.stderr(`${progressLine(result, done, total)}\n`) }),
-      });
+      let report: Report;
+      try {
+        report = await syncAll(plan, deps, {
+          concurrency: options.concurrency,
+          ...(options.dryRun ? { dryRun: true } : {}),
+          platforms,
+          signal: stop.signal,
+          ...(options.quiet ? {} : { onResult: (result, done, total) => io.stderr(`${progressLine(result, done, total)}\n`) }),
+        });
+      } finally {
+        unlisten?.();
+      }
       emit(report, 'sync', options.json);
+      if (stoppedBy !== undefined) setExit(EXIT_SIGNAL[stoppedBy]);
     });
 
   addBotCommands(program, io, (ok) => setExit(ok ? EXIT_OK : EXIT_FAILED));
@@ -186,9 +226,11 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
 
 /**
  * Runs the `mirror` command with these arguments (without node and the script) and returns its exit code:
- * 0 all good, 1 an image failed or a file was invalid, 2 a usage error. Nothing is written but through `io`.
+ * 0 all good, 1 an image failed or a file was invalid, 2 a usage error, 130 or 143 a sync stopped by SIGINT or SIGTERM.
+ * Nothing is written but through `io`.
  */
-export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+export async function main(argv: readonly string[], unguardedIo: CliIo = processIo()): Promise<number> {
+  const io = guardedIo(unguardedIo);
   let code = EXIT_OK;
   const program = buildProgram(io, (value) => {
     code = value;
@@ -200,7 +242,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
     if (error instanceof CommanderError) {
       return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? EXIT_OK : EXIT_USAGE;
     }
-    io.stderr(`mirror: ${describeError(error)}\n`);
+    io.stderr(`mirror: ${safeMessage(describeError(error))}\n`);
     return error instanceof UsageError || error instanceof ConfigError || error instanceof MirrorError ? EXIT_USAGE : EXIT_FAILED;
   }
 }

@@ -5,7 +5,8 @@ import type { FileIssue, MirrorResult } from '../../shared/ports.ts';
 export function progressLine(result: MirrorResult, done: number, total: number): string {
   const width = String(total).length;
   const seconds = result.durationMs === undefined ? '' : ` (${(result.durationMs / 1000).toFixed(1)} s)`;
-  const line = `[${String(done).padStart(width)}/${total}] ${result.status.padEnd(10)} ${result.source}${seconds}`;
+  const replaced = result.replaced === undefined ? '' : ` (replaced ${shortDigest(result.replaced)})`;
+  const line = `[${String(done).padStart(width)}/${total}] ${result.status.padEnd(11)} ${result.source}${replaced}${seconds}`;
   return result.error ? `${line}\n    ${result.error}` : line;
 }
 
@@ -16,9 +17,14 @@ export function renderReport(report: Report, kind: 'plan' | 'sync'): string {
   if (rows.length > 0) lines.push(...table([['STATUS', 'SOURCE', 'TARGET', 'DIGEST'], ...rows]));
   else lines.push('No images planned.');
 
+  const replaced = report.results.filter((r) => r.replaced !== undefined);
+  if (replaced.length > 0) {
+    lines.push('', 'Target tags that held another image (now overwritten):');
+    for (const r of replaced) lines.push(`  ${r.target ?? r.source}: was ${r.replaced}`);
+  }
   const failed = report.results.filter((r) => r.error);
   if (failed.length > 0) {
-    lines.push('', 'Failed images:');
+    lines.push('', 'Failed or interrupted images:');
     for (const r of failed) lines.push(`  ${r.source} (${r.files.join(', ')})`, `    ${r.error}`);
   }
   lines.push(...fileIssueLines(report.errors, report.warnings));
@@ -48,7 +54,7 @@ function summaryLine(report: Report, kind: 'plan' | 'sync'): string {
       ? []
       : s.wouldCopy + s.wouldSkip > 0
         ? [`${s.wouldCopy} would copy`, `${s.wouldSkip} would skip`]
-        : [`${s.copied} copied`, `${s.skipped} skipped`, `${s.failed} failed`];
+        : [`${s.copied} copied`, `${s.skipped} skipped`, `${s.failed} failed`, ...(s.interrupted > 0 ? [`${s.interrupted} interrupted`] : [])];
   const invalid = `${s.invalid} invalid file${s.invalid === 1 ? '' : 's'}`;
   return `${s.planned} image${s.planned === 1 ? '' : 's'} planned${parts.length ? `: ${parts.join(', ')}` : ''}; ${invalid}`;
 }

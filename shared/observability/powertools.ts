@@ -18,8 +18,9 @@ export class PowertoolsOutcomeRecorder implements OutcomeRecorder {
       digest: result.digest,
       files: result.files,
       durationMs: result.durationMs,
+      ...(result.replaced === undefined ? {} : { replaced: result.replaced }),
     };
-    if (result.status === 'failed') {
+    if (result.status === 'failed' || result.status === 'interrupted') {
       this.logger.error('image failed', { ...attributes, error: result.error, retryable: result.retryable ?? false });
       this.metrics.addMetric(METRIC.failed, MetricUnit.Count, 1);
     } else if (result.status === 'copied') {

@@ -1,10 +1,11 @@
-import { execFile } from 'node:child_process';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CopyFailedError } from '../errors.ts';
+import { CopyFailedError, InterruptedError } from '../errors.ts';
 import { DOCKER_HUB, formatReference } from '../image-ref/reference.ts';
 import type { CopyRequest, ImageCopier, RegistryCredential } from '../ports.ts';
+import { rememberCredential, safeMessage } from '../safe-text.ts';
 
 export interface CraneOptions {
   /** Path of the crane binary. */
@@ -17,46 +18,103 @@ export interface CraneOptions {
 // crane needs none of the caller's secrets: it gets only what finds hosts, proxies and CA certificates.
 const PASSED_ENV = ['PATH', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'SSL_CERT_FILE', 'SSL_CERT_DIR'];
 
-/** Copies with `crane copy`, run as an argument array with a private, short-lived Docker config for credentials. */
+/** The longest time limit a timer can hold (2^31 - 1 ms); a longer one would fire at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/** How much of crane's stderr is kept: its error line is near the end. */
+const STDERR_TAIL = 64 * 1024;
+
+/** How crane's run ended, when it did not succeed. */
+type CraneEnd = { readonly kind: 'exit'; readonly code: number | null; readonly stderr: string } | { readonly kind: 'timeout' } | { readonly kind: 'interrupted' } | { readonly kind: 'spawn'; readonly error: NodeJS.ErrnoException };
+
+/**
+ * Copies with `crane copy`, run as an argument array in a process group of its own, with a private Docker config that
+ * exists only while crane runs: removed when it ends, fails, times out or the run is interrupted.
+ */
 export class CraneImageCopier implements ImageCopier {
   private readonly timeoutMs: number;
 
   constructor(private readonly options: CraneOptions) {
-    this.timeoutMs = options.timeoutMs ?? 10 * 60_000;
+    this.timeoutMs = Math.min(options.timeoutMs ?? 10 * 60_000, MAX_TIMER_MS);
   }
 
   async copy(request: CopyRequest): Promise<void> {
+    if (request.signal?.aborted) throw new InterruptedError('crane copy not started: interrupted');
+    // mkdtemp makes the directory 0700; the file is 0600 from its first byte.
     const configDir = await mkdtemp(join(this.options.tempDir ?? tmpdir(), 'image-mirror-'));
+    let end: CraneEnd | undefined;
     try {
-      await chmod(configDir, 0o700);
       await writeFile(join(configDir, 'config.json'), dockerConfig(request.credentials), { mode: 0o600 });
+      const timeoutMs = Math.max(1, Math.round(Math.min(this.timeoutMs, request.timeoutMs ?? Number.POSITIVE_INFINITY)));
       // References become strings only here, at the edge: each one a single argument, never a shell word.
-      await this.run(['copy', formatReference(request.source), formatReference(request.target)], configDir, Math.min(this.timeoutMs, request.timeoutMs ?? Number.POSITIVE_INFINITY));
+      end = await this.run(['copy', formatReference(request.source), formatReference(request.target)], configDir, timeoutMs, request.signal);
+      if (end !== undefined) throw this.failure(end, timeoutMs);
     } finally {
       await rm(configDir, { recursive: true, force: true });
     }
   }
 
-  private run(args: string[], configDir: string, timeoutMs: number): Promise<void> {
+  /** Runs crane; undefined when it succeeded. Whatever happens, crane's whole process group is gone when this returns. */
+  private run(args: string[], configDir: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<CraneEnd | undefined> {
     const env: Record<string, string> = { DOCKER_CONFIG: configDir, HOME: configDir };
     for (const name of PASSED_ENV) {
       const value = process.env[name];
       if (value !== undefined) env[name] = value;
     }
-    return new Promise((resolve, reject) => {
-      execFile(this.options.crane, args, { env, timeout: Math.max(1, Math.round(timeoutMs)), killSignal: 'SIGKILL', maxBuffer: 4 * 1024 * 1024 }, (error, _stdout, stderr) => {
-        if (!error) return resolve();
-        const err = error as NodeJS.ErrnoException & { killed?: boolean; code?: string | number };
-        if (err.code === 'ENOENT') {
-          return reject(new CopyFailedError(`crane not found at "${this.options.crane}" (run scripts/setup.sh or set CRANE)`, { cause: error, reason: 'permanent' }));
-        }
-        if (err.killed) return reject(new CopyFailedError(`crane copy timed out after ${Math.round(timeoutMs) / 1000} s`, { cause: error, reason: 'timeout' }));
-        // crane's own error line says it all; the exec error would only repeat the command and stderr.
-        const detail = errorLine(String(stderr)) || error.message;
-        const reason = refusedCredentials(detail) ? 'auth' : isTransient(detail) ? 'transient' : 'permanent';
-        reject(new CopyFailedError(`crane copy failed: ${detail}`, { reason, retryable: reason !== 'permanent' }));
+    return new Promise((resolve) => {
+      // A group of its own, so that a time limit or an interruption ends crane and anything it started, all at once.
+      const child = spawn(this.options.crane, args, { env, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      let stopped: CraneEnd | undefined;
+      const stop = (why: CraneEnd) => {
+        stopped ??= why;
+        killGroup(child.pid);
+      };
+      const timer = setTimeout(() => stop({ kind: 'timeout' }), timeoutMs);
+      const onAbort = () => stop({ kind: 'interrupted' });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr = (stderr + chunk).slice(-STDERR_TAIL);
+      });
+      const finish = (end: CraneEnd | undefined) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(end);
+      };
+      child.on('error', (error) => finish({ kind: 'spawn', error }));
+      child.on('close', (code) => {
+        // crane is gone; anything it left running in its group goes too.
+        killGroup(child.pid);
+        finish(stopped ?? (code === 0 ? undefined : { kind: 'exit', code, stderr }));
       });
     });
+  }
+
+  private failure(end: CraneEnd, timeoutMs: number): Error {
+    switch (end.kind) {
+      case 'spawn':
+        if (end.error.code === 'ENOENT') return new CopyFailedError(`crane not found at "${this.options.crane}" (run scripts/setup.sh or set CRANE)`, { cause: end.error, reason: 'permanent' });
+        return new CopyFailedError(`crane could not be started: ${end.error.message}`, { cause: end.error, reason: 'permanent' });
+      case 'timeout':
+        return new CopyFailedError(`crane copy timed out after ${timeoutMs / 1000} s`, { reason: 'timeout' });
+      case 'interrupted':
+        return new InterruptedError('crane copy stopped: interrupted');
+      case 'exit': {
+        // crane's own error line says it all; it comes from a registry, so it is made safe (and secrets hidden) here.
+        const detail = safeMessage(errorLine(end.stderr) || `crane exited with code ${end.code}`, 1000);
+        const reason = refusedCredentials(detail) ? 'auth' : isTransient(detail) ? 'transient' : 'permanent';
+        return new CopyFailedError(`crane copy failed: ${detail}`, { reason, retryable: reason !== 'permanent' });
+      }
+    }
+  }
+}
+
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // The group is already gone.
   }
 }
 
@@ -64,16 +122,19 @@ export class CraneImageCopier implements ImageCopier {
 export function dockerConfig(credentials: ReadonlyMap<string, RegistryCredential>): string {
   const auths: Record<string, { auth: string }> = {};
   for (const [registry, credential] of credentials) {
+    // Whatever a registry echoes back through crane's stderr, these never get printed.
+    rememberCredential(credential.username, credential.password);
     const key = registry === DOCKER_HUB ? 'https://index.docker.io/v1/' : registry;
     auths[key] = { auth: Buffer.from(`${credential.username}:${credential.password}`).toString('base64') };
   }
   return JSON.stringify({ auths });
 }
 
+// crane's last `Error:` line and what follows it: a registry's message may run over several lines (made safe later).
 function errorLine(text: string): string {
   const lines = text.trim().split('\n').filter((line) => line.trim() !== '');
-  const error = lines.filter((line) => line.startsWith('Error:')).at(-1);
-  return (error ?? lines.slice(-2).join(' | ')).slice(0, 1000);
+  const last = lines.findLastIndex((line) => line.startsWith('Error:'));
+  return last === -1 ? lines.slice(-2).join(' | ') : lines.slice(last).join('\n');
 }
 
 // The registry's words for refused credentials, as crane passes them on.

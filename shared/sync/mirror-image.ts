@@ -1,12 +1,12 @@
 import pLimit from 'p-limit';
-import { CopyFailedError, describeError, isAuthFailure, mayRetry, MirrorError, PlatformNotFoundError, RateLimitedError, RegistryRequestError, SourceRateLimitedError } from '../errors.ts';
+import { CopyFailedError, describeError, InterruptedError, isAuthFailure, mayRetry, MirrorError, PlatformNotFoundError, RateLimitedError, RegistryRequestError, SourceRateLimitedError } from '../errors.ts';
 import { OCI_INDEX } from '../oci/manifest.ts';
 import { isNarrowedCopyOf, narrowIndex, type Platform } from '../oci/platform.ts';
 import { formatReference, type ImageReference, withDigest } from '../image-ref/reference.ts';
 import type { MirrorJob, Plan } from '../plan/plan.ts';
 import { buildReport, type Report, resultOf } from '../plan/report.ts';
 import type { CredentialProvider, ImageCopier, ManifestHead, ManifestRegistry, MirrorResult, MirrorStatus, RegistryCredential, RepositoryStore } from '../ports.ts';
-import { afterAttempts, COPY_RETRY, retrying, type RetryPolicy } from '../retry.ts';
+import { afterAttempts, COPY_RETRY, retrying, type RetryPolicy, sleep as realSleep } from '../retry.ts';
 
 /** The outcome of mirroring one job; `digest` is the source digest copied or found. */
 export interface MirrorOutcome {
@@ -15,6 +15,13 @@ export interface MirrorOutcome {
   /** Docker Hub's `ratelimit-remaining` as last seen on the source, when it sent one. */
   readonly rateLimitRemaining?: string;
   readonly repositoryCreated?: boolean;
+  /** For `copied`: what the target tag held before, when it was another image. */
+  readonly replaced?: string;
+}
+
+/** What mirrorImage() learnt before it failed, for the failure's result line. */
+export interface ImageFacts {
+  digest?: string;
 }
 
 /** The ports the sync use case works through. */
@@ -35,6 +42,8 @@ export interface SyncOptions {
   /** How whole-image copies are retried; COPY_RETRY unless a test wants it faster. */
   readonly copyRetry?: RetryPolicy;
   readonly sleep?: (ms: number) => Promise<void>;
+  /** Aborted when the run is interrupted: nothing more is started, a running copy is stopped. */
+  readonly signal?: AbortSignal;
 }
 
 /** Below this much time before the deadline no copy is started: it would be killed half-way. */
@@ -47,7 +56,10 @@ export interface SyncAllOptions extends SyncOptions {
   readonly onResult?: (result: MirrorResult, done: number, total: number) => void;
 }
 
-/** Mirrors every job of a plan, a bounded number at a time; one image failing never stops the others. */
+/**
+ * Mirrors every job of a plan, a bounded number at a time; one image failing never stops the others. Once the signal
+ * is aborted no image is started, and every image not finished is `interrupted`.
+ */
 export async function syncAll(plan: Plan, deps: SyncDeps, options: SyncAllOptions = {}): Promise<Report> {
   const limit = pLimit(Math.max(1, options.concurrency ?? 4));
   let done = 0;
@@ -55,12 +67,15 @@ export async function syncAll(plan: Plan, deps: SyncDeps, options: SyncAllOption
     plan.jobs.map((job) =>
       limit(async () => {
         const started = performance.now();
+        const facts: ImageFacts = {};
         let result: MirrorResult;
         try {
-          const outcome = await mirrorImage(job, deps, options);
+          if (options.signal?.aborted) throw new InterruptedError(`mirroring "${formatReference(job.source)}": interrupted before it started`);
+          const outcome = await mirrorImage(job, deps, options, facts);
           result = resultOf(job, { ...outcome, durationMs: performance.now() - started });
         } catch (error) {
-          result = resultOf(job, { status: 'failed', error, durationMs: performance.now() - started });
+          const status = options.signal?.aborted ? 'interrupted' : 'failed';
+          result = resultOf(job, { status, digest: facts.digest, error, durationMs: performance.now() - started });
         }
         done += 1;
         options.onResult?.(result, done, plan.jobs.length);
@@ -74,9 +89,9 @@ export async function syncAll(plan: Plan, deps: SyncDeps, options: SyncAllOption
 /**
  * Mirrors one image: ensures the target repository, compares digests by HEAD on both sides (no pull
  * spent when they match), otherwise copies the exact source digest and checks what landed.
- * Throws a MirrorError that names the image and the step that failed.
+ * Throws a MirrorError that names the image and the step that failed; `facts` keeps what was learnt before.
  */
-export async function mirrorImage(job: MirrorJob, deps: SyncDeps, options: SyncOptions = {}): Promise<MirrorOutcome> {
+export async function mirrorImage(job: MirrorJob, deps: SyncDeps, options: SyncOptions = {}, facts: ImageFacts = {}): Promise<MirrorOutcome> {
   const { source, target } = job;
   if (target === undefined) throw new MirrorError(`mirroring "${formatReference(source)}": the job has no target`);
   const platforms = options.platforms ?? [];
@@ -95,6 +110,7 @@ export async function mirrorImage(job: MirrorJob, deps: SyncDeps, options: SyncO
     throw new RegistryRequestError(`looking up source "${formatReference(source)}": no such image (404)`, { status: 404 });
   }
   const digest = sourceHead.digest;
+  facts.digest = digest;
   const outcome = (status: MirrorOutcome['status']): MirrorOutcome => ({
     status,
     digest,
@@ -105,13 +121,15 @@ export async function mirrorImage(job: MirrorJob, deps: SyncDeps, options: SyncO
   const upToDate = targetHead !== undefined && (targetHead.digest === digest || (platforms.length > 0 && (await holdsNarrowedCopy(deps.registry, target, digest, platforms))));
   if (upToDate) return outcome(options.dryRun ? 'would-skip' : 'skipped');
   if (options.dryRun) return outcome('would-copy');
+  if (options.signal?.aborted) throw new InterruptedError(`copying "${formatReference(source)}": interrupted before the copy started`);
 
   const registries = [...new Set([source.registry, target.registry])];
   const credentials = await credentialsOf(deps.credentials, registries);
   const copier: Copy = (from, to) => copyWithRetry(deps, from, to, registries, credentials, options);
   if (platforms.length > 0) await copyPlatforms(job as Required<MirrorJob>, digest, platforms, deps, copier);
   else await copyWhole(job as Required<MirrorJob>, digest, deps, copier);
-  return outcome('copied');
+  // The tag pointed at another image: say which, so that an overwrite never passes as a plain copy.
+  return targetHead === undefined ? outcome('copied') : { ...outcome('copied'), replaced: targetHead.digest };
 }
 
 type Copy = (from: ImageReference, to: ImageReference) => Promise<void>;
@@ -189,7 +207,7 @@ async function copyWithRetry(
     options.copyRetry ?? COPY_RETRY,
     async () => {
       const timeoutMs = left();
-      await deps.copier.copy({ source: from, target: to, credentials: current, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+      await deps.copier.copy({ source: from, target: to, credentials: current, ...(timeoutMs === undefined ? {} : { timeoutMs }), ...(options.signal ? { signal: options.signal } : {}) });
     },
     {
       classify: (error) => ({ retryable: mayRetry(error) }),
@@ -202,9 +220,24 @@ async function copyWithRetry(
       },
       // A retry starts only with the same room to finish that the first attempt needed; otherwise the last failure is reported.
       ...(options.deadline === undefined ? {} : { deadline: options.deadline - MIN_COPY_TIME_MS }),
-      ...(options.sleep ? { sleep: options.sleep } : {}),
+      sleep: interruptible(options.sleep ?? realSleep, options.signal),
     },
   );
+}
+
+// A wait between attempts that an interruption ends at once, with InterruptedError.
+function interruptible(sleep: (ms: number) => Promise<void>, signal: AbortSignal | undefined): (ms: number) => Promise<void> {
+  if (signal === undefined) return sleep;
+  return (ms) =>
+    new Promise((resolve, reject) => {
+      const stop = () => reject(new InterruptedError('interrupted while waiting to retry'));
+      if (signal.aborted) return stop();
+      signal.addEventListener('abort', stop, { once: true });
+      sleep(ms).then(() => {
+        signal.removeEventListener('abort', stop);
+        resolve();
+      }, reject);
+    });
 }
 
 // The failure of the last attempt, saying how many there were. Credentials still refused after a refresh will not improve with retries.

@@ -1,12 +1,12 @@
-import { InvalidImageReferenceError, InvalidJobError, isRetryable } from '../errors.ts';
+import { describeError, InvalidImageReferenceError, InvalidJobError, isRetryable } from '../errors.ts';
 import type { Platform } from '../oci/platform.ts';
 import { formatReference, type ImageReference, parseImageReference } from '../image-ref/reference.ts';
 import { type TargetBase, targetFor } from '../image-ref/target.ts';
 import type { MirrorJob } from '../plan/plan.ts';
 import { resultOf } from '../plan/report.ts';
 import type { MirrorResult, OutcomeRecorder } from '../ports.ts';
-import { mirrorImage, type SyncDeps, type SyncOptions } from './mirror-image.ts';
-import { safeText } from '../safe-text.ts';
+import { type ImageFacts, mirrorImage, type SyncDeps, type SyncOptions } from './mirror-image.ts';
+import { safeMessage, safeText } from '../safe-text.ts';
 
 /** What the scheduler (or a person with `aws lambda invoke`) sends the worker: `{"source": "postgres:14"}` is enough. */
 export interface WorkerEvent {
@@ -77,17 +77,18 @@ export async function runWorkerJob(
     job = jobFromEvent(event, settings);
   } catch (error) {
     const source = typeof event?.source === 'string' ? event.source : JSON.stringify(event ?? null).slice(0, 200);
-    const result: MirrorResult = { file: '', files: [], source, target: null, status: 'failed', digest: null, error: `invalid worker event: ${(error as Error).message}`, retryable: false, durationMs: 0 };
+    const result: MirrorResult = { file: '', files: [], source: safeMessage(source, 300), target: null, status: 'failed', digest: null, error: safeMessage(`invalid worker event: ${describeError(error)}`), retryable: false, durationMs: 0 };
     deps.recorder.record(result);
     return result;
   }
+  const facts: ImageFacts = {};
   try {
-    const outcome = await mirrorImage(job, deps, { ...options, platforms: settings.platforms });
+    const outcome = await mirrorImage(job, deps, { ...options, platforms: settings.platforms }, facts);
     const result = resultOf(job, { ...outcome, durationMs: performance.now() - started });
     deps.recorder.record(result);
     return result;
   } catch (error) {
-    const result = resultOf(job, { status: 'failed', error, durationMs: performance.now() - started });
+    const result = resultOf(job, { status: 'failed', digest: facts.digest, error, durationMs: performance.now() - started });
     deps.recorder.record(result);
     if (isRetryable(error)) throw error;
     return result;

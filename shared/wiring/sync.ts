@@ -24,6 +24,8 @@ export interface SyncWiring {
   readonly kmsKey?: string;
   readonly region?: string;
   readonly retry?: RetryPolicy;
+  /** Aborted when the run is interrupted: requests and copies in flight stop. */
+  readonly signal?: AbortSignal;
 }
 
 /** The only place SDK clients and adapters are constructed. */
@@ -39,7 +41,7 @@ export function createSyncDeps(wiring: SyncWiring): SyncDeps {
   }
   const credentials = new ChainedCredentialProvider(...providers);
   return {
-    registry: new HttpRegistryClient({ credentials, ...(wiring.retry ? { retry: wiring.retry } : {}) }),
+    registry: new HttpRegistryClient({ credentials, ...(wiring.retry ? { retry: wiring.retry } : {}), ...(wiring.signal ? { signal: wiring.signal } : {}) }),
     copier: new CraneImageCopier({ crane: wiring.crane, timeoutMs: wiring.copyTimeoutMs }),
     credentials,
     ...(repositories ? { repositories } : {}),

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -49,6 +49,28 @@ export function runBin(args: readonly string[], env: Record<string, string> = {}
       resolvePromise({ code, stdout, stderr });
     });
   });
+}
+
+/** A `mirror` process started in the background, to be signalled; `done` resolves with what it printed and its exit code. */
+export interface BackgroundRun {
+  readonly child: ChildProcess;
+  readonly done: Promise<CliRun>;
+  /** What it has written to stderr so far. */
+  stderr(): string;
+}
+
+/**
+ * Starts `functions/cli/bin.ts` as one node process (no tsx wrapper in between, so that a signal sent to it reaches
+ * the command itself), as a CI runner or a terminal would run it.
+ */
+export function startBin(args: readonly string[], env: Record<string, string> = {}): BackgroundRun {
+  const child = spawn(process.execPath, ['--import', 'tsx', bin, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => void (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => void (stderr += chunk));
+  const done = new Promise<CliRun>((resolvePromise) => child.on('close', (code, signal) => resolvePromise({ code: code ?? (signal ? 128 : 1), stdout, stderr })));
+  return { child, done, stderr: () => stderr };
 }
 
 /** Writes an images tree: keys are paths relative to the tree, values the Dockerfile texts. */

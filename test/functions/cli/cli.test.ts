@@ -60,7 +60,12 @@ describe('usage errors exit 2 and say what is wrong', () => {
     [['plan', '--images', '/nonexistent/dir'], '--images: "/nonexistent/dir" is not a directory'],
     [['plan', '--images', '.', '--bogus'], "unknown option '--bogus'"],
     [['sync', '--images', '.'], "required option '--target <registry[/prefix]>' not specified"],
-    [['sync', '--images', '.', '--target', 'r.example.com', '--concurrency', '0'], '--concurrency must be a positive whole number, got "0"'],
+    [['sync', '--images', '.', '--target', 'r.example.com', '--concurrency', '0'], '--concurrency must be a whole number from 1 to 64, got "0"'],
+    [['sync', '--images', '.', '--target', 'r.example.com', '--concurrency', '65'], '--concurrency must be a whole number from 1 to 64, got "65"'],
+    [['sync', '--images', '.', '--target', 'r.example.com', '--concurrency', '1e3'], '--concurrency must be a whole number from 1 to 64, got "1e3"'],
+    // Node's timers hold at most 2^31-1 ms: 2147484 s used to fire at once and kill every copy after 1 ms.
+    [['sync', '--images', '.', '--target', 'r.example.com', '--timeout', '2147484'], '--timeout must be a whole number from 1 to 86400, got "2147484"'],
+    [['sync', '--images', '.', '--target', 'r.example.com', '--timeout', '86401'], '--timeout must be a whole number from 1 to 86400, got "86401"'],
     [['sync', '--images', '.', '--target', 'r.example.com', '--platform', 'linux'], '--platform: invalid platform "linux"'],
     [['sync', '--images', '.', '--target', 'R_X'], 'invalid target "R_X"'],
     [['plan', '--images', '.', '--name-template', '{registry}'], 'it must contain {repository}'],

@@ -2,10 +2,11 @@ import { chmod, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CopyFailedError } from '../../../shared/errors.ts';
+import { CopyFailedError, InterruptedError } from '../../../shared/errors.ts';
 import { parseImageReference } from '../../../shared/image-ref/reference.ts';
 import { CraneImageCopier, dockerConfig } from '../../../shared/registry/crane-copier.ts';
 import { manifestDigest, pushIndex, type SeedTarget } from '../../../scripts/lib/oci-seed.ts';
+import { isRunning, waitFor } from '../../support/processes.ts';
 import { stack, uniqueName } from '../../support/stack.ts';
 
 describe('CraneImageCopier with the real crane', () => {
@@ -64,13 +65,50 @@ describe('CraneImageCopier with the real crane', () => {
     await expect(new CraneImageCopier({ crane: s.crane }).copy({ source: parseImageReference(`${s.sourceRegistry}/${ns}/app:1`), target: parseImageReference(`${s.targetRegistry}/${ns}/denied:1`), credentials: wrong })).rejects.toThrow(/UNAUTHORIZED|401/);
   });
 
-  it('kills crane at the time limit', async () => {
-    const slow = join(work, 'slow-crane');
-    await writeFile(slow, '#!/bin/sh\nsleep 30\n');
-    await chmod(slow, 0o755);
-    const failure = new CraneImageCopier({ crane: slow, timeoutMs: 300 }).copy({ source: parseImageReference('a/b:1'), target: parseImageReference('c/d:1'), credentials });
+  // A crane that hangs and has started a process of its own, as a stuck download would leave one.
+  const hangingCrane = async (name: string) => {
+    const dir = await mkdtemp(join(work, `${name}-`));
+    const crane = join(dir, 'crane');
+    await writeFile(crane, `#!/bin/sh\nsleep 60 &\necho $! > "${dir}/child"\necho $$ > "${dir}/crane"\nwait\n`);
+    await chmod(crane, 0o755);
+    const configs = await mkdtemp(join(dir, 'tmp-'));
+    const pids = async () => [Number(await readFile(join(dir, 'crane'), 'utf8')), Number(await readFile(join(dir, 'child'), 'utf8'))];
+    return { crane, configs, pids, started: () => waitFor(() => readFile(join(dir, 'crane'), 'utf8').then(() => true, () => false)) };
+  };
+
+  it('kills crane and everything it started at the time limit, and removes its credentials', async () => {
+    const hanging = await hangingCrane('slow');
+    const failure = new CraneImageCopier({ crane: hanging.crane, timeoutMs: 300, tempDir: hanging.configs }).copy({ source: parseImageReference('a/b:1'), target: parseImageReference('c/d:1'), credentials });
     await expect(failure).rejects.toThrow('crane copy timed out after 0.3 s');
     await expect(failure).rejects.toMatchObject({ retryable: true });
+    for (const pid of await hanging.pids()) expect(isRunning(pid), `process ${pid}`).toBe(false);
+    expect(await readdir(hanging.configs)).toEqual([]);
+  });
+
+  it('stops crane and everything it started at once when the run is interrupted, and removes its credentials', async () => {
+    const hanging = await hangingCrane('interrupted');
+    const stop = new AbortController();
+    const copy = new CraneImageCopier({ crane: hanging.crane, tempDir: hanging.configs }).copy({ source: parseImageReference('a/b:1'), target: parseImageReference('c/d:1'), credentials, signal: stop.signal });
+    await hanging.started();
+    expect((await readdir(hanging.configs)).length).toBe(1);
+    stop.abort();
+    await expect(copy).rejects.toThrow(InterruptedError);
+    for (const pid of await hanging.pids()) expect(isRunning(pid), `process ${pid}`).toBe(false);
+    expect(await readdir(hanging.configs)).toEqual([]);
+  });
+
+  it('starts nothing and writes no credentials once the run is interrupted', async () => {
+    const hanging = await hangingCrane('never');
+    const copy = new CraneImageCopier({ crane: hanging.crane, tempDir: hanging.configs }).copy({ source: parseImageReference('a/b:1'), target: parseImageReference('c/d:1'), credentials, signal: AbortSignal.abort() });
+    await expect(copy).rejects.toThrow(InterruptedError);
+    expect(await readdir(hanging.configs)).toEqual([]);
+  });
+
+  it('holds a time limit longer than a timer can (2^31 ms) instead of firing at once', async () => {
+    const quick = join(work, 'quick-crane');
+    await writeFile(quick, '#!/bin/sh\nsleep 0.3\n');
+    await chmod(quick, 0o755);
+    await expect(new CraneImageCopier({ crane: quick, timeoutMs: 2_147_484_000 }).copy({ source: parseImageReference('a/b:1'), target: parseImageReference('c/d:1'), credentials })).resolves.toBeUndefined();
   });
 
   it('says where it looked when crane is missing', async () => {

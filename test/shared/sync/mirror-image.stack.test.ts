@@ -3,7 +3,7 @@ import { parsePlatform, SOURCE_DIGEST_ANNOTATION } from '../../../shared/oci/pla
 import { parseImageReference } from '../../../shared/image-ref/reference.ts';
 import { parseTargetBase, targetFor } from '../../../shared/image-ref/target.ts';
 import type { MirrorJob } from '../../../shared/plan/plan.ts';
-import { mirrorImage } from '../../../shared/sync/mirror-image.ts';
+import { mirrorImage, syncAll } from '../../../shared/sync/mirror-image.ts';
 import { createSyncDeps } from '../../../shared/wiring/sync.ts';
 import { manifestDigest, pushImage, pushIndex, type SeedTarget } from '../../../scripts/lib/oci-seed.ts';
 import { manifestRequests, stack, uniqueName, watchSource } from '../../support/stack.ts';
@@ -53,13 +53,26 @@ describe('mirrorImage with real adapters', () => {
 
   it('copies again when the source tag moves', async () => {
     const ns = uniqueName('moves');
-    await pushImage(source, `${ns}/app`, '1');
+    const first = await pushImage(source, `${ns}/app`, '1');
     const job = jobFor(`${s.sourceRegistry}/${ns}/app:1`);
-    expect(await mirrorImage(job, deps())).toMatchObject({ status: 'copied' });
+    const copied = await mirrorImage(job, deps());
+    expect(copied).toMatchObject({ status: 'copied' });
+    expect(copied.replaced).toBeUndefined();
     const moved = await pushImage(source, `${ns}/app`, '1');
     expect(await mirrorImage(job, deps(), { dryRun: true })).toMatchObject({ status: 'would-copy', digest: moved.digest });
-    expect(await mirrorImage(job, deps())).toMatchObject({ status: 'copied', digest: moved.digest });
+    // The target tag held the old image: the copy says so rather than passing as a plain copy.
+    expect(await mirrorImage(job, deps())).toMatchObject({ status: 'copied', digest: moved.digest, replaced: first.digest });
     expect(await manifestDigest(target, job.target!.repository, '1')).toBe(moved.digest);
+  });
+
+  it('keeps the source digest it found in the result of a copy that failed', async () => {
+    const ns = uniqueName('faildigest');
+    const pushed = await pushImage(source, `${ns}/app`, '1');
+    const job = jobFor(`${s.sourceRegistry}/${ns}/app:1`);
+    const broken = createSyncDeps({ target: base, ecr: false, crane: `/nonexistent/${ns}/crane`, copyTimeoutMs: 60_000, credentials: new Map([[s.targetRegistry, { username: s.targetUsername, password: s.targetPassword }]]) });
+    const report = await syncAll({ jobs: [job], errors: [], warnings: [] }, broken);
+    expect(report.results[0]).toMatchObject({ status: 'failed', digest: pushed.digest, retryable: false });
+    expect(report.results[0]?.error).toContain('crane not found');
   });
 
   it('reports a missing source image as permanent, naming it', async () => {

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { CopyFailedError, PlatformNotFoundError, RateLimitedError, SourceRateLimitedError } from '../../../shared/errors.ts';
+import { CopyFailedError, InterruptedError, PlatformNotFoundError, RateLimitedError, SourceRateLimitedError } from '../../../shared/errors.ts';
 import { OCI_INDEX } from '../../../shared/oci/manifest.ts';
 import { parsePlatform } from '../../../shared/oci/platform.ts';
 import { formatReference, parseImageReference } from '../../../shared/image-ref/reference.ts';
 import { StaticCredentialProvider } from '../../../shared/registry/credentials.ts';
-import { mirrorImage } from '../../../shared/sync/mirror-image.ts';
+import { reportFailed } from '../../../shared/plan/report.ts';
+import type { ImageCopier } from '../../../shared/ports.ts';
+import { mirrorImage, syncAll } from '../../../shared/sync/mirror-image.ts';
 import { FakeCopier, FakeManifestRegistry } from '../../fakes/registry.ts';
 
 const D1 = `sha256:${'1'.repeat(64)}`;
@@ -142,5 +144,36 @@ describe('mirrorImage copy retries', () => {
     await expect(failure).rejects.toMatchObject({ retryable: true, reason: 'transient' });
     expect(copier.requests).toHaveLength(1);
     expect(waits).toEqual([]);
+  });
+});
+
+describe('syncAll when the run is interrupted (fakes)', () => {
+  it('starts nothing more, marks every unfinished image interrupted, and keeps what finished', async () => {
+    const registry = new FakeManifestRegistry();
+    const jobs = ['a', 'b', 'c', 'd'].map((name) => ({ source: parseImageReference(`quay.io/x/${name}:1`), target: parseImageReference(`mirror.example.com/x/${name}:1`), files: [`${name}/Dockerfile`] }));
+    for (const j of jobs) registry.digests.set(formatReference(j.source), D1);
+    const stop = new AbortController();
+    // The first copy lands; the second is running when the signal comes, and a copier stops at once when told.
+    const copier: ImageCopier = {
+      copy: async (request) => {
+        if (request.source.repository === 'x/a') return void registry.digests.set(formatReference(request.target), D1);
+        setTimeout(() => stop.abort(), 1);
+        await new Promise((_, reject) => request.signal?.addEventListener('abort', () => reject(new InterruptedError('crane copy stopped: interrupted'))));
+      },
+    };
+    const report = await syncAll({ jobs, errors: [], warnings: [] }, { registry, copier, credentials: new StaticCredentialProvider() }, { concurrency: 1, signal: stop.signal });
+    expect(report.results.map((r) => [r.source, r.status])).toEqual([
+      ['quay.io/x/a:1', 'copied'],
+      ['quay.io/x/b:1', 'interrupted'],
+      ['quay.io/x/c:1', 'interrupted'],
+      ['quay.io/x/d:1', 'interrupted'],
+    ]);
+    expect(report.results[1]).toMatchObject({ digest: D1, retryable: false });
+    expect(report.results[1]?.error).toContain('interrupted');
+    expect(report.results[2]?.error).toBe('mirroring "quay.io/x/c:1": interrupted before it started');
+    expect(report.summary).toMatchObject({ copied: 1, interrupted: 3, failed: 0 });
+    expect(reportFailed(report)).toBe(true);
+    // Nothing was looked up for the images never started.
+    expect(registry.calls.filter((call) => call.includes('x/c') || call.includes('x/d'))).toEqual([]);
   });
 });

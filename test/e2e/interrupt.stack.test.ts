@@ -1,0 +1,69 @@
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { pushImage } from '../../scripts/lib/oci-seed.ts';
+import type { Report } from '../../shared/plan/report.ts';
+import { startBin, writeImagesTree } from '../support/cli.ts';
+import { startFaultProxy } from '../support/fault-proxy.ts';
+import { isRunning, waitFor } from '../support/processes.ts';
+import { stack, uniqueName } from '../support/stack.ts';
+
+// A cancelled CI job, `timeout`, Ctrl-C: GitHub Actions sends SIGINT, then SIGTERM, to the step's processes
+// (https://docs.github.com/en/actions/managing-workflow-runs/canceling-a-workflow), `timeout` sends SIGTERM.
+describe.each([
+  ['SIGTERM', 143],
+  ['SIGINT', 130],
+] as const)('mirror sync stopped by %s while crane is copying', (signal, exitCode) => {
+  it(`stops crane, leaves no credentials behind, reports every image and exits ${exitCode}`, async () => {
+    const s = stack();
+    const ns = uniqueName(`stop-${signal.toLowerCase()}`);
+    for (const name of ['a', 'b', 'c']) await pushImage({ registry: s.sourceRegistry }, `${ns}/${name}`, '1');
+    // Blobs never come: every crane copy hangs until it is stopped, as one stuck on a slow upstream would.
+    const proxy = await startFaultProxy({ upstream: s.sourceRegistry, faults: [{ method: 'GET', path: /\/blobs\//, action: 'stall', times: 1000 }] });
+    try {
+      const images = await writeImagesTree(Object.fromEntries(['a', 'b', 'c'].map((name) => [`${proxy.host}/${ns}/${name}/Dockerfile`, `FROM ${proxy.host}/${ns}/${name}:1\n`])));
+      const tmp = await mkdtemp(join(tmpdir(), 'image-mirror-stop-'));
+      const credentials = join(tmp, 'credentials.json');
+      await writeFile(credentials, JSON.stringify({ [s.targetRegistry]: { username: s.targetUsername, password: s.targetPassword } }), { mode: 0o600 });
+
+      const run = startBin(['sync', '--images', images, '--target', `${s.targetRegistry}/${ns}`, '--credentials', credentials, '--concurrency', '2', '--json'], { TMPDIR: tmp, CRANE: s.crane });
+      // Two copies are running: two crane processes, each with its Docker config on disk.
+      await waitFor(async () => (await configDirs(tmp)).length === 2 && (await cranesOf(ns)).length === 2, () => `the copies never started; stderr so far:\n${run.stderr()}`);
+      const cranes = await cranesOf(ns);
+      run.child.kill(signal);
+      const result = await run.done;
+
+      expect(result.code, result.stderr).toBe(exitCode);
+      expect(result.stderr).toContain(`mirror: ${signal}: stopping`);
+      const report = JSON.parse(result.stdout) as Report;
+      expect(report.results.map((r) => r.status)).toEqual(['interrupted', 'interrupted', 'interrupted']);
+      expect(report.summary).toMatchObject({ planned: 3, interrupted: 3, copied: 0, failed: 0 });
+      // The two that were copying know their digest; the third never started.
+      expect(report.results.filter((r) => r.digest !== null)).toHaveLength(2);
+      expect(report.results.filter((r) => r.error?.endsWith('interrupted before it started'))).toHaveLength(1);
+
+      expect(await configDirs(tmp)).toEqual([]);
+      for (const pid of cranes) expect(isRunning(pid), `crane ${pid}`).toBe(false);
+      expect(await cranesOf(ns)).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+async function configDirs(tmp: string): Promise<string[]> {
+  return (await readdir(tmp)).filter((name) => name.startsWith('image-mirror-') && !name.startsWith('image-mirror-stop-'));
+}
+
+// crane processes whose arguments name this test's images.
+async function cranesOf(namespace: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const argv = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    const [command, subcommand] = argv.split('\0');
+    if (command?.endsWith('crane') && subcommand === 'copy' && argv.includes(namespace) && isRunning(Number(entry))) pids.push(Number(entry));
+  }
+  return pids;
+}

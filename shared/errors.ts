@@ -77,7 +77,7 @@ export class GitHubSourceError extends MirrorError {
   }
 }
 
-/** A `${…}` in a FROM line that cannot be expanded: an unknown or value-less ARG, a malformed substitution. */
+/** A `${…}` in a FROM line or an ARG default that cannot be expanded: an unknown or value-less ARG, a malformed substitution, a bound passed. */
 export class ExpansionError extends DockerfileError {}
 
 /** The run was told to stop (SIGINT, SIGTERM) before this work finished; nothing was left half-done on our side. */

@@ -93,6 +93,19 @@ describe('mirror plan --base', () => {
     expect(row).toContain('&lt;img\\|src=x&gt;@\u200boctocat');
     expect(row).not.toMatch(/<img|[^\\]\|src/);
   });
+
+  it('compares trees holding hostile files on both sides, each reported on its own file, the rest compared', async () => {
+    // Each of these used to end the whole comparison with "mirror: Maximum call stack size exceeded" and no report.
+    const nested = `ARG A\nFROM redis:${'${A:-'.repeat(4000)}7${'}'.repeat(4000)}\n`;
+    const base = await writeImagesTree({ 'docker.io/library/redis/Dockerfile': 'FROM redis:7\n', 'docker.io/bad/nested/Dockerfile': nested });
+    const next = await writeImagesTree({ 'docker.io/library/redis/Dockerfile': 'FROM redis:7.2\n', 'docker.io/bad/nested/Dockerfile': nested });
+    const run = await runCli(['plan', '--images', next, '--base', base, '--json', '--no-cost']);
+    expect(run.code, run.stderr).toBe(1);
+    const report = JSON.parse(run.stdout) as DiffReport;
+    expect(report.changed.map((e) => `${e.previous} -> ${e.source}`)).toEqual(['docker.io/library/redis:7 -> docker.io/library/redis:7.2']);
+    expect(report.invalid.map((issue) => issue.file)).toEqual(['docker.io/bad/nested/Dockerfile']);
+    expect(report.invalid[0]?.message).toContain('is nested more than 16 deep');
+  });
 });
 
 describe('mirror plan --base usage errors exit 2', () => {

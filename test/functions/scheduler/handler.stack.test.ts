@@ -25,6 +25,9 @@ describe('scheduler handler (fake GitHub, moto Secrets Manager)', () => {
         'images/docker.io/library/postgres/Dockerfile': 'FROM postgres:14\n',
         'images/quay.io/prometheus/node-exporter/Dockerfile': 'FROM quay.io/prometheus/node-exporter:v1.8.2\n',
         'images/docker.io/library/broken/Dockerfile': 'FROM postgres:${NOPE}\n',
+        // Hostile files used to stop the whole run (no worker invoked): a 24 KB nest, a value doubling line by line.
+        'images/docker.io/library/nested/Dockerfile': `ARG A\nFROM postgres:${'${A:-'.repeat(4000)}14${'}'.repeat(4000)}\n`,
+        'images/docker.io/library/doubling/Dockerfile': `ARG L0=${'a'.repeat(1000)}\n${Array.from({ length: 9 }, (_, i) => `ARG L${i + 1}=\${L${i}}\${L${i}}`).join('\n')}\nFROM postgres:\${L9}\n`,
       },
     });
     const secrets = new SecretsManagerClient({ region: 'us-east-1', endpoint: s.awsEndpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
@@ -58,14 +61,15 @@ describe('scheduler handler (fake GitHub, moto Secrets Manager)', () => {
     const handler = await loadHandler();
     const { value, error, lines, raw } = await captureJsonLines(() => handler({ dryRun: true }, lambdaContext('scheduler')));
     expect(error).toBeUndefined();
-    expect(value).toMatchObject({ dryRun: true, planned: 2, invoked: 0, invalid: 1 });
+    expect(value).toMatchObject({ dryRun: true, planned: 2, invoked: 0, invalid: 3 });
+    expect(value?.errors.map((e) => e.file)).toEqual(['docker.io/library/broken/Dockerfile', 'docker.io/library/doubling/Dockerfile', 'docker.io/library/nested/Dockerfile']);
     expect(value?.jobs.map((j) => j.target)).toEqual([
       '123456789012.dkr.ecr.us-east-1.amazonaws.com/mirror/docker.io/library/postgres:14',
       '123456789012.dkr.ecr.us-east-1.amazonaws.com/mirror/quay.io/prometheus/node-exporter:v1.8.2',
     ]);
     expect(lines.find((l) => l.message === 'invalid file')).toMatchObject({ level: 'WARN', file: 'docker.io/library/broken/Dockerfile' });
-    expect(lines.find((l) => l.message === 'sync scheduled')).toMatchObject({ planned: 2, invalid: 1, dryRun: true });
-    expect(emfMetrics(lines)[0]).toMatchObject({ [METRIC.schedulerRuns]: 1, [METRIC.planned]: 2, [METRIC.invalidFiles]: 1 });
+    expect(lines.find((l) => l.message === 'sync scheduled')).toMatchObject({ planned: 2, invalid: 3, dryRun: true });
+    expect(emfMetrics(lines)[0]).toMatchObject({ [METRIC.schedulerRuns]: 1, [METRIC.planned]: 2, [METRIC.invalidFiles]: 3 });
     expect(raw).not.toContain(token);
     expect(github.requests.filter((r) => r.endpoint !== 'other')).toHaveLength(3);
   });

@@ -134,7 +134,7 @@ describe('worker handler end to end (moto ECR + Secrets Manager, real registries
   it('fails the cold start listing every configuration problem', async () => {
     const failure = loadHandler({ TARGET: '', COPY_TIMEOUT_SECONDS: 'soon', PLATFORMS: 'linux' });
     await expect(failure).rejects.toThrow('invalid worker configuration: TARGET is required; ');
-    await expect(failure).rejects.toThrow('COPY_TIMEOUT_SECONDS must be a positive whole number, got "soon"');
+    await expect(failure).rejects.toThrow('COPY_TIMEOUT_SECONDS must be a whole number from 1 to 900, got "soon"');
     await expect(failure).rejects.toThrow('PLATFORMS: invalid platform "linux"');
   });
 });

@@ -2,7 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { GitSourceError } from '../errors.ts';
 import type { DockerfileEntry, DockerfileSource } from '../ports.ts';
-import { isDockerfilePath, unreadableEntry } from './entries.ts';
+import { byPath, isDockerfilePath, SYMLINK_MODE, symlinkWarning, unreadableEntry } from './entries.ts';
 
 const run = promisify(execFile);
 
@@ -41,7 +41,8 @@ export async function resolveCommit(root: string, ref: string): Promise<string> 
 /**
  * The Dockerfiles of an images directory as they are at a commit: one `git ls-tree` and one `git cat-file --batch`,
  * whatever the number of files. Same rules as the local directory: hidden directories are skipped, symbolic links
- * and oversized files become read errors.
+ * and oversized files become read errors; any other symbolic link gets a warning, since git cannot say whether it
+ * points to a directory.
  */
 export class GitRefDockerfileSource implements DockerfileSource {
   constructor(
@@ -66,8 +67,13 @@ export class GitRefDockerfileSource implements DockerfileSource {
       const [, mode, type, object, size, fullPath] = match as unknown as [string, string, string, string, string, string];
       if (!fullPath.startsWith(prefix)) continue;
       const path = fullPath.slice(prefix.length);
-      if (!isDockerfilePath(path)) continue;
-      const unreadable = unreadableEntry(path, { symlink: mode === '120000', regular: type === 'blob', size: Number(size) });
+      const symlink = mode === SYMLINK_MODE;
+      if (!isDockerfilePath(path)) {
+        const warning = symlink ? symlinkWarning(path, 'unknown') : undefined;
+        if (warning !== undefined) entries.push(warning);
+        continue;
+      }
+      const unreadable = unreadableEntry(path, { symlink, regular: type === 'blob', size: Number(size) });
       if (unreadable !== undefined) entries.push(unreadable);
       else {
         blobs.push({ index: entries.length, object });
@@ -78,7 +84,7 @@ export class GitRefDockerfileSource implements DockerfileSource {
     blobs.forEach((blob, i) => {
       entries[blob.index] = { path: (entries[blob.index] as DockerfileEntry).path, text: texts[i] as string };
     });
-    return entries.sort((a, b) => a.path.localeCompare(b.path));
+    return entries.sort(byPath);
   }
 }
 

@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import { type Octokit, RequestError } from 'octokit';
 import { ConfigError, GitHubSourceError } from '../errors.ts';
 import type { DockerfileEntry, DockerfileSource } from '../ports.ts';
-import { isDockerfilePath, MAX_DOCKERFILE_BYTES, tooLarge, unreadableEntry } from './entries.ts';
+import { byPath, isDockerfilePath, MAX_DOCKERFILE_BYTES, SYMLINK_MODE, symlinkWarning, tooLarge, unreadableEntry } from './entries.ts';
 
 /** Where the images tree lives on GitHub. */
 export interface GitHubSourceOptions {
@@ -25,7 +25,6 @@ export interface GitHubSourceStats {
 }
 
 const MAX_BATCH_SIZE = 100;
-const SYMLINK_MODE = '120000';
 const BLOB_FIELDS = 'byteSize isBinary isTruncated text';
 
 type GitTree = Awaited<ReturnType<Octokit['rest']['git']['getTree']>>['data'];
@@ -50,7 +49,11 @@ interface Run {
   truncatedFallback: boolean;
 }
 
-/** Lists a GitHub repository's Dockerfiles with one tree call and one GraphQL query per 100 files, read by blob id. */
+/**
+ * Lists a GitHub repository's Dockerfiles with one tree call and one GraphQL query per 100 files, read by blob id.
+ * Same rules as the other sources; any symbolic link that is no Dockerfile gets a warning, since a tree cannot say
+ * whether it points to a directory.
+ */
 export class GitHubDockerfileSource implements DockerfileSource {
   private readonly owner: string;
   private readonly repo: string;
@@ -86,12 +89,18 @@ export class GitHubDockerfileSource implements DockerfileSource {
     this.run = run;
     const ref = this.ref ?? (await this.defaultBranch(run));
     const where = `${this.owner}/${this.repo}@${ref}`;
-    const files = (await this.listTree(run, ref, where)).filter((item) => this.isDockerfile(item));
+    const blobs = (await this.listTree(run, ref, where)).filter((item) => this.isBlobBelowRoot(item));
     const entries: DockerfileEntry[] = [];
     const toRead: { path: string; sha: string }[] = [];
-    for (const item of files) {
+    for (const item of blobs) {
       const path = this.relative(item.path);
-      const unreadable = unreadableEntry(path, { symlink: item.mode === SYMLINK_MODE, regular: true, size: item.size });
+      const symlink = item.mode === SYMLINK_MODE;
+      if (!isDockerfilePath(path)) {
+        const warning = symlink ? symlinkWarning(path, 'unknown') : undefined;
+        if (warning !== undefined) entries.push(warning);
+        continue;
+      }
+      const unreadable = unreadableEntry(path, { symlink, regular: true, size: item.size });
       if (unreadable !== undefined) entries.push(unreadable);
       else toRead.push({ path, sha: item.sha });
     }
@@ -100,7 +109,7 @@ export class GitHubDockerfileSource implements DockerfileSource {
       const doing = `reading Dockerfiles ${start + 1} to ${start + batch.length} of ${toRead.length} from ${where}`;
       entries.push(...(await this.readBatch(run, batch, doing)));
     }
-    return entries.sort((a, b) => a.path.localeCompare(b.path));
+    return entries.sort(byPath);
   }
 
   private async defaultBranch(run: Run): Promise<string> {
@@ -213,11 +222,9 @@ export class GitHubDockerfileSource implements DockerfileSource {
     }
   }
 
-  /** A blob named exactly `Dockerfile` below the images root, outside hidden directories (as in the local source). */
-  private isDockerfile(item: TreeItem): boolean {
-    if (item.type !== 'blob') return false;
-    if (this.root !== '' && !item.path.startsWith(`${this.root}/`)) return false;
-    return isDockerfilePath(this.relative(item.path));
+  /** A file or symbolic link (both blobs to git) below the images root: what the Dockerfile rules apply to. */
+  private isBlobBelowRoot(item: TreeItem): boolean {
+    return item.type === 'blob' && (this.root === '' || item.path.startsWith(`${this.root}/`));
   }
 
   private relative(path: string): string {

@@ -27,7 +27,7 @@ describe('GitRefDockerfileSource', () => {
     expect(location.prefix).toBe('images/');
     const fromGit = await new GitRefDockerfileSource(location, await resolveCommit(location.root, 'HEAD')).list();
     const fromDisk = await new LocalDockerfileSource(join(repo, 'images')).list();
-    expect(fromGit).toEqual(fromDisk.sort((a, b) => a.path.localeCompare(b.path)));
+    expect(fromGit).toEqual(fromDisk);
     expect(fromGit.map((entry) => entry.path)).toEqual([
       'big/Dockerfile',
       'docker.io/library/postgres/Dockerfile',
@@ -35,6 +35,26 @@ describe('GitRefDockerfileSource', () => {
       'quay.io/a/b/Dockerfile',
     ]);
     expect(fromGit.find((entry) => entry.path === 'linked/Dockerfile')?.readError).toBe('it is a symbolic link, which is not followed');
+  });
+
+  it('warns about a committed symbolic link, which it cannot tell from a link to a directory', async () => {
+    const repo = await makeGitRepo();
+    await writeFiles(repo, { 'images/docker.io/library/postgres/Dockerfile': 'FROM postgres:14\n', 'images/.github/.keep': '', 'images/README.md': 'hello\n' });
+    await symlink('docker.io/library', join(repo, 'images/library'));
+    await symlink('README.md', join(repo, 'images/readme'));
+    await symlink('../docker.io', join(repo, 'images/.github/linked'));
+    await symlink('images/docker.io', join(repo, 'linked-outside'));
+    await writeFiles(repo, {}, 'links');
+
+    const location = await locateInGit(join(repo, 'images'));
+    const entries = await new GitRefDockerfileSource(location, await resolveCommit(location.root, 'HEAD')).list();
+
+    const warning = 'it is a symbolic link, which is not followed: if it points to a directory, no Dockerfile below it is mirrored';
+    expect(entries).toEqual([
+      { path: 'docker.io/library/postgres/Dockerfile', text: 'FROM postgres:14\n' },
+      { path: 'library', warning },
+      { path: 'readme', warning },
+    ]);
   });
 
   it('reads an older commit, not the work tree', async () => {

@@ -164,6 +164,26 @@ describe('GitHubDockerfileSource', () => {
     expect(Object.values(query.variables)).not.toContain(github.shaOf('images/a/huge/Dockerfile'));
   });
 
+  it.each([
+    ['listed in one call', {}, { apiCalls: 3, truncatedFallback: false }],
+    ['walked because the listing is truncated', { truncate: [''] }, { apiCalls: 4, truncatedFallback: true }],
+  ])('warns about a symbolic link, which it cannot tell from a link to a directory, %s', async (_, truncation: Partial<FakeGitHubOptions>, stats) => {
+    const github = await startGitHub({
+      files: { ...repository, 'images/library': { symlink: 'docker.io/library' }, 'images/.templates/linked': { symlink: '../docker.io' }, 'docs/linked': { symlink: '../images' } },
+      ...truncation,
+    });
+    const source = sourceFor(github);
+
+    expect(await source.list()).toEqual([
+      expected[0],
+      expected[1],
+      expected[2],
+      { path: 'library', warning: 'it is a symbolic link, which is not followed: if it points to a directory, no Dockerfile below it is mirrored' },
+      expected[3],
+    ]);
+    expect(source.stats).toEqual(stats);
+  });
+
   it('turns a GraphQL error tied to one file into that file\'s error', async () => {
     const github = await startGitHub({ files: repository });
     github.setFault('graphql', { partial: true, graphqlErrors: [{ type: 'SERVICE_UNAVAILABLE', path: ['repository', 'f1'], locations: [{ line: 1, column: 80 }], message: 'Blob could not be loaded.' }] });

@@ -57,7 +57,9 @@ async function runBot(bot: Bot, options: BotOptions, io: BotIo): Promise<boolean
   const root = await realDirectory(options.repoRoot ?? (await files.topLevel(images)) ?? io.cwd, '--repo-root', io.cwd);
   const fromRoot = relative(root, images);
   if (fromRoot.startsWith('..') || isAbsolute(fromRoot)) throw new UsageError(`--images: "${options.images}" is not inside the repository root "${root}" (see --repo-root)`);
-  const tree: ImagesTree = { imagesDir: fromRoot.split(sep).join('/'), dockerfiles: (await imagesDirectory(images).list()).map((entry) => entry.path) };
+  // Dockerfiles only: not a linked directory the reader passed over, nor a directory it could not read.
+  const dockerfiles = (await imagesDirectory(images).list()).filter((entry) => entry.warning === undefined && !entry.path.endsWith('/')).map((entry) => entry.path);
+  const tree: ImagesTree = { imagesDir: fromRoot.split(sep).join('/'), dockerfiles };
 
   const display = (path: string) => displayPath(path, io.cwd);
   let run;

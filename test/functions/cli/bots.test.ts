@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -66,6 +66,15 @@ describe('mirror dependabot', () => {
     expect(run.stdout).toContain('would change (dry run, nothing written)');
     expect(run.stdout).toContain('      - /images/quay.io/prometheus/node-exporter\n');
     expect(await exists(join(repo, '.github', 'dependabot.yml'))).toBe(false);
+  });
+
+  it('lists only Dockerfiles: a linked directory the reader passes over is no directory to update', async () => {
+    const repo = await repoWithImages();
+    await symlink(join(repo, 'images', 'docker.io'), join(repo, 'images', 'linked'));
+    const run = await runCli(['dependabot', '--images', join(repo, 'images'), '--dry-run']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain('      - /images/docker.io/library/postgres\n');
+    expect(run.stdout).not.toMatch(/- \/images\n|\/images\/linked/);
   });
 
   it('keeps the other ecosystems of an existing file', async () => {

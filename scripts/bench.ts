@@ -16,6 +16,7 @@ import { countRequestsSince, logMark } from './lib/bench/access-log.ts';
 import { type DelayProxy, startDelayProxy } from './lib/bench/delay-proxy.ts';
 import { startCpuMeter } from './lib/bench/cpu.ts';
 import { measureColdInit, measureGitHubCalls, measureWorkerBundle } from './lib/bench/extras.ts';
+import { measureHostile } from './lib/bench/hostile.ts';
 import { imageMirror, imageMirrorTool, type RunContext, seedLoop, type Tool, TOOLS } from './lib/bench/peers.ts';
 import { allVerified, type BenchResults, type Machine, median, type Phase, renderReport, type Sample, type Series } from './lib/bench/report.ts';
 import { seedImages, writeImagesTree } from './lib/bench/seed.ts';
@@ -48,7 +49,7 @@ const USAGE = `usage: npm run bench -- [options]
   --out FILE           also write the report into FILE, between <!-- bench:begin --> and <!-- bench:end -->
   --skip-package       measure the worker bundle already built instead of running npm run package (implied by --quick)
   --what-if            also run image-mirror at --concurrency 4 and 32
-  --quick              a small instance for CI: 4 images, 1 run, small layers
+  --quick              a small instance for CI: 4 images, 1 run, small layers, smaller hostile-input trees
   --keep-stack         leave the stack running (.stack/bench) for a look at its logs
 `;
 
@@ -63,6 +64,8 @@ interface Options {
   readonly skipPackage: boolean;
   readonly keepStack: boolean;
   readonly whatIf: boolean;
+  /** Smaller hostile-input cases (10,000 files, 4,000 collisions). */
+  readonly quick: boolean;
 }
 
 class UsageError extends Error {}
@@ -116,6 +119,7 @@ function parseOptions(argv: readonly string[]): Options | undefined {
     skipPackage: quick || values['skip-package'] === true,
     keepStack: values['keep-stack'] === true,
     whatIf: values['what-if'] === true,
+    quick,
   };
 }
 
@@ -295,6 +299,7 @@ async function bench(options: Options, argv: readonly string[]): Promise<number>
     progress('worker cold initialisation');
     const coldInit = await measureColdInit(root, work, COLD_INIT_SAMPLES, bundle).catch((error: Error) => ({ error: error.message }));
     const cliStartSeconds = { bin: await measureCliStart(MIRROR_BIN, CLI_START_SAMPLES), npm: await measureCliStart(MIRROR_NPM, CLI_START_SAMPLES) };
+    const hostile = await measureHostile(root, work, options.quick, progress);
 
     const results: BenchResults = {
       command: commandLine(argv),
@@ -307,6 +312,7 @@ async function bench(options: Options, argv: readonly string[]): Promise<number>
       bundle,
       coldInit,
       cliStartSeconds,
+      hostile,
       loadAverage: [loadBefore, loadavg()[0] ?? 0],
       totalSeconds: (performance.now() - started) / 1000,
     };

@@ -1,6 +1,7 @@
 import type { RequestCounts } from './access-log.ts';
 import type { CpuSeconds } from './cpu.ts';
 import type { ColdInit, GitHubCalls, WorkerBundle } from './extras.ts';
+import { type HostileFigure, renderHostile } from './hostile.ts';
 import type { ToolName } from './peers.ts';
 
 export type Phase = 'cold' | 'no-op';
@@ -57,6 +58,8 @@ export interface BenchResults {
   readonly coldInit: ColdInit | { readonly error: string };
   /** `sync --help` times of the bundled `mirror` command and of `npm run mirror` (tsx). */
   readonly cliStartSeconds: { readonly bin: readonly number[]; readonly npm: readonly number[] };
+  /** The worst hostile inputs known, each through the bundled CLI. */
+  readonly hostile: readonly HostileFigure[];
   /** 1-minute load average when the benchmark started and when it ended: other work on the machine shares its cores. */
   readonly loadAverage: readonly [number, number];
   readonly totalSeconds: number;
@@ -301,5 +304,6 @@ export function renderReport(results: BenchResults): string {
     `- CLI start-up (\`sync --help\`: the whole module graph, no registry call), median of ${bin.length}: ` +
       `${seconds(median(bin))} s for \`node dist/mirror.mjs\` (the \`mirror\` command), ${seconds(median(npm))} s for \`npm run --silent mirror --\` (npm and tsx).`,
   );
+  out.push('', ...renderHostile(results.hostile));
   return `${out.join('\n')}\n`;
 }

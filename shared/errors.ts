@@ -118,6 +118,12 @@ export function mayRetry(error: unknown): boolean {
   return error instanceof MirrorError ? error.retryable : true;
 }
 
+/** True when an InterruptedError is the error or one of its causes: the run's stop ended the work, nothing else. */
+export function isInterruption(error: unknown): boolean {
+  for (let current = error; current instanceof Error; current = current.cause) if (current instanceof InterruptedError) return true;
+  return false;
+}
+
 /** True when a copy failed because a registry refused the credentials (an expired ECR token, say). */
 export function isAuthFailure(error: unknown): boolean {
   return error instanceof CopyFailedError && error.reason === 'auth';

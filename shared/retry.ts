@@ -1,3 +1,4 @@
+import { setTimeout as wait } from 'node:timers/promises';
 // The one retry policy: every caller that retries (registry requests, whole-image copies) runs its attempts through
 // `retrying`, which asks `nextDelay` how long to wait before the next one, or whether to stop. Exponential backoff with
 // jitter (full, or equal where a floor is wanted), so that many workers hitting one registry do not retry in lockstep
@@ -103,4 +104,7 @@ export function parseRetryAfter(value: string | null | undefined, now = Date.now
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits `ms`; ends early, its timer cleared, when `signal` aborts: the caller's next step sees the signal and stops. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return wait(ms, undefined, signal === undefined ? {} : { signal }).catch(() => undefined);
+}

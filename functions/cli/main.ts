@@ -12,7 +12,7 @@ import { comparePlans } from '../../shared/sync/compare-plans.ts';
 import { syncAll } from '../../shared/sync/mirror-image.ts';
 import { baseTree, credentialsFile, imagesDirectory, sourceLookups } from '../../shared/wiring/cli.ts';
 import { guardLines, safeMessage, safeText } from '../../shared/safe-text.ts';
-import { createSyncDeps } from '../../shared/wiring/sync.ts';
+import { createSyncDeps, stopCopiesNow } from '../../shared/wiring/sync.ts';
 import { addBotCommands } from './bots.ts';
 import { progressLine, renderReport } from './render.ts';
 import { renderDiffMarkdown, renderDiffText } from './render-diff.ts';
@@ -34,6 +34,8 @@ export interface CliIo {
   readonly cwd: string;
   /** Calls `handler` on SIGINT and SIGTERM until the returned function is called; absent, nothing is listened for. */
   readonly onStopSignal?: (handler: (signal: StopSignal) => void) => () => void;
+  /** Ends the process at once with this code: a second stop signal does not wait for the run to wind down. */
+  readonly exit?: (code: number) => void;
 }
 
 /** The running process's streams, environment, directory and signals. */
@@ -43,6 +45,7 @@ function processIo(): CliIo {
     stderr: (text) => void process.stderr.write(text),
     env: process.env,
     cwd: process.cwd(),
+    exit: (code) => process.exit(code),
     onStopSignal: (handler) => {
       const signals: StopSignal[] = ['SIGINT', 'SIGTERM'];
       for (const signal of signals) process.on(signal, handler);
@@ -189,8 +192,15 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       const stop = new AbortController();
       let stoppedBy: StopSignal | undefined;
       const unlisten = io.onStopSignal?.((signal) => {
-        if (stoppedBy === undefined) io.stderr(`mirror: ${signal}: stopping; images not finished are reported as interrupted\n`);
-        stoppedBy ??= signal;
+        if (stoppedBy !== undefined) {
+          // A second signal: the user will not wait for anything, not even a call that cannot be aborted.
+          stopCopiesNow();
+          io.stderr(`mirror: ${signal} again: stopped at once, crane ended and its credentials removed; no report\n`);
+          io.exit?.(EXIT_SIGNAL[signal]);
+          return;
+        }
+        io.stderr(`mirror: ${signal}: stopping; images not finished are reported as interrupted (again to stop at once)\n`);
+        stoppedBy = signal;
         stop.abort();
       });
       const deps = createSyncDeps({

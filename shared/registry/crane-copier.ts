@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +24,21 @@ export const MAX_TIMER_MS = 2_147_483_647;
 
 /** How much of crane's stderr is kept: its error line is near the end. */
 const STDERR_TAIL = 64 * 1024;
+
+/** The cranes running now, by process group, with their Docker config directories: what stopCopiesNow() ends. */
+const running = new Map<number, string>();
+
+/**
+ * Ends every running crane's process group and removes its Docker config, at once and synchronously: for a second
+ * Ctrl-C, when the process is about to exit without waiting for the copies to wind down.
+ */
+export function stopCopiesNow(): void {
+  for (const [pid, configDir] of running) {
+    killGroup(pid);
+    rmSync(configDir, { recursive: true, force: true });
+  }
+  running.clear();
+}
 
 /** How crane's run ended, when it did not succeed. */
 type CraneEnd = { readonly kind: 'exit'; readonly code: number | null; readonly stderr: string } | { readonly kind: 'timeout' } | { readonly kind: 'interrupted' } | { readonly kind: 'spawn'; readonly error: NodeJS.ErrnoException };
@@ -64,6 +80,7 @@ export class CraneImageCopier implements ImageCopier {
     return new Promise((resolve) => {
       // A group of its own, so that a time limit or an interruption ends crane and anything it started, all at once.
       const child = spawn(this.options.crane, args, { env, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+      if (child.pid !== undefined) running.set(child.pid, configDir);
       let stderr = '';
       let stopped: CraneEnd | undefined;
       const stop = (why: CraneEnd) => {
@@ -73,10 +90,13 @@ export class CraneImageCopier implements ImageCopier {
       const timer = setTimeout(() => stop({ kind: 'timeout' }), timeoutMs);
       const onAbort = () => stop({ kind: 'interrupted' });
       signal?.addEventListener('abort', onAbort, { once: true });
+      // Interrupted while the config was being written: a listener added now would never hear of it.
+      if (signal?.aborted) onAbort();
       child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
         stderr = (stderr + chunk).slice(-STDERR_TAIL);
       });
       const finish = (end: CraneEnd | undefined) => {
+        if (child.pid !== undefined) running.delete(child.pid);
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         resolve(end);

@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
-import { setTimeout as wait } from 'node:timers/promises';
 import { InterruptedError, RateLimitedError, RegistryRequestError } from '../errors.ts';
 import { DOCKER_HUB, formatReference, type ImageReference } from '../image-ref/reference.ts';
 import * as z from 'zod/mini';
 import { isDigest, type ManifestJson, MANIFEST_MEDIA_TYPES, parseManifestJson } from '../oci/manifest.ts';
 import type { CredentialProvider, Manifest, ManifestHead, ManifestRegistry } from '../ports.ts';
-import { afterAttempts, parseRetryAfter, REQUEST_RETRY, retrying, type RetryPolicy } from '../retry.ts';
+import { afterAttempts, parseRetryAfter, REQUEST_RETRY, retrying, type RetryPolicy, sleep } from '../retry.ts';
 import { rememberCredential, rememberSecret, safeText } from '../safe-text.ts';
 
 export interface HttpRegistryOptions {
@@ -102,7 +101,7 @@ export class HttpRegistryClient implements ManifestRegistry {
     this.retry = options.retry ?? REQUEST_RETRY;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.fetch = options.fetch ?? globalThis.fetch;
-    this.sleep = options.sleep ?? interruptibleSleep;
+    this.sleep = options.sleep ?? sleep;
   }
 
   async headManifest(ref: ImageReference): Promise<ManifestHead | undefined> {
@@ -192,7 +191,7 @@ export class HttpRegistryClient implements ManifestRegistry {
         continue;
       }
       if (response.ok || response.status === 404) return response;
-      const message = `${what}: ${response.status} ${response.statusText}${await errorDetail(response)}`;
+      const message = `${what}: ${response.status} ${safeText(response.statusText, 80)}${await errorDetail(response)}`;
       if (!RETRYABLE_STATUS.has(response.status)) throw new RegistryRequestError(message, { status: response.status });
       const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
       const ErrorClass = response.status === 429 ? RateLimitedError : RegistryRequestError;
@@ -211,7 +210,7 @@ export class HttpRegistryClient implements ManifestRegistry {
       return { header: basic, expiresAt: Number.POSITIVE_INFINITY };
     }
     if (scheme !== 'bearer' || challenge === null) {
-      throw new RegistryRequestError(`${what}: 401 Unauthorized with an unsupported challenge "${challenge ?? ''}"`, { status: 401 });
+      throw new RegistryRequestError(`${what}: 401 Unauthorized with an unsupported challenge "${safeText(challenge ?? '')}"`, { status: 401 });
     }
     const params = parseChallenge(challenge);
     if (!params.realm) throw new RegistryRequestError(`${what}: 401 Unauthorized with a Bearer challenge that has no realm`, { status: 401 });
@@ -223,7 +222,7 @@ export class HttpRegistryClient implements ManifestRegistry {
     const response = await this.send(tokenUrl, { headers: basic ? { authorization: basic } : {} }, fetching);
     if (!response.ok) {
       await response.body?.cancel();
-      throw new RegistryRequestError(`${fetching}: ${response.status} ${response.statusText}`, {
+      throw new RegistryRequestError(`${fetching}: ${response.status} ${safeText(response.statusText, 80)}`, {
         status: response.status,
         retryable: RETRYABLE_STATUS.has(response.status),
         retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
@@ -289,14 +288,6 @@ async function readAtMost(response: Response, cap: number): Promise<Uint8Array |
     chunks.push(next.value);
   }
   return Buffer.concat(chunks, size);
-}
-
-/**
- * The default wait between attempts. An interruption ends it at once and clears its timer (which would keep the process
- * up); the next attempt's fetch, given the aborted signal, then fails as `interrupted` without a request.
- */
-function interruptibleSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return wait(ms, undefined, signal ? { signal } : {}).catch(() => undefined);
 }
 
 function parseJson(text: string): unknown {

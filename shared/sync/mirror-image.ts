@@ -1,12 +1,12 @@
 import pLimit from 'p-limit';
-import { CopyFailedError, describeError, InterruptedError, isAuthFailure, mayRetry, MirrorError, PlatformNotFoundError, RateLimitedError, RegistryRequestError, SourceRateLimitedError } from '../errors.ts';
+import { CopyFailedError, describeError, InterruptedError, isAuthFailure, isInterruption, mayRetry, MirrorError, PlatformNotFoundError, RateLimitedError, RegistryRequestError, SourceRateLimitedError } from '../errors.ts';
 import { OCI_INDEX } from '../oci/manifest.ts';
 import { isNarrowedCopyOf, narrowIndex, type Platform } from '../oci/platform.ts';
 import { formatReference, type ImageReference, withDigest } from '../image-ref/reference.ts';
 import type { MirrorJob, Plan } from '../plan/plan.ts';
 import { buildReport, type Report, resultOf } from '../plan/report.ts';
 import type { CredentialProvider, ImageCopier, ManifestHead, ManifestRegistry, MirrorResult, MirrorStatus, RegistryCredential, RepositoryStore } from '../ports.ts';
-import { afterAttempts, COPY_RETRY, retrying, type RetryPolicy, sleep as realSleep } from '../retry.ts';
+import { afterAttempts, COPY_RETRY, retrying, type RetryPolicy, sleep } from '../retry.ts';
 
 /** The outcome of mirroring one job; `digest` is the source digest copied or found. */
 export interface MirrorOutcome {
@@ -41,7 +41,7 @@ export interface SyncOptions {
   readonly deadline?: number;
   /** How whole-image copies are retried; COPY_RETRY unless a test wants it faster. */
   readonly copyRetry?: RetryPolicy;
-  readonly sleep?: (ms: number) => Promise<void>;
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Aborted when the run is interrupted: nothing more is started, a running copy is stopped. */
   readonly signal?: AbortSignal;
 }
@@ -74,7 +74,8 @@ export async function syncAll(plan: Plan, deps: SyncDeps, options: SyncAllOption
           const outcome = await mirrorImage(job, deps, options, facts);
           result = resultOf(job, { ...outcome, durationMs: performance.now() - started });
         } catch (error) {
-          const status = options.signal?.aborted ? 'interrupted' : 'failed';
+          // Interrupted only when the stop is what ended it: a real failure that came meanwhile stays a failure.
+          const status = isInterruption(error) ? 'interrupted' : 'failed';
           result = resultOf(job, { status, digest: facts.digest, error, durationMs: performance.now() - started });
         }
         done += 1;
@@ -220,24 +221,10 @@ async function copyWithRetry(
       },
       // A retry starts only with the same room to finish that the first attempt needed; otherwise the last failure is reported.
       ...(options.deadline === undefined ? {} : { deadline: options.deadline - MIN_COPY_TIME_MS }),
-      sleep: interruptible(options.sleep ?? realSleep, options.signal),
+      // An interruption ends the wait; the next attempt then finds the signal aborted and starts no crane.
+      sleep: (ms) => (options.sleep ?? sleep)(ms, options.signal),
     },
   );
-}
-
-// A wait between attempts that an interruption ends at once, with InterruptedError.
-function interruptible(sleep: (ms: number) => Promise<void>, signal: AbortSignal | undefined): (ms: number) => Promise<void> {
-  if (signal === undefined) return sleep;
-  return (ms) =>
-    new Promise((resolve, reject) => {
-      const stop = () => reject(new InterruptedError('interrupted while waiting to retry'));
-      if (signal.aborted) return stop();
-      signal.addEventListener('abort', stop, { once: true });
-      sleep(ms).then(() => {
-        signal.removeEventListener('abort', stop);
-        resolve();
-      }, reject);
-    });
 }
 
 // The failure of the last attempt, saying how many there were. Credentials still refused after a refresh will not improve with retries.

@@ -11,6 +11,9 @@ import type { RetryPolicy } from '../retry.ts';
 
 // shared/wiring/ is the only place SDK clients and adapters are constructed; one module per entry point keeps bundles small.
 
+/** For a second Ctrl-C: every running crane ended and its credentials removed, synchronously, before the process exits. */
+export { stopCopiesNow } from '../registry/crane-copier.ts';
+
 /** Everything needed to build the sync adapters. */
 export interface SyncWiring {
   readonly target: TargetBase;

@@ -1,9 +1,11 @@
+import { readdirSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pushImage } from '../../scripts/lib/oci-seed.ts';
 import type { Report } from '../../shared/plan/report.ts';
+import { type CliIo, main, type StopSignal } from '../../functions/cli/main.ts';
 import { startBin, writeImagesTree } from '../support/cli.ts';
 import { startFaultProxy } from '../support/fault-proxy.ts';
 import { isRunning, waitFor } from '../support/processes.ts';
@@ -47,6 +49,55 @@ describe.each([
       for (const pid of cranes) expect(isRunning(pid), `crane ${pid}`).toBe(false);
       expect(await cranesOf(ns)).toEqual([]);
     } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe('mirror sync given a second stop signal', () => {
+  it('stops at once: every crane ended and its credentials removed before it exits, without waiting for anything', async () => {
+    const s = stack();
+    const ns = uniqueName('stop-twice');
+    for (const name of ['a', 'b']) await pushImage({ registry: s.sourceRegistry }, `${ns}/${name}`, '1');
+    const proxy = await startFaultProxy({ upstream: s.sourceRegistry, faults: [{ method: 'GET', path: /\/blobs\//, action: 'stall', times: 1000 }] });
+    const savedTmp = process.env.TMPDIR;
+    try {
+      const images = await writeImagesTree(Object.fromEntries(['a', 'b'].map((name) => [`${proxy.host}/${ns}/${name}/Dockerfile`, `FROM ${proxy.host}/${ns}/${name}:1\n`])));
+      const tmp = await mkdtemp(join(tmpdir(), 'image-mirror-stop-'));
+      const credentials = join(tmp, 'credentials.json');
+      await writeFile(credentials, JSON.stringify({ [s.targetRegistry]: { username: s.targetUsername, password: s.targetPassword } }), { mode: 0o600 });
+      // In this process, so that the signals can be delivered one right after the other and what they did looked at
+      // before anything else runs.
+      process.env.TMPDIR = tmp;
+      let handler: ((signal: StopSignal) => void) | undefined;
+      const exits: number[] = [];
+      let stderr = '';
+      const io: CliIo = {
+        stdout: () => undefined,
+        stderr: (text) => void (stderr += text),
+        env: { ...process.env, CRANE: s.crane },
+        cwd: process.cwd(),
+        onStopSignal: (h) => {
+          handler = h;
+          return () => void (handler = undefined);
+        },
+        exit: (code) => void exits.push(code),
+      };
+      const run = main(['sync', '--images', images, '--target', `${s.targetRegistry}/${ns}`, '--credentials', credentials, '--json'], io);
+      await waitFor(async () => (await configDirs(tmp)).length === 2 && (await cranesOf(ns)).length === 2, () => stderr);
+      const cranes = await cranesOf(ns);
+
+      handler?.('SIGINT');
+      handler?.('SIGINT');
+      // Synchronously after the second signal, before the first one's clean-up could have run.
+      expect(exits).toEqual([130]);
+      expect(readdirSync(tmp).filter((name) => name.startsWith('image-mirror-') && !name.startsWith('image-mirror-stop-'))).toEqual([]);
+      for (const pid of cranes) expect(isRunning(pid), `crane ${pid}`).toBe(false);
+      expect(stderr).toContain('mirror: SIGINT again: stopped at once');
+      await run;
+    } finally {
+      process.env.TMPDIR = savedTmp;
+      if (savedTmp === undefined) delete process.env.TMPDIR;
       await proxy.close();
     }
   });

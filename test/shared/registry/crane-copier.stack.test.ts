@@ -69,11 +69,11 @@ describe('CraneImageCopier with the real crane', () => {
   const hangingCrane = async (name: string) => {
     const dir = await mkdtemp(join(work, `${name}-`));
     const crane = join(dir, 'crane');
-    await writeFile(crane, `#!/bin/sh\nsleep 60 &\necho $! > "${dir}/child"\necho $$ > "${dir}/crane"\nwait\n`);
+    await writeFile(crane, `#!/bin/sh\nsleep 60 &\necho $! > "${dir}/child.pid"\necho $$ > "${dir}/crane.pid.tmp"\nmv "${dir}/crane.pid.tmp" "${dir}/crane.pid"\nwait\n`);
     await chmod(crane, 0o755);
     const configs = await mkdtemp(join(dir, 'tmp-'));
-    const pids = async () => [Number(await readFile(join(dir, 'crane'), 'utf8')), Number(await readFile(join(dir, 'child'), 'utf8'))];
-    return { crane, configs, pids, started: () => waitFor(() => readFile(join(dir, 'crane'), 'utf8').then(() => true, () => false)) };
+    const pids = async () => [Number(await readFile(join(dir, 'crane.pid'), 'utf8')), Number(await readFile(join(dir, 'child.pid'), 'utf8'))];
+    return { crane, configs, pids, started: () => waitFor(() => readFile(join(dir, 'crane.pid'), 'utf8').then(() => true, () => false)) };
   };
 
   it('kills crane and everything it started at the time limit, and removes its credentials', async () => {
@@ -94,6 +94,16 @@ describe('CraneImageCopier with the real crane', () => {
     stop.abort();
     await expect(copy).rejects.toThrow(InterruptedError);
     for (const pid of await hanging.pids()) expect(isRunning(pid), `process ${pid}`).toBe(false);
+    expect(await readdir(hanging.configs)).toEqual([]);
+  });
+
+  it('hears of an interruption that came while its Docker config was being written', async () => {
+    const hanging = await hangingCrane('midway');
+    const stop = new AbortController();
+    const copy = new CraneImageCopier({ crane: hanging.crane, tempDir: hanging.configs }).copy({ source: parseImageReference('a/b:1'), target: parseImageReference('c/d:1'), credentials, signal: stop.signal });
+    // The copy is past its first check and writing the config: the signal must still reach crane once it starts.
+    setImmediate(() => stop.abort());
+    await expect(copy).rejects.toThrow(InterruptedError);
     expect(await readdir(hanging.configs)).toEqual([]);
   });
 

@@ -5,6 +5,13 @@
 
 /** Values never shown: registry passwords and tokens, their Basic-header forms, the GitHub token. */
 const secrets = new Set<string>();
+/** The longest of them: how far past a cut a secret could reach. */
+let longestSecret = 0;
+/** The secrets, longest first (a token may hold a shorter one), sorted again after each change. */
+let longestFirst: readonly string[] = [];
+
+/** A warm Lambda fetches a token per repository, run after run: the oldest are forgotten past this many. */
+const MAX_SECRETS = 1000;
 
 /** Shorter values are not hidden as plain words (a password `test` would blank every "test"); their Basic form still is. */
 const MIN_SECRET_LENGTH = 8;
@@ -16,7 +23,11 @@ const REDACTED = '***';
 
 /** Remembers a secret so that safeText() hides it wherever it shows up. */
 export function rememberSecret(value: string | undefined): void {
-  if (value !== undefined && value.length >= MIN_SECRET_LENGTH) secrets.add(value);
+  if (value === undefined || value.length < MIN_SECRET_LENGTH || secrets.has(value)) return;
+  secrets.add(value);
+  longestSecret = Math.max(longestSecret, value.length);
+  if (secrets.size > MAX_SECRETS) secrets.delete(secrets.values().next().value as string);
+  longestFirst = [...secrets].sort((a, b) => b.length - a.length);
 }
 
 /** Remembers a registry login: the password, and the base64 `user:password` that Basic headers and Docker configs carry. */
@@ -56,19 +67,29 @@ export function safeMessage(text: string, max = MESSAGE_MAX): string {
 function sanitise(text: string, max: number, escapeQuotes: boolean): string {
   // Redact before cutting, so that a secret across the cut cannot leave its first half visible; look at little more
   // than will be shown, so that a value of a gigabyte costs no more than one of a line.
-  const longest = secrets.size === 0 ? 0 : Math.max(...[...secrets].map((secret) => secret.length));
-  const window = text.length > max + longest + 16 ? text.slice(0, max + longest + 16) : text;
+  const window = text.length > max + longestSecret + 16 ? text.slice(0, max + longestSecret + 16) : text;
   let out = redact(window);
   if (escapeQuotes) out = out.replace(/[\\"]/g, (ch) => `\\${ch}`);
   out = neutraliseCommand(out.replace(UNSAFE, escapeChar));
   if (out.length <= max && window.length === text.length) return out;
-  // Never end on half an escape.
-  return `${out.slice(0, max).replace(/\\(u[0-9a-fA-F]{0,3})?$/, '')}… (${text.length} characters)`;
+  return `${cleanCut(out, max)}… (${text.length} characters)`;
+}
+
+// The first `max` characters, never ending on half an escape (`\`, `\u00`) nor on half a surrogate pair.
+function cleanCut(text: string, max: number): string {
+  let cut = text.slice(0, max);
+  // An odd run of backslashes ends in one that starts an escape, cut before its end (`\`, `\u00`): drop that one and
+  // what follows it. An even run is escaped backslashes: whole.
+  const escape = /(\\+)(?:u[0-9a-fA-F]{0,3})?$/.exec(cut);
+  const run = escape?.[1]?.length ?? 0;
+  if (escape && run % 2 === 1) cut = cut.slice(0, escape.index + run - 1);
+  const last = cut.charCodeAt(cut.length - 1);
+  return last >= 0xd800 && last <= 0xdbff ? cut.slice(0, -1) : cut;
 }
 
 function redact(text: string): string {
   let out = text.replace(AUTH_VALUE, `$1$2${REDACTED}`);
-  for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join(REDACTED);
+  for (const secret of longestFirst) if (out.includes(secret)) out = out.split(secret).join(REDACTED);
   return out;
 }
 

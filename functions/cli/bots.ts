@@ -5,6 +5,8 @@ import { type Bot, configureBot } from '../../shared/bots/configure.ts';
 import { DEPENDABOT_CONFIG_PATH } from '../../shared/bots/dependabot.ts';
 import { BOT_SCHEDULES, type ImagesTree } from '../../shared/bots/tree.ts';
 import { BotConfigError, describeError, UsageError } from '../../shared/errors.ts';
+import { isDirectoryEntry } from '../../shared/plan/plan.ts';
+import { safeMessage } from '../../shared/safe-text.ts';
 import { imagesDirectory, repositoryFiles } from '../../shared/wiring/cli.ts';
 
 /** What the bot commands write to and where they stand (the CLI's io). */
@@ -58,7 +60,7 @@ async function runBot(bot: Bot, options: BotOptions, io: BotIo): Promise<boolean
   const fromRoot = relative(root, images);
   if (fromRoot.startsWith('..') || isAbsolute(fromRoot)) throw new UsageError(`--images: "${options.images}" is not inside the repository root "${root}" (see --repo-root)`);
   // Dockerfiles only: not a linked directory the reader passed over, nor a directory it could not read.
-  const dockerfiles = (await imagesDirectory(images).list()).filter((entry) => entry.warning === undefined && !entry.path.endsWith('/')).map((entry) => entry.path);
+  const dockerfiles = (await imagesDirectory(images).list()).filter((entry) => entry.warning === undefined && !isDirectoryEntry(entry)).map((entry) => entry.path);
   const tree: ImagesTree = { imagesDir: fromRoot.split(sep).join('/'), dockerfiles };
 
   const display = (path: string) => displayPath(path, io.cwd);
@@ -84,7 +86,7 @@ async function runBot(bot: Bot, options: BotOptions, io: BotIo): Promise<boolean
   const { update } = run;
   const shown = display(run.file);
   if (update.problems.length > 0) {
-    io.stderr(`mirror: ${BOT_NAMES[bot]} would refuse ${shown}${update.changed ? ' as updated' : ''}; nothing written:\n${update.problems.map((p) => `  ${p}\n`).join('')}`);
+    io.stderr(`mirror: ${BOT_NAMES[bot]} would refuse ${shown}${update.changed ? ' as updated' : ''}; nothing written:\n${update.problems.map((p) => `  ${safeMessage(p)}\n`).join('')}`);
     return false;
   }
   if (!update.changed) {
@@ -92,7 +94,8 @@ async function runBot(bot: Bot, options: BotOptions, io: BotIo): Promise<boolean
     return true;
   }
   const verb = options.check ? 'out of date' : options.dryRun ? 'would change (dry run, nothing written)' : run.existed ? 'updated' : 'created';
-  const out = [`${shown}: ${verb}`, ...update.changes.map((change) => `  ${change}`)];
+  // Changes name the tree's directories, problems quote the existing file: both are outside text.
+  const out = [`${shown}: ${verb}`, ...update.changes.map((change) => `  ${safeMessage(change)}`)];
   if (options.dryRun && !options.check) out.push('', `--- ${shown}`, update.text.trimEnd());
   io.stdout(`${out.join('\n')}\n`);
   return !options.check;

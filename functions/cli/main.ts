@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { Command, CommanderError, Option } from '@commander-js/extra-typings';
+import { wholeNumberIn } from '../../shared/config/env.ts';
 import { ConfigError, describeError, GitSourceError, MirrorError, UsageError } from '../../shared/errors.ts';
 import { normaliseRegistryHost } from '../../shared/image-ref/reference.ts';
 import { parseTargetBase, type TargetBase, validateNameTemplate } from '../../shared/image-ref/target.ts';
@@ -67,8 +68,9 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 /** Commander parser for a whole number from 1 to `max`, naming the option and the range in its error. */
 function wholeNumber(name: string, max: number) {
   return (value: string) => {
-    if (!/^[1-9]\d*$/.test(value) || Number(value) > max) throw new UsageError(`${name} must be a whole number from 1 to ${max}, got "${safeText(value, 40)}"`);
-    return Number(value);
+    const number = wholeNumberIn(value, max);
+    if (number === undefined) throw new UsageError(`${name} must be a whole number from 1 to ${max}, got "${safeText(value, 40)}"`);
+    return number;
   };
 }
 

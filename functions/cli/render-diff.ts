@@ -116,8 +116,10 @@ function limitRows<T>(items: readonly T[], row: (item: T) => string): string[] {
 
 // A code span that survives a table cell: GitHub needs "|" escaped even inside code.
 function code(text: string): string {
-  const fence = text.includes('`') ? '``' : '`';
-  const pad = fence.length > 1 ? ' ' : '';
+  // A fence longer than any run of backticks inside, so that none of them can end the span early.
+  const longest = Math.max(0, ...(text.match(/`+/g) ?? []).map((run) => run.length));
+  const fence = '`'.repeat(longest + 1);
+  const pad = longest > 0 ? ' ' : '';
   return `${fence}${pad}${text.replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ')}${pad}${fence}`;
 }
 

@@ -22,14 +22,12 @@ export class EnvReader {
   }
 
   /** A whole number from 1 to `max`, or the default. */
-  positiveInt(name: string, fallback: number, max: number): number {
+  wholeNumber(name: string, fallback: number, max: number): number {
     const value = this.optional(name);
     if (value === undefined) return fallback;
-    if (!/^[1-9]\d*$/.test(value) || Number(value) > max) {
-      this.problems.push(`${name} must be a whole number from 1 to ${max}, got "${value}"`);
-      return fallback;
-    }
-    return Number(value);
+    const number = wholeNumberIn(value, max);
+    if (number === undefined) this.problems.push(`${name} must be a whole number from 1 to ${max}, got "${value}"`);
+    return number ?? fallback;
   }
 
   /** `true`/`false` (also 1/0, yes/no), or the default. */
@@ -66,4 +64,9 @@ export class EnvReader {
 /** `{ [key]: value }` when the value is set, `{}` otherwise: keeps optional fields absent rather than undefined. */
 export function optionalField<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+/** The whole number `text` writes, when it is one from 1 to `max` (digits only: no sign, exponent or fraction). */
+export function wholeNumberIn(text: string, max: number): number | undefined {
+  return /^[1-9]\d*$/.test(text) && Number(text) <= max ? Number(text) : undefined;
 }

@@ -19,6 +19,9 @@ export interface SchedulerConfig {
   readonly maxInFlight: number;
 }
 
+/** Worker invocations in flight at once: more only piles up throttled Lambda invokes. */
+const MAX_IN_FLIGHT = 1000;
+
 /** Loads the scheduler configuration from the environment; throws one ConfigError listing every problem. */
 export function loadSchedulerConfig(env: Readonly<Record<string, string | undefined>>): SchedulerConfig {
   const read = new EnvReader(env);
@@ -39,7 +42,7 @@ export function loadSchedulerConfig(env: Readonly<Record<string, string | undefi
     target: target ?? { registry: '', prefix: '' },
     nameTemplate,
     allowRegistries,
-    maxInFlight: read.positiveInt('MAX_IN_FLIGHT', 10, 1000),
+    maxInFlight: read.wholeNumber('MAX_IN_FLIGHT', 10, MAX_IN_FLIGHT),
     ...optionalField('ref', read.optional('GITHUB_REF')),
     ...optionalField('githubTokenSecretId', read.optional('GITHUB_TOKEN_SECRET_ID')),
   };

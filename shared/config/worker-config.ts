@@ -19,10 +19,10 @@ export interface WorkerConfig {
   readonly region?: string;
 }
 
-/** Loads the worker configuration from the environment; throws one ConfigError listing every problem. */
 /** A Lambda runs 15 minutes at the most: no copy can be given longer. */
 const LAMBDA_MAX_SECONDS = 900;
 
+/** Loads the worker configuration from the environment; throws one ConfigError listing every problem. */
 export function loadWorkerConfig(env: Readonly<Record<string, string | undefined>>): WorkerConfig {
   const read = new EnvReader(env);
   const targetText = read.required('TARGET');
@@ -36,7 +36,7 @@ export function loadWorkerConfig(env: Readonly<Record<string, string | undefined
     nameTemplate,
     ecr: read.boolean('TARGET_IS_ECR', false),
     crane: read.optional('CRANE_PATH') ?? '/opt/bin/crane',
-    copyTimeoutMs: read.positiveInt('COPY_TIMEOUT_SECONDS', 840, LAMBDA_MAX_SECONDS) * 1000,
+    copyTimeoutMs: read.wholeNumber('COPY_TIMEOUT_SECONDS', 840, LAMBDA_MAX_SECONDS) * 1000,
     platforms,
     allowRegistries,
     ...optionalField('sourceCredentialsSecretId', read.optional('SOURCE_CREDENTIALS_SECRET_ID')),

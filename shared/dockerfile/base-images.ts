@@ -17,9 +17,9 @@ export interface BaseImage {
 // Dockerfile that names its images needs, and a file beyond one is refused with an error naming it.
 
 /**
- * Words in a file, each quote and comma counting as one, counted before it is parsed: the parser keeps an object of
- * about a kilobyte per word of some instructions (RUN, COPY, ADD), per string of their JSON form and per quoted part,
- * so a megabyte of `a a a` or `["a","a"]` would cost half a gigabyte.
+ * Words in a file, each quote, comma and `$` counting as one, counted before it is parsed: the parser keeps an object
+ * of about a kilobyte per word of some instructions (RUN, COPY, ADD), per string of their JSON form, per quoted part
+ * and per variable, so a megabyte of `a a a`, `["a","a"]` or `${a}${a}` would cost hundreds of megabytes.
  */
 export const MAX_WORDS = 32_768;
 
@@ -72,13 +72,13 @@ function instructionsOf(text: string): Instruction[] {
   const source = text.startsWith('\uFEFF') ? text.slice(1) : text;
   if (source.trim() === '') throw new DockerfileError('file is empty: it names no image to mirror');
   if (tooManyWords(source)) {
-    throw new DockerfileError(`it holds more than the ${MAX_WORDS} words allowed (a quote or a comma counts as one); a Dockerfile to mirror names its images in a few lines`);
+    throw new DockerfileError(`it holds more than the ${MAX_WORDS} words allowed (a quote, a comma or a "$" counts as one); a Dockerfile to mirror names its images in a few lines`);
   }
   return DockerfileParser.parse(source).getInstructions();
 }
 
 function tooManyWords(text: string): boolean {
-  const word = /[^\s"',]+|["',]/g;
+  const word = /[^\s"',$]+|["',$]/g;
   for (let count = 0; word.exec(text) !== null; count += 1) if (count === MAX_WORDS) return true;
   return false;
 }

@@ -96,7 +96,6 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
-  // JSON text escapes control characters; long values are cut.
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+  // A string is quoted, anything else shown as JSON; both escaped and cut like every outside text.
+  return typeof value === 'string' ? `"${safeText(value, 80)}"` : safeText(JSON.stringify(value) ?? String(value), 80);
 }

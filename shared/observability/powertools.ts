@@ -3,6 +3,7 @@ import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { describeError, isRetryable } from '../errors.ts';
 import type { MirrorResult, OutcomeRecorder, ScheduleRecorder, ScheduleSummary } from '../ports.ts';
 import { METRIC } from './names.ts';
+import { safeMessage } from '../safe-text.ts';
 
 /** One JSON log line and EMF metrics per image the worker handles. */
 export class PowertoolsOutcomeRecorder implements OutcomeRecorder {
@@ -60,7 +61,8 @@ export class PowertoolsScheduleRecorder implements ScheduleRecorder {
   }
 
   recordFailure(error: unknown): void {
-    this.logger.error('schedule failed', { error: describeError(error), retryable: isRetryable(error) });
+    // GitHub's own words may be in it: escaped, capped and with secrets hidden like every message.
+    this.logger.error('schedule failed', { error: safeMessage(describeError(error)), retryable: isRetryable(error) });
     this.metrics.addMetric(METRIC.schedulerFailures, MetricUnit.Count, 1);
   }
 }

@@ -27,6 +27,11 @@ export interface PlanOptions {
   readonly allowRegistries?: readonly string[];
 }
 
+/** True for the entry of a directory a source could not read (its path ends with `/`), which is no Dockerfile. */
+export function isDirectoryEntry(entry: DockerfileEntry): boolean {
+  return entry.path.endsWith('/');
+}
+
 /** Turns Dockerfiles into mirror jobs. Pure: bad files become errors, every valid file still yields its jobs. */
 export function buildPlan(entries: readonly DockerfileEntry[], options: PlanOptions = {}): Plan {
   const allowed = normaliseAllowList(options.allowRegistries ?? []);
@@ -41,7 +46,7 @@ export function buildPlan(entries: readonly DockerfileEntry[], options: PlanOpti
       continue;
     }
     if (entry.readError !== undefined || entry.text === undefined) {
-      fail(`reading the ${entry.path.endsWith('/') ? 'directory' : 'file'}: ${entry.readError ?? 'no content'}`);
+      fail(`reading the ${isDirectoryEntry(entry) ? 'directory' : 'file'}: ${entry.readError ?? 'no content'}`);
       continue;
     }
     let planned: { source: ImageReference; target?: ImageReference }[];

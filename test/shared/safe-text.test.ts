@@ -37,9 +37,19 @@ describe('safeText', () => {
     expect(safeText('x'.repeat(300))).toBe('x'.repeat(300));
   });
 
-  it('never ends a cut text on half an escape', () => {
-    const cut = safeText(`${'x'.repeat(9)}\n`, 10);
-    expect(cut).toBe(`${'x'.repeat(9)}… (10 characters)`);
+  it('never ends a cut text on half an escape or half a character', () => {
+    expect(safeText(`${'x'.repeat(9)}\n`, 10)).toBe(`${'x'.repeat(9)}… (10 characters)`);
+    expect(safeText(`${'x'.repeat(7)}\u001b`, 10)).toBe(`${'x'.repeat(7)}… (8 characters)`);
+    // A whole escaped backslash stays whole.
+    expect(safeText(`${'x'.repeat(8)}\\yz`, 10)).toBe(`${'x'.repeat(8)}\\\\… (11 characters)`);
+    // An emoji is two UTF-16 units: the cut never keeps one of them alone.
+    expect(safeText(`${'x'.repeat(9)}\u{1F600}`, 10)).toBe(`${'x'.repeat(9)}… (11 characters)`);
+  });
+
+  it('forgets the oldest secrets past a thousand, and still hides the newest', () => {
+    rememberSecret('first-secret-value');
+    for (let i = 0; i < 1000; i += 1) rememberSecret(`token-number-${i}`);
+    expect(safeMessage('first-secret-value and token-number-999')).toBe('first-secret-value and ***');
   });
 
   it('hides remembered secrets and their Basic form, also across the cut and inside longer text', () => {

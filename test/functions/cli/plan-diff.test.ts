@@ -94,6 +94,14 @@ describe('mirror plan --base', () => {
     expect(row).not.toMatch(/<img|[^\\]\|src/);
   });
 
+  it('keeps a file name holding backticks inside its code span in the comment', async () => {
+    const base = await writeImagesTree({});
+    const hostile = await writeImagesTree({ 'x``[a](evil.example)``/Dockerfile': 'FROM alpine:3.20\n' });
+    const run = await runCli(['plan', '--images', hostile, '--base', base, '--format', 'markdown', '--no-cost']);
+    // Two backticks in the name: a fence of three, which nothing inside can close.
+    expect(run.stdout).toContain('| ``` x``[a](evil.example)``/Dockerfile ``` |');
+  });
+
   it('compares trees holding hostile files on both sides, each reported on its own file, the rest compared', async () => {
     // Each of these used to end the whole comparison with "mirror: Maximum call stack size exceeded" and no report.
     const nested = `ARG A\nFROM redis:${'${A:-'.repeat(4000)}7${'}'.repeat(4000)}\n`;

@@ -71,6 +71,9 @@ describe('loadSchedulerConfig', () => {
   });
 
   it('lists every problem in one error', () => {
+    expect(() => loadSchedulerConfig({ GITHUB_REPOSITORY: 'octo/images', TARGET: 'r.example.com', WORKER_FUNCTION_NAME: 'w', MAX_IN_FLIGHT: '1001' })).toThrow(
+      'MAX_IN_FLIGHT must be a whole number from 1 to 1000, got "1001"',
+    );
     expect(() => loadSchedulerConfig({ GITHUB_REPOSITORY: 'just-a-name', MAX_IN_FLIGHT: '-1' })).toThrow(
       /GITHUB_REPOSITORY: expected owner\/name, got "just-a-name".*TARGET is required.*WORKER_FUNCTION_NAME is required.*MAX_IN_FLIGHT must be a whole number from 1 to 1000/,
     );

@@ -138,6 +138,8 @@ describe('baseImagesOf', () => {
       ['words', `FROM alpine:3.20\nRUN ${'a '.repeat(MAX_WORDS)}`],
       ['JSON strings', `FROM alpine:3.20\nRUN [${'"",'.repeat(MAX_WORDS / 2)}""]`],
       ['quoted parts of one word', `FROM alpine:3.20\nRUN ${"'a'".repeat(MAX_WORDS)}`],
+      ['variables in one word', `FROM alpine:3.20\nRUN ${'${a}'.repeat(MAX_WORDS)}`],
+      ['bare variables in one word', `FROM alpine:3.20\nRUN ${'$a'.repeat(MAX_WORDS)}`],
     ])('refuses a file of too many %s before parsing it', (_, text) => {
       expect(messageOf(text)).toContain(`it holds more than the ${MAX_WORDS} words allowed`);
     });

@@ -76,7 +76,7 @@ describe('LocalDockerfileSource', () => {
     expect(JSON.stringify(entries)).not.toContain(outside);
   });
 
-  it('gives the same order every time, whatever order the directories come in', async () => {
+  it('lists in path order, not in the order the parallel reads finish', async () => {
     const names = ['b', 'a', 'A', 'a-b', 'a_b', 'a/x', 'a.b', 'B/c'];
     const dir = await tree(Object.fromEntries(names.map((name) => [`${name}/Dockerfile`, `FROM ${name}:1\n`])));
 
@@ -92,7 +92,6 @@ describe('LocalDockerfileSource', () => {
       'B/c/Dockerfile',
       'b/Dockerfile',
     ]);
-    expect(await new LocalDockerfileSource(dir).list()).toEqual(first);
   });
 
   it('reads thousands of files, each with its own text', async () => {

@@ -6,10 +6,10 @@ import type { DockerfileEntry } from '../ports.ts';
 export const MAX_DOCKERFILE_BYTES = 1024 * 1024;
 
 /** The mode git gives a symbolic link in a tree. */
-export const SYMLINK_MODE = '120000';
+const SYMLINK_MODE = '120000';
 
 /** True for a path (below the images root, `/`-separated) named exactly `Dockerfile` outside hidden directories. */
-export function isDockerfilePath(path: string): boolean {
+function isDockerfilePath(path: string): boolean {
   const segments = path.split('/');
   return segments.at(-1) === 'Dockerfile' && !segments.slice(0, -1).some(isHidden);
 }
@@ -37,6 +37,17 @@ export function symlinkWarning(path: string, pointsTo: 'directory' | 'unknown'):
 /** The order every source lists its entries in, whatever order it found them in. */
 export function byPath(a: DockerfileEntry, b: DockerfileEntry): number {
   return a.path.localeCompare(b.path);
+}
+
+/**
+ * What a git tree's entry (a local ref or GitHub) comes to: `read` for a Dockerfile to read, the entry to report for one
+ * refused or for a symbolic link that may hide Dockerfiles, undefined for anything else. A tree stores a link's target
+ * only by name, so a link cannot be told to point to a directory.
+ */
+export function treeEntry(path: string, item: { readonly mode: string; readonly regular: boolean; readonly size?: number | undefined }): 'read' | DockerfileEntry | undefined {
+  const symlink = item.mode === SYMLINK_MODE;
+  if (!isDockerfilePath(path)) return symlink ? symlinkWarning(path, 'unknown') : undefined;
+  return unreadableEntry(path, { symlink, regular: item.regular, size: item.size }) ?? 'read';
 }
 
 /** Why a file of this many bytes is not read. */

@@ -2,7 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { GitSourceError } from '../errors.ts';
 import type { DockerfileEntry, DockerfileSource } from '../ports.ts';
-import { byPath, isDockerfilePath, SYMLINK_MODE, symlinkWarning, unreadableEntry } from './entries.ts';
+import { byPath, treeEntry } from './entries.ts';
 
 const run = promisify(execFile);
 
@@ -67,18 +67,11 @@ export class GitRefDockerfileSource implements DockerfileSource {
       const [, mode, type, object, size, fullPath] = match as unknown as [string, string, string, string, string, string];
       if (!fullPath.startsWith(prefix)) continue;
       const path = fullPath.slice(prefix.length);
-      const symlink = mode === SYMLINK_MODE;
-      if (!isDockerfilePath(path)) {
-        const warning = symlink ? symlinkWarning(path, 'unknown') : undefined;
-        if (warning !== undefined) entries.push(warning);
-        continue;
-      }
-      const unreadable = unreadableEntry(path, { symlink, regular: type === 'blob', size: Number(size) });
-      if (unreadable !== undefined) entries.push(unreadable);
-      else {
+      const entry = treeEntry(path, { mode, regular: type === 'blob', size: Number(size) });
+      if (entry === 'read') {
         blobs.push({ index: entries.length, object });
         entries.push({ path });
-      }
+      } else if (entry !== undefined) entries.push(entry);
     }
     const texts = await catBlobs(root, blobs.map((blob) => blob.object));
     blobs.forEach((blob, i) => {

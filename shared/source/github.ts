@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import { type Octokit, RequestError } from 'octokit';
 import { ConfigError, GitHubSourceError } from '../errors.ts';
 import type { DockerfileEntry, DockerfileSource } from '../ports.ts';
-import { byPath, isDockerfilePath, MAX_DOCKERFILE_BYTES, SYMLINK_MODE, symlinkWarning, tooLarge, unreadableEntry } from './entries.ts';
+import { byPath, MAX_DOCKERFILE_BYTES, tooLarge, treeEntry } from './entries.ts';
 
 /** Where the images tree lives on GitHub. */
 export interface GitHubSourceOptions {
@@ -94,15 +94,9 @@ export class GitHubDockerfileSource implements DockerfileSource {
     const toRead: { path: string; sha: string }[] = [];
     for (const item of blobs) {
       const path = this.relative(item.path);
-      const symlink = item.mode === SYMLINK_MODE;
-      if (!isDockerfilePath(path)) {
-        const warning = symlink ? symlinkWarning(path, 'unknown') : undefined;
-        if (warning !== undefined) entries.push(warning);
-        continue;
-      }
-      const unreadable = unreadableEntry(path, { symlink, regular: true, size: item.size });
-      if (unreadable !== undefined) entries.push(unreadable);
-      else toRead.push({ path, sha: item.sha });
+      const entry = treeEntry(path, { mode: item.mode, regular: true, size: item.size });
+      if (entry === 'read') toRead.push({ path, sha: item.sha });
+      else if (entry !== undefined) entries.push(entry);
     }
     for (let start = 0; start < toRead.length; start += this.batchSize) {
       const batch = toRead.slice(start, start + this.batchSize);

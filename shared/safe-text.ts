@@ -5,8 +5,6 @@
 
 /** Values never shown: registry passwords and tokens, their Basic-header forms, the GitHub token. */
 const secrets = new Set<string>();
-/** The longest of them: how far past a cut a secret could reach. */
-let longestSecret = 0;
 /** The secrets, longest first (a token may hold a shorter one), sorted again after each change. */
 let longestFirst: readonly string[] = [];
 
@@ -25,7 +23,6 @@ const REDACTED = '***';
 export function rememberSecret(value: string | undefined): void {
   if (value === undefined || value.length < MIN_SECRET_LENGTH || secrets.has(value)) return;
   secrets.add(value);
-  longestSecret = Math.max(longestSecret, value.length);
   if (secrets.size > MAX_SECRETS) secrets.delete(secrets.values().next().value as string);
   longestFirst = [...secrets].sort((a, b) => b.length - a.length);
 }
@@ -67,7 +64,8 @@ export function safeMessage(text: string, max = MESSAGE_MAX): string {
 function sanitise(text: string, max: number, escapeQuotes: boolean): string {
   // Redact before cutting, so that a secret across the cut cannot leave its first half visible; look at little more
   // than will be shown, so that a value of a gigabyte costs no more than one of a line.
-  const window = text.length > max + longestSecret + 16 ? text.slice(0, max + longestSecret + 16) : text;
+  const reach = max + (longestFirst[0]?.length ?? 0) + 16;
+  const window = text.length > reach ? text.slice(0, reach) : text;
   let out = redact(window);
   if (escapeQuotes) out = out.replace(/[\\"]/g, (ch) => `\\${ch}`);
   out = neutraliseCommand(out.replace(UNSAFE, escapeChar));

@@ -1,7 +1,6 @@
 import { type ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
 import { CredentialsError, describeError } from '../errors.ts';
 import type { CredentialProvider, RegistryCredential } from '../ports.ts';
-import { rememberCredential } from '../safe-text.ts';
 
 const REFRESH_MARGIN_MS = 5 * 60_000;
 const MAX_CACHE_MS = 60 * 60_000;
@@ -43,7 +42,6 @@ export class EcrCredentialProvider implements CredentialProvider {
     const colon = decoded.indexOf(':');
     if (colon <= 0) throw new CredentialsError(`fetching an ECR authorization token for ${this.registry}: the answer held no usable token`);
     const credential = Object.freeze({ username: decoded.slice(0, colon), password: decoded.slice(colon + 1) });
-    rememberCredential(credential.username, credential.password);
     const now = Date.now();
     const expiresAt = data?.expiresAt?.getTime() ?? 0;
     // An expiry already past (emulators send one) is ignored rather than refetched on every call.

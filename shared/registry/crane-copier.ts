@@ -57,6 +57,8 @@ export class CraneImageCopier implements ImageCopier {
   async copy(request: CopyRequest): Promise<void> {
     if (request.signal?.aborted) throw new InterruptedError('crane copy not started: interrupted');
     // mkdtemp makes the directory 0700; the file is 0600 from its first byte.
+    // Whatever a registry echoes back through crane's stderr, these logins never get printed.
+    for (const credential of request.credentials.values()) rememberCredential(credential.username, credential.password);
     const configDir = await mkdtemp(join(this.options.tempDir ?? tmpdir(), 'image-mirror-'));
     let end: CraneEnd | undefined;
     try {
@@ -142,8 +144,6 @@ function killGroup(pid: number | undefined): void {
 export function dockerConfig(credentials: ReadonlyMap<string, RegistryCredential>): string {
   const auths: Record<string, { auth: string }> = {};
   for (const [registry, credential] of credentials) {
-    // Whatever a registry echoes back through crane's stderr, these never get printed.
-    rememberCredential(credential.username, credential.password);
     const key = registry === DOCKER_HUB ? 'https://index.docker.io/v1/' : registry;
     auths[key] = { auth: Buffer.from(`${credential.username}:${credential.password}`).toString('base64') };
   }

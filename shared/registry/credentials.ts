@@ -1,12 +1,10 @@
 import { ConfigError } from '../errors.ts';
 import { normaliseRegistryHost } from '../image-ref/reference.ts';
 import type { CredentialProvider, RegistryCredential } from '../ports.ts';
-import { rememberCredential } from '../safe-text.ts';
 
 /**
  * Parses credentials JSON keyed by registry host, `{"docker.io": {"username": "…", "password": "…"}}`:
- * the shape of the `--credentials` file and of the AWS secret. Messages never include a secret, and every password is
- * remembered so that no message printed later can show it either.
+ * the shape of the `--credentials` file and of the AWS secret. Messages never include a secret.
  */
 export function parseCredentials(json: string, origin: string): ReadonlyMap<string, RegistryCredential> {
   let data: unknown;
@@ -33,7 +31,6 @@ export function parseCredentials(json: string, origin: string): ReadonlyMap<stri
       problems.push(`"${host}" needs non-empty string fields "username" and "password"`);
       continue;
     }
-    rememberCredential(entry.username, entry.password);
     out.set(registry, Object.freeze({ username: entry.username, password: entry.password }));
   }
   if (problems.length > 0) throw new ConfigError(`${origin}: ${problems.join('; ')}`);

@@ -73,12 +73,20 @@ describe('CraneImageCopier with the real crane', () => {
     await chmod(crane, 0o755);
     const configs = await mkdtemp(join(dir, 'tmp-'));
     const pids = async () => [Number(await readFile(join(dir, 'crane.pid'), 'utf8')), Number(await readFile(join(dir, 'child.pid'), 'utf8'))];
-    return { crane, configs, pids, started: () => waitFor(() => readFile(join(dir, 'crane.pid'), 'utf8').then(() => true, () => false)) };
+    // One copy through it, its Docker config made in `configs`.
+    const copy = (options: { timeoutMs?: number; signal?: AbortSignal } = {}) =>
+      new CraneImageCopier({ crane, tempDir: configs, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) }).copy({
+        source: parseImageReference('a/b:1'),
+        target: parseImageReference('c/d:1'),
+        credentials,
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      });
+    return { configs, pids, copy, started: () => waitFor(() => readFile(join(dir, 'crane.pid'), 'utf8').then(() => true, () => false)) };
   };
 
   it('kills crane and everything it started at the time limit, and removes its credentials', async () => {
     const hanging = await hangingCrane('slow');
-    const failure = new CraneImageCopier({ crane: hanging.crane, timeoutMs: 300, tempDir: hanging.configs }).copy({ source: parseImageReference('a/b:1'), target: parseImageReference('c/d:1'), credentials });
+    const failure = hanging.copy({ timeoutMs: 300 });
     await expect(failure).rejects.toThrow('crane copy timed out after 0.3 s');
     await expect(failure).rejects.toMatchObject({ retryable: true });
     for (const pid of await hanging.pids()) expect(isRunning(pid), `process ${pid}`).toBe(false);
@@ -88,7 +96,7 @@ describe('CraneImageCopier with the real crane', () => {
   it('stops crane and everything it started at once when the run is interrupted, and removes its credentials', async () => {
     const hanging = await hangingCrane('interrupted');
     const stop = new AbortController();
-    const copy = new CraneImageCopier({ crane: hanging.crane, tempDir: hanging.configs }).copy({ source: parseImageReference('a/b:1'), target: parseImageReference('c/d:1'), credentials, signal: stop.signal });
+    const copy = hanging.copy({ signal: stop.signal });
     await hanging.started();
     expect((await readdir(hanging.configs)).length).toBe(1);
     stop.abort();
@@ -100,7 +108,7 @@ describe('CraneImageCopier with the real crane', () => {
   it('hears of an interruption that came while its Docker config was being written', async () => {
     const hanging = await hangingCrane('midway');
     const stop = new AbortController();
-    const copy = new CraneImageCopier({ crane: hanging.crane, tempDir: hanging.configs }).copy({ source: parseImageReference('a/b:1'), target: parseImageReference('c/d:1'), credentials, signal: stop.signal });
+    const copy = hanging.copy({ signal: stop.signal });
     // The copy is past its first check and writing the config: the signal must still reach crane once it starts.
     setImmediate(() => stop.abort());
     await expect(copy).rejects.toThrow(InterruptedError);
@@ -109,7 +117,7 @@ describe('CraneImageCopier with the real crane', () => {
 
   it('starts nothing and writes no credentials once the run is interrupted', async () => {
     const hanging = await hangingCrane('never');
-    const copy = new CraneImageCopier({ crane: hanging.crane, tempDir: hanging.configs }).copy({ source: parseImageReference('a/b:1'), target: parseImageReference('c/d:1'), credentials, signal: AbortSignal.abort() });
+    const copy = hanging.copy({ signal: AbortSignal.abort() });
     await expect(copy).rejects.toThrow(InterruptedError);
     expect(await readdir(hanging.configs)).toEqual([]);
   });

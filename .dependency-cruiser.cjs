@@ -3,7 +3,7 @@
 const DOMAIN = '^shared/(errors\\.ts|safe-text\\.ts|ports\\.ts|oci|image-ref|dockerfile|plan|config|bots/(dependabot|renovate|tree)\\.ts)';
 const USE_CASES = '^shared/(sync/|findings/|bots/configure\\.ts)';
 const ADAPTERS = '^shared/(source|registry|ecr|secrets|lambda|observability|bots/repo-files\\.ts)';
-const IO = '^(node:)?(child_process|fs|fs/promises|http|https|net)$|@aws-sdk|octokit|@aws-lambda-powertools';
+const IO = '^(node:)?(child_process|fs|fs/promises|http|https|net|tls)$|@aws-sdk|octokit|@aws-lambda-powertools|undici';
 
 module.exports = {
   forbidden: [

@@ -5,7 +5,7 @@
 #
 #   scripts/setup.sh [--no-npm]
 #
-#   apt packages   docker-registry apache2-utils golang-go skopeo curl jq ca-certificates
+#   apt packages   docker-registry apache2-utils golang-go skopeo curl jq ca-certificates openssl
 #   crane          built offline from Debian's go-containerregistry source into
 #                  ${CRANE:-/usr/local/bin/crane} (skipped when it already works)
 #   moto_server    checked: starts and answers on a free loopback port
@@ -26,7 +26,7 @@ source "$REPO_DIR/scripts/lib/crane.sh"
 CRANE=${CRANE:-/usr/local/bin/crane}
 MOTO_VERSION=5.2.1
 NODE_MIN_MAJOR=20
-APT_PACKAGES=(docker-registry apache2-utils golang-go skopeo curl jq ca-certificates)
+APT_PACKAGES=(docker-registry apache2-utils golang-go skopeo curl jq ca-certificates openssl)
 
 usage() {
   awk 'NR > 2 && /^#/ { sub(/^# ?/, ""); print; next } NR > 2 { exit }' "${BASH_SOURCE[0]}"

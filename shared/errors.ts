@@ -39,8 +39,17 @@ export class RateLimitedError extends RegistryRequestError {}
 /** The source registry (Docker Hub, say) refused us for rate limiting: the pull budget is spent, not our own registry. */
 export class SourceRateLimitedError extends RateLimitedError {}
 
-/** Why a copy failed: refused credentials, a time limit, a fault a retry may clear, or one it never will. */
-export type CopyFailureReason = 'auth' | 'timeout' | 'transient' | 'permanent';
+/**
+ * The source refused a pull for its pull limit (Docker Hub's 429 `TOOMANYREQUESTS`, "You have reached your pull rate
+ * limit"): never retried within the run, since every retry of a GET spends more of the budget; the image is `deferred`.
+ */
+export class PullLimitError extends SourceRateLimitedError {}
+
+/** The image was not copied because the pulls it needs would take the source's budget below the reserve. */
+export class DeferredError extends MirrorError {}
+
+/** Why a copy failed: refused credentials, a time limit, the source's pull limit, a fault a retry may clear, or one it never will. */
+export type CopyFailureReason = 'auth' | 'timeout' | 'pull-limit' | 'transient' | 'permanent';
 
 /** `crane copy` failed or timed out, or what landed is not what was copied; `reason` says which kind of failure. */
 export class CopyFailedError extends MirrorError {

@@ -24,11 +24,27 @@ export interface DockerfileSource {
   list(): Promise<DockerfileEntry[]>;
 }
 
-/** What a manifest HEAD tells: the digest, and Docker Hub's remaining pull budget when it says so. */
+/**
+ * A source registry's pull budget as its headers tell it, on every manifest answer, HEAD (free) included: Docker Hub's
+ * `ratelimit-limit: 100;w=21600`, `ratelimit-remaining: 76;w=21600` and `docker-ratelimit-source: 192.0.2.1`
+ * (https://docs.docker.com/docker-hub/usage/pulls/#view-pull-rate-and-limit). A registry that sends none has no budget.
+ */
+export interface PullBudgetSeen {
+  readonly limit: number;
+  readonly remaining: number;
+  /** The window the limit is counted over, in seconds (`w=21600`: 6 hours). */
+  readonly windowSeconds: number;
+  /** What the pulls are counted against: an IP address or an account (`docker-ratelimit-source`). */
+  readonly source?: string;
+}
+
+/** What a manifest lookup tells: the digest, and the source's pull budget when it says so. */
 export interface ManifestHead {
   readonly digest: string;
   readonly mediaType?: string;
-  readonly rateLimitRemaining?: string;
+  readonly budget?: PullBudgetSeen;
+  /** Manifest GETs the lookup had to spend, counted pulls on Docker Hub: 1 when the registry answered no HEAD; absent for none. */
+  readonly pullsSpent?: number;
 }
 
 /** A manifest as fetched: its bytes, parsed JSON, media type and digest. */
@@ -41,7 +57,7 @@ export interface Manifest {
 
 /** Manifest access on a registry. HEAD costs nothing on Docker Hub; a GET is a counted pull there. */
 export interface ManifestRegistry {
-  /** The manifest's digest by HEAD, or undefined when the registry has no such manifest. */
+  /** The manifest's digest by HEAD (by GET where the registry answers no HEAD), or undefined when it has no such manifest. */
   headManifest(ref: ImageReference): Promise<ManifestHead | undefined>;
   /** The manifest itself, or undefined when absent. */
   getManifest(ref: ImageReference): Promise<Manifest | undefined>;

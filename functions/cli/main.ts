@@ -101,8 +101,9 @@ async function planOptionsOf(options: CommonOptions, target: TargetBase | undefi
   const allowRegistries = options.allowRegistry.map((host) => {
     try {
       return normaliseRegistryHost(host);
-    } catch {
-      throw new UsageError(`--allow-registry: "${host}" is not a registry host`);
+    } catch (error) {
+      // The reason names the host already: `"myregistry" is not a registry host: crane reads …`.
+      throw new UsageError(`--allow-registry: ${describeError(error)}`);
     }
   });
   return { ...(target ? { target } : {}), allowRegistries, ...(options.nameTemplate ? { nameTemplate: options.nameTemplate } : {}) };

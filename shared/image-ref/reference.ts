@@ -57,7 +57,9 @@ export function parseImageReference(text: string): ImageReference {
 
   const slash = name.indexOf('/');
   const first = slash === -1 ? '' : name.slice(0, slash);
-  const hasRegistry = slash !== -1 && (/[.:]/.test(first) || first === 'localhost');
+  // Docker takes `localhost/app` from the local registry, crane from Docker Hub: either reading would be a guess.
+  if (first.toLowerCase() === 'localhost') fail(`crane reads "localhost/…" as a Docker Hub path (docker.io/localhost/…), Docker as the registry "localhost": give its port (localhost:PORT/…)`);
+  const hasRegistry = slash !== -1 && namesRegistryHost(first);
   let registry = hasRegistry ? first.toLowerCase() : DOCKER_HUB;
   let repository = hasRegistry ? name.slice(slash + 1) : name;
 
@@ -79,10 +81,34 @@ export function parseImageReference(text: string): ImageReference {
   return freezeReference({ registry, repository, tag, digest });
 }
 
-/** Normalises a registry host as written by a user (`index.docker.io`, `https://index.docker.io/v1/`) to the form references use. */
+/**
+ * True when crane reads `component`, the first part of an image name, as a registry host: when it holds a "." or a
+ * ":" (go-containerregistry v0.14.0, `name.NewRepository` in pkg/name/repository.go, the crane we ship). Any other first
+ * part is a path on Docker Hub: crane reads `myregistry/app` as `index.docker.io/myregistry/app`, and `localhost/app`
+ * too (later releases take `localhost` as a host; v0.14 does not).
+ */
+export function namesRegistryHost(component: string): boolean {
+  return /[.:]/.test(component);
+}
+
+/**
+ * Normalises a registry host as written by a user (`index.docker.io`, `https://index.docker.io/v1/`) to the form
+ * references use. Throws InvalidImageReferenceError for a name that is no host, or one crane would read as a Docker Hub
+ * path (namesRegistryHost): `myregistry` is not taken to mean Docker Hub, nor a host of that name.
+ */
 export function normaliseRegistryHost(host: string): string {
   const bare = host.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
-  return parseImageReference(`${bare}/x`).registry;
+  // One DNS label, `myregistry` or `localhost`: a host to the user, a Docker Hub path to crane.
+  if (/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/i.test(bare) && !namesRegistryHost(bare)) {
+    throw new InvalidImageReferenceError(
+      `"${safeText(host)}" is not a registry host: crane reads a name with no "." and no port as a path on Docker Hub (docker.io/${safeText(bare, 100)}/…); give the host with its domain or port, or docker.io for Docker Hub`,
+    );
+  }
+  try {
+    return parseImageReference(`${bare}/x`).registry;
+  } catch (error) {
+    throw new InvalidImageReferenceError(`"${safeText(host)}" is not a registry host with an optional port`, { cause: error });
+  }
 }
 
 /** Formats a reference as `registry/repository[:tag][@digest]`. */

@@ -1,5 +1,5 @@
 import { TargetNameError } from '../errors.ts';
-import { type ImageReference } from './reference.ts';
+import { type ImageReference, namesRegistryHost } from './reference.ts';
 import { safeText } from '../safe-text.ts';
 
 /** Where mirrored images go: a registry host and an optional repository prefix. */
@@ -34,6 +34,12 @@ export function parseTargetBase(text: string): TargetBase {
   }
   if (prefix !== '' && !ECR_REPOSITORY_RE.test(prefix)) {
     throw new TargetNameError(`invalid target "${safeText(text)}": prefix "${safeText(prefix)}" must be lowercase path components of a-z, 0-9 and single ".", "_" or "-" separators`);
+  }
+  // Our lookups would go to https://myregistry while crane pushed to docker.io/myregistry/…: never half of each.
+  if (!namesRegistryHost(registry)) {
+    throw new TargetNameError(
+      `invalid target "${safeText(text)}": crane reads "${safeText(registry)}" with no "." and no port as a path on Docker Hub (docker.io/${safeText(trimmed)}); give the registry with its domain or port (${safeText(registry)}.example.com, ${safeText(registry)}:5000), or docker.io/${safeText(trimmed)} to mean Docker Hub`,
+    );
   }
   return Object.freeze({ registry, prefix });
 }

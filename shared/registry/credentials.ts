@@ -22,8 +22,8 @@ export function parseCredentials(json: string, origin: string): ReadonlyMap<stri
     let registry: string;
     try {
       registry = normaliseRegistryHost(host);
-    } catch {
-      problems.push(`"${host}" is not a registry host`);
+    } catch (error) {
+      problems.push((error as Error).message);
       continue;
     }
     const entry = value as Record<string, unknown> | null;

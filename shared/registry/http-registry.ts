@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { InterruptedError, RateLimitedError, RegistryRequestError } from '../errors.ts';
+import { InterruptedError, PullLimitError, RateLimitedError, RegistryRequestError } from '../errors.ts';
 import { DOCKER_HUB, formatReference, type ImageReference } from '../image-ref/reference.ts';
 import * as z from 'zod/mini';
 import { isDigest, type ManifestJson, MANIFEST_MEDIA_TYPES, parseManifestJson } from '../oci/manifest.ts';
-import type { CredentialProvider, Manifest, ManifestHead, ManifestRegistry } from '../ports.ts';
+import type { CredentialProvider, Manifest, ManifestHead, ManifestRegistry, PullBudgetSeen } from '../ports.ts';
 import { afterAttempts, parseRetryAfter, REQUEST_RETRY, retrying, type RetryPolicy, sleep } from '../retry.ts';
 import { rememberCredential, rememberSecret, safeText } from '../safe-text.ts';
+import { DOCKER_HUB_API, isCertificateRejection, registryScheme } from './network.ts';
 
 export interface HttpRegistryOptions {
   readonly credentials: CredentialProvider;
@@ -13,9 +14,12 @@ export interface HttpRegistryOptions {
   readonly timeoutMs?: number;
   /** Aborted when the run is told to stop (SIGINT, SIGTERM): requests and retry waits end at once, as `interrupted`. */
   readonly signal?: AbortSignal;
+  /** Sends every request: manifest requests, each redirect hop and the token endpoints'. */
   readonly fetch?: typeof fetch;
   /** The wait between attempts, given the run's signal so that an interruption can end it. */
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** The base URL (`https://host[:port]`) of a registry's API; registryBaseUrl()'s rule when absent. */
+  readonly baseUrl?: (registry: string) => Promise<string>;
 }
 
 const MIB = 1024 * 1024;
@@ -32,6 +36,15 @@ export const MAX_TOKEN_BYTES = MIB;
 /** The most of an error answer read: only its first error's code and message are shown, 300 characters at most. */
 export const MAX_ERROR_BYTES = 64 * 1024;
 
+/** Redirects followed for one request at the most: as many as Go's HTTP client, and so crane, follows. */
+export const MAX_REDIRECTS = 10;
+
+/**
+ * The longest token sent. Tokens are JWTs of a few KiB; one far longer would not fit in a request's headers anyway
+ * (nginx takes 8 KiB a header line by default, Node.js 16 KiB for all of them).
+ */
+export const MAX_TOKEN_LENGTH = 16 * 1024;
+
 /** A body that must come whole: how much of it may come, and what a refusal calls it. */
 interface BodyLimit {
   readonly bytes: number;
@@ -45,17 +58,60 @@ const TOKEN_BODY: BodyLimit = { bytes: MAX_TOKEN_BYTES, name: 'the token answer'
 const utf8 = new TextDecoder();
 
 interface CachedAuth {
+  /** Basic credentials hold for every scope of their origin; a Bearer token for the scope it was fetched for. */
+  readonly scheme: 'basic' | 'bearer';
   readonly header: string;
   readonly expiresAt: number;
+  /** The registry host whose credentials got it, to be invalidated when it is refused. */
+  readonly credentialsOf?: string;
 }
 
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+
+/** The statuses whose Location is followed (RFC 9110, section 15.4). */
+const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
+
+/** Answers returned to the caller rather than thrown: absent. A HEAD also passes a 405, to fall back to a GET. */
+const ABSENT: ReadonlySet<number> = new Set([404]);
+const ABSENT_OR_NO_HEAD: ReadonlySet<number> = new Set([404, 405]);
+
+// Printable ASCII with no space: what an Authorization header can carry (RFC 9110, section 5.5), bounded.
+const SENDABLE_TOKEN = new RegExp(`^[\\x21-\\x7e]{1,${MAX_TOKEN_LENGTH}}$`);
 
 /** What varies between the manifest requests. */
 interface RequestParts {
   readonly accept: string;
   readonly body?: string;
   readonly contentType?: string;
+}
+
+const MANIFEST_REQUEST: RequestParts = { accept: MANIFEST_MEDIA_TYPES.join(', ') };
+
+/** One manifest request, across its attempts and redirects. */
+interface Exchange {
+  readonly method: string;
+  readonly ref: ImageReference;
+  /** The URL the request starts at: the registry's own origin, whose credentials are the registry's. */
+  readonly url: URL;
+  readonly parts: RequestParts;
+  /** The token scope the request needs: pull, or pull and push for a PUT. */
+  readonly scope: string;
+  /** Statuses besides 2xx returned as they are. */
+  readonly passing: ReadonlySet<number>;
+  /** Logins per origin over the whole request, retries included: credentials refused twice will not improve. */
+  readonly logins: Map<string, number>;
+}
+
+/** A request's final answer, and how messages about it name the request. */
+interface Answer {
+  readonly response: Response;
+  readonly what: string;
+}
+
+/** One challenge of a WWW-Authenticate header: its scheme, lowercase, and its parameters, names lowercase. */
+export interface Challenge {
+  readonly scheme: string;
+  readonly params: Record<string, string>;
 }
 
 // The token endpoint's answer (https://distribution.github.io/distribution/spec/auth/token/): `token`, or `access_token`
@@ -72,30 +128,28 @@ const errorBody = z.looseObject({
   errors: z.exactOptional(z.array(z.looseObject({ code: z.exactOptional(z.string()), message: z.exactOptional(z.string()) }))),
 });
 
-/** The scheme crane uses too: plain HTTP for loopback, localhost, `.local` and RFC 1918 hosts, HTTPS elsewhere. */
+/**
+ * Without a `baseUrl` resolver (a client built for one known registry, in tests): plain HTTP where crane may use it
+ * (registryScheme()), with no HTTPS attempt first, and HTTPS elsewhere; Docker Hub's API host for `docker.io`.
+ */
 function registryBaseUrl(registry: string): string {
-  const host = registry === DOCKER_HUB ? 'registry-1.docker.io' : registry;
-  const name = registry.replace(/:\d+$/, '');
-  const insecure =
-    name === 'localhost' ||
-    name.endsWith('.local') ||
-    /^127\./.test(name) ||
-    /^10\./.test(name) ||
-    /^192\.168\./.test(name) ||
-    /^172\.(1[6-9]|2\d|3[01])\./.test(name);
-  return `${insecure ? 'http' : 'https'}://${host}`;
+  return registry === DOCKER_HUB ? DOCKER_HUB_API : `${registryScheme(registry)}://${registry}`;
 }
 
 /**
- * Registry API client for manifest lookups: the token flow (401 → Bearer or Basic), 429 with
- * `Retry-After` and 5xx retried with jittered backoff, every failure saying which request failed.
+ * Registry API client for manifest lookups: redirects followed hop by hop, the token flow (401 → Bearer or Basic) run
+ * for whichever origin asks, tokens kept per origin and scope, 429 with `Retry-After` and 5xx retried with jittered
+ * backoff (Docker Hub's pull limit excepted), every failure saying which request failed.
  */
 export class HttpRegistryClient implements ManifestRegistry {
   private readonly retry: RetryPolicy;
   private readonly timeoutMs: number;
   private readonly fetch: typeof fetch;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Bearer tokens by origin and scope, Basic credentials by origin (see authKey). */
   private readonly auth = new Map<string, CachedAuth>();
+  /** Registries that answered a HEAD with 405, or with no digest: asked by GET from then on. */
+  private readonly headless = new Set<string>();
 
   constructor(private readonly options: HttpRegistryOptions) {
     this.retry = options.retry ?? REQUEST_RETRY;
@@ -104,47 +158,32 @@ export class HttpRegistryClient implements ManifestRegistry {
     this.sleep = options.sleep ?? sleep;
   }
 
+  /**
+   * The digest by HEAD, free on Docker Hub. A registry that answers no HEAD (405, or 200 with no Docker-Content-Digest)
+   * is asked by GET, now and for the client's lifetime: a counted pull, said by `pullsSpent`.
+   */
   async headManifest(ref: ImageReference): Promise<ManifestHead | undefined> {
-    const response = await this.request('HEAD', ref, manifestPath(ref), { accept: MANIFEST_MEDIA_TYPES.join(', ') });
-    if (response.status === 404) return undefined;
-    const digest = response.headers.get('docker-content-digest') ?? ref.digest;
-    if (digest === undefined) {
-      throw new RegistryRequestError(`HEAD ${formatReference(ref)}: the registry sent no Docker-Content-Digest header`, { status: response.status });
+    if (!this.headless.has(ref.registry)) {
+      const { response } = await this.request('HEAD', ref, manifestPath(ref), MANIFEST_REQUEST, ABSENT_OR_NO_HEAD);
+      await response.body?.cancel();
+      if (response.status === 404) return undefined;
+      // A pinned reference found by its digest needs no digest header: the pin is the digest.
+      const digest = response.headers.get('docker-content-digest') ?? ref.digest;
+      if (response.status !== 405 && digest !== undefined) return headOf(ref, digest, response.headers);
+      this.headless.add(ref.registry);
     }
-    checkDigest(digest, `HEAD ${formatReference(ref)}`);
-    const head: { digest: string; mediaType?: string; rateLimitRemaining?: string } = { digest };
-    const mediaType = response.headers.get('content-type');
-    if (mediaType) head.mediaType = mediaType;
-    const remaining = response.headers.get('ratelimit-remaining');
-    if (remaining) head.rateLimitRemaining = remaining;
-    return head;
+    const fetched = await this.fetchManifest(ref);
+    if (fetched === undefined) return undefined;
+    const { manifest, budget } = fetched;
+    return { digest: manifest.digest, ...(manifest.mediaType ? { mediaType: manifest.mediaType } : {}), ...(budget ? { budget } : {}), pullsSpent: 1 };
   }
 
   async getManifest(ref: ImageReference): Promise<Manifest | undefined> {
-    const path = manifestPath(ref);
-    const response = await this.request('GET', ref, path, { accept: MANIFEST_MEDIA_TYPES.join(', ') });
-    if (response.status === 404) {
-      await response.body?.cancel();
-      return undefined;
-    }
-    const bytes = await this.readBody(response, MANIFEST_BODY, `GET ${registryBaseUrl(ref.registry)}${path}`);
-    // The digest is of the bytes received: decoding first would drop a byte-order mark or replace an invalid byte.
-    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-    const body = utf8.decode(bytes);
-    if (ref.digest !== undefined && ref.digest !== digest) {
-      throw new RegistryRequestError(`GET ${formatReference(ref)}: the registry sent a manifest whose digest is ${digest}`);
-    }
-    let json: ManifestJson;
-    try {
-      json = parseManifestJson(body);
-    } catch (error) {
-      throw new RegistryRequestError(`GET ${formatReference(ref)}: ${(error as Error).message}`);
-    }
-    return { digest, mediaType: json.mediaType ?? response.headers.get('content-type') ?? '', body, json };
+    return (await this.fetchManifest(ref))?.manifest;
   }
 
   async putManifest(ref: ImageReference, body: string, mediaType: string): Promise<string> {
-    const response = await this.request('PUT', ref, manifestPath(ref), { accept: '*/*', body, contentType: mediaType });
+    const { response } = await this.request('PUT', ref, manifestPath(ref), { accept: '*/*', body, contentType: mediaType });
     await response.body?.cancel();
     if (response.status === 404) throw new RegistryRequestError(`PUT ${formatReference(ref)}: 404 Not Found`, { status: 404 });
     const digest = response.headers.get('docker-content-digest') ?? `sha256:${createHash('sha256').update(body).digest('hex')}`;
@@ -152,74 +191,147 @@ export class HttpRegistryClient implements ManifestRegistry {
     return digest;
   }
 
-  /** Sends a request to `ref`'s registry, authenticating and retrying as needed; any status other than 2xx and 404 throws. */
-  private request(method: string, ref: ImageReference, path: string, init: RequestParts): Promise<Response> {
-    const url = `${registryBaseUrl(ref.registry)}${path}`;
-    // Logging in is counted over the whole request, retries included: credentials refused twice will not improve.
-    const logins = { count: 0 };
-    return retrying(this.retry, () => this.attempt(method, ref, url, init, logins), {
+  /** The manifest by GET, its digest taken over the bytes received, with the pull budget its answer told. */
+  private async fetchManifest(ref: ImageReference): Promise<{ manifest: Manifest; budget?: PullBudgetSeen } | undefined> {
+    const { response, what } = await this.request('GET', ref, manifestPath(ref), MANIFEST_REQUEST);
+    if (response.status === 404) {
+      await response.body?.cancel();
+      return undefined;
+    }
+    const bytes = await this.readBody(response, MANIFEST_BODY, what);
+    // The digest is of the bytes received: decoding first would drop a byte-order mark or replace an invalid byte.
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const body = utf8.decode(bytes);
+    if (ref.digest !== undefined && ref.digest !== digest) {
+      throw new RegistryRequestError(`GET ${formatReference(ref)}: the registry sent a manifest whose digest is ${digest}, not the pinned ${ref.digest}`);
+    }
+    let json: ManifestJson;
+    try {
+      json = parseManifestJson(body);
+    } catch (error) {
+      throw new RegistryRequestError(`GET ${formatReference(ref)}: ${(error as Error).message}`);
+    }
+    const manifest = { digest, mediaType: json.mediaType ?? response.headers.get('content-type') ?? '', body, json };
+    const budget = pullBudgetOf(response.headers);
+    return budget ? { manifest, budget } : { manifest };
+  }
+
+  /**
+   * Sends a request to `ref`'s registry, following redirects, authenticating and retrying as needed; any status other
+   * than 2xx and `passing` throws.
+   */
+  private async request(method: string, ref: ImageReference, path: string, parts: RequestParts, passing = ABSENT): Promise<Answer> {
+    const exchange: Exchange = { method, ref, url: await this.apiUrl(ref, path), parts, scope: scopeFor(method, ref), passing, logins: new Map() };
+    return retrying(this.retry, () => this.attempt(exchange), {
       classify: (error) => ({ retryable: error instanceof RegistryRequestError && error.retryable, retryAfterMs: error instanceof RegistryRequestError ? error.retryAfterMs : undefined }),
       giveUp: (error, attempts, retryable) => (retryable && error instanceof RegistryRequestError ? withAttempts(error, attempts) : error),
       sleep: (ms) => this.sleep(ms, this.options.signal),
     });
   }
 
-  /** One attempt: a 401 is answered by logging in (twice at the most per request, fresh credentials the second time), not retried. */
-  private async attempt(method: string, ref: ImageReference, url: string, init: RequestParts, logins: { count: number }): Promise<Response> {
-    const what = `${method} ${url}`;
-    const authKey = `${ref.registry}|${ref.repository}`;
-    for (;;) {
-      const headers: Record<string, string> = { accept: init.accept };
-      if (init.contentType) headers['content-type'] = init.contentType;
-      // Basic credentials hold for the whole registry: sent up front, they save a 401 round trip per repository.
-      const cached = this.auth.get(authKey) ?? this.auth.get(`${ref.registry}|basic`);
-      if (cached && cached.expiresAt > Date.now()) headers.authorization = cached.header;
+  /** `path` on the registry's API, at the base URL the hook gives, or by crane's rule. */
+  private async apiUrl(ref: ImageReference, path: string): Promise<URL> {
+    const base = this.options.baseUrl ? await this.options.baseUrl(ref.registry) : registryBaseUrl(ref.registry);
+    const text = `${base.replace(/\/+$/, '')}${path}`;
+    const url = URL.canParse(text) ? new URL(text) : undefined;
+    if (url === undefined || !isHttp(url)) throw new RegistryRequestError(`${formatReference(ref)}: "${safeText(base, 100)}" is not an HTTP(S) base URL for ${ref.registry}`);
+    return url;
+  }
 
-      const response = await this.send(url, { method, headers, ...(init.body === undefined ? {} : { body: init.body }), redirect: 'follow' }, what);
-      if (response.status === 401 && logins.count < 2) {
-        logins.count += 1;
-        // Credentials we sent were refused (an expired ECR token, say): fetch fresh ones, once.
-        if (headers.authorization !== undefined) {
-          this.options.credentials.invalidate?.(ref.registry);
-          this.auth.delete(`${ref.registry}|basic`);
-        }
-        const challenge = response.headers.get('www-authenticate');
+  /**
+   * One attempt, redirects followed hop by hop with each origin getting only its own token or credentials. A 401 is
+   * answered by logging in at the origin that sent it (twice at the most per origin and request), not retried.
+   */
+  private async attempt(exchange: Exchange): Promise<Answer> {
+    let url = exchange.url;
+    let method = exchange.method;
+    let body = exchange.parts.body;
+    for (let hops = 0; ; ) {
+      const what = describeRequest(exchange.method, exchange.url, url);
+      const key = this.authKeyFor(url.origin, exchange.scope);
+      const headers: Record<string, string> = { accept: exchange.parts.accept };
+      if (exchange.parts.contentType && body !== undefined) headers['content-type'] = exchange.parts.contentType;
+      const sent = key === undefined ? undefined : this.auth.get(key);
+      if (sent) headers.authorization = sent.header;
+
+      const response = await this.send(url, { method, headers, ...(body === undefined ? {} : { body }) }, what);
+      const next = redirectOf(response, url, what);
+      if (next !== undefined) {
         await response.body?.cancel();
-        const auth = await this.authenticate(ref, challenge, what);
-        this.auth.set(authKey, auth);
-        if (auth.header.startsWith('Basic ')) this.auth.set(`${ref.registry}|basic`, auth);
+        if (hops === MAX_REDIRECTS) throw new RegistryRequestError(`${what}: more than ${MAX_REDIRECTS} redirects`);
+        hops += 1;
+        url = next;
+        // 303 asks for a GET of the new location (RFC 9110, section 15.4.4); the others repeat the request.
+        if (response.status === 303 && method !== 'HEAD') [method, body] = ['GET', undefined];
         continue;
       }
-      if (response.ok || response.status === 404) return response;
-      const message = `${what}: ${response.status} ${safeText(response.statusText, 80)}${await errorDetail(response)}`;
-      if (!RETRYABLE_STATUS.has(response.status)) throw new RegistryRequestError(message, { status: response.status });
-      const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
-      const ErrorClass = response.status === 429 ? RateLimitedError : RegistryRequestError;
-      throw new ErrorClass(message, { status: response.status, retryable: true, retryAfterMs });
+      const logins = exchange.logins.get(url.origin) ?? 0;
+      if (response.status === 401 && logins < 2) {
+        const challenge = response.headers.get('www-authenticate');
+        await response.body?.cancel();
+        // What we sent was refused (an expired ECR token, say): fetch fresh credentials, once.
+        if (key !== undefined && sent) this.forget(key, sent);
+        const auth = await this.login(exchange, url, challenge, what);
+        this.auth.set(authKey(url.origin, auth.scheme === 'basic' ? undefined : exchange.scope), auth);
+        // Counted once a login worked: a token endpoint's failures are retried under the policy, not held against it.
+        exchange.logins.set(url.origin, logins + 1);
+        continue;
+      }
+      if (response.ok || exchange.passing.has(response.status)) return { response, what };
+      throw await refusal(response, what);
     }
   }
 
-  private async authenticate(ref: ImageReference, challenge: string | null, what: string): Promise<CachedAuth> {
-    const credential = await this.options.credentials.credentialsFor(ref.registry);
+  /**
+   * The cache key of what to send to `origin` for `scope`: its token for that scope, else its Basic credentials, which
+   * hold for the whole origin: sent up front, they save a 401 round trip per repository.
+   */
+  private authKeyFor(origin: string, scope: string): string | undefined {
+    for (const key of [authKey(origin, scope), authKey(origin, undefined)]) {
+      const cached = this.auth.get(key);
+      if (cached && cached.expiresAt > Date.now()) return key;
+    }
+    return undefined;
+  }
+
+  private forget(key: string, sent: CachedAuth): void {
+    this.auth.delete(key);
+    if (sent.credentialsOf !== undefined) this.options.credentials.invalidate?.(sent.credentialsOf);
+  }
+
+  /** Answers a 401 from `url`'s origin: Bearer preferred (a token from its realm), then Basic. */
+  private async login(exchange: Exchange, url: URL, header: string | null, what: string): Promise<CachedAuth> {
+    // The registry's own origin gets the registry's credentials; another (a redirect's backend) only its own, if any.
+    const host = url.origin === exchange.url.origin ? exchange.ref.registry : url.host;
+    const credential = await this.options.credentials.credentialsFor(host);
     // Known before it is sent, so that a registry echoing it in an error answer never gets it printed.
     if (credential) rememberCredential(credential.username, credential.password);
     const basic = credential ? `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}` : undefined;
-    const scheme = challenge?.trim().split(/\s+/, 1)[0]?.toLowerCase();
-    if (scheme === 'basic') {
-      if (basic === undefined) throw new RegistryRequestError(`${what}: 401 Unauthorized and no credentials are configured for ${ref.registry}`, { status: 401 });
-      return { header: basic, expiresAt: Number.POSITIVE_INFINITY };
+    const challenges = parseChallenges(header ?? '');
+    const bearer = challenges.find((challenge) => challenge.scheme === 'bearer');
+    if (bearer) return this.fetchToken(bearer.params, exchange.scope, basic === undefined ? undefined : { header: basic, host }, what);
+    if (challenges.some((challenge) => challenge.scheme === 'basic')) {
+      if (basic === undefined) throw new RegistryRequestError(`${what}: 401 Unauthorized and no credentials are configured for ${host}`, { status: 401 });
+      return { scheme: 'basic', header: basic, expiresAt: Number.POSITIVE_INFINITY, credentialsOf: host };
     }
-    if (scheme !== 'bearer' || challenge === null) {
-      throw new RegistryRequestError(`${what}: 401 Unauthorized with an unsupported challenge "${safeText(challenge ?? '')}"`, { status: 401 });
-    }
-    const params = parseChallenge(challenge);
+    throw new RegistryRequestError(`${what}: 401 Unauthorized with an unsupported challenge "${safeText(header ?? '')}"`, { status: 401 });
+  }
+
+  /**
+   * A token from the challenge's realm for the scope it names (else the request's), sent the Basic credentials when there
+   * are any. A refusal the policy may retry (429, 5xx, no answer) is thrown as retryable; a token that cannot be sent
+   * is refused once, never shown.
+   */
+  private async fetchToken(params: Record<string, string>, wanted: string, basic: { header: string; host: string } | undefined, what: string): Promise<CachedAuth> {
     if (!params.realm) throw new RegistryRequestError(`${what}: 401 Unauthorized with a Bearer challenge that has no realm`, { status: 401 });
-    const tokenUrl = new URL(params.realm);
-    if (params.service) tokenUrl.searchParams.set('service', params.service);
-    tokenUrl.searchParams.set('scope', params.scope ?? `repository:${ref.repository}:pull`);
-    const endpoint = `${tokenUrl.origin}${tokenUrl.pathname}`;
+    const realm = URL.canParse(params.realm) ? new URL(params.realm) : undefined;
+    if (realm === undefined || !isHttp(realm)) throw new RegistryRequestError(`${what}: 401 Unauthorized with a Bearer realm "${safeText(params.realm, 100)}" that is not an HTTP(S) URL`, { status: 401 });
+    if (params.service) realm.searchParams.set('service', params.service);
+    // A challenge may name several scopes, space-separated; the token endpoint takes each as a parameter of its own.
+    for (const scope of (params.scope || wanted).split(' ').filter(Boolean)) realm.searchParams.append('scope', scope);
+    const endpoint = `${realm.origin}${realm.pathname}`;
     const fetching = `${what}: fetching a token from ${endpoint}`;
-    const response = await this.send(tokenUrl, { headers: basic ? { authorization: basic } : {} }, fetching);
+    const response = await this.sendFollowing(realm, (origin) => (basic && origin === realm.origin ? basic.header : undefined), fetching);
     if (!response.ok) {
       await response.body?.cancel();
       throw new RegistryRequestError(`${fetching}: ${response.status} ${safeText(response.statusText, 80)}`, {
@@ -232,16 +344,36 @@ export class HttpRegistryClient implements ManifestRegistry {
     const token = body.success ? (body.data.token || body.data.access_token) : undefined;
     if (!body.success || !token) throw new RegistryRequestError(`${what}: the token endpoint ${endpoint} returned no token`);
     rememberSecret(token);
+    if (!SENDABLE_TOKEN.test(token)) {
+      throw new RegistryRequestError(`${what}: the token endpoint ${endpoint} returned a token that cannot be sent: not printable ASCII without spaces, or longer than ${MAX_TOKEN_LENGTH} characters`);
+    }
     // Renew a little before the registry's own expiry (60 s when it does not say).
     const lifetimeMs = Math.max(1, (body.data.expires_in ?? 60) - 10) * 1000;
-    return { header: `Bearer ${token}`, expiresAt: Date.now() + lifetimeMs };
+    return { scheme: 'bearer', header: `Bearer ${token}`, expiresAt: Date.now() + lifetimeMs, ...(basic ? { credentialsOf: basic.host } : {}) };
   }
 
-  /** One fetch, ended by the time limit or an interruption, whichever comes first; no answer throws, naming `what`. */
-  private async send(url: string | URL, init: RequestInit, what: string): Promise<Response> {
+  /** A GET that follows redirects hop by hop, `authorization` deciding per origin what each hop is sent. */
+  private async sendFollowing(start: URL, authorization: (origin: string) => string | undefined, what: string): Promise<Response> {
+    let url = start;
+    for (let hops = 0; ; hops += 1) {
+      const header = authorization(url.origin);
+      const response = await this.send(url, { headers: header === undefined ? {} : { authorization: header } }, what);
+      const next = redirectOf(response, url, what);
+      if (next === undefined) return response;
+      await response.body?.cancel();
+      if (hops === MAX_REDIRECTS) throw new RegistryRequestError(`${what}: more than ${MAX_REDIRECTS} redirects`);
+      url = next;
+    }
+  }
+
+  /**
+   * One fetch, redirects returned rather than followed (the caller decides what the next origin gets), ended by the
+   * time limit or an interruption, whichever comes first; no answer throws, naming `what`.
+   */
+  private async send(url: URL, init: RequestInit, what: string): Promise<Response> {
     const timeout = AbortSignal.timeout(this.timeoutMs);
     try {
-      return await this.fetch(url, { ...init, signal: this.options.signal ? AbortSignal.any([this.options.signal, timeout]) : timeout });
+      return await this.fetch(url, { ...init, redirect: 'manual', signal: this.options.signal ? AbortSignal.any([this.options.signal, timeout]) : timeout });
     } catch (error) {
       throw this.failure(what, error);
     }
@@ -259,11 +391,76 @@ export class HttpRegistryClient implements ManifestRegistry {
     return bytes;
   }
 
-  /** A request or body that did not come: interrupted (final), or cut off or timed out (another attempt may get it). */
+  /**
+   * A request or body that did not come: interrupted (final); a certificate we do not trust (final: it will not be
+   * trusted next time either); or cut off or timed out (another attempt may get it).
+   */
   private failure(what: string, error: unknown): RegistryRequestError | InterruptedError {
     if (this.options.signal?.aborted) return new InterruptedError(`${what}: interrupted`, { cause: error });
+    if (isCertificateRejection(error)) {
+      return new RegistryRequestError(`${what}: ${networkMessage(error)} (the registry's certificate is not trusted: give its CA bundle in SSL_CERT_FILE)`, { cause: error });
+    }
     return new RegistryRequestError(`${what}: ${networkMessage(error)}`, { cause: error, retryable: true });
   }
+}
+
+/** What a HEAD told: a digest held to the digest grammar, and to the pin when the reference has one. */
+function headOf(ref: ImageReference, digest: string, headers: Headers): ManifestHead {
+  const what = `HEAD ${formatReference(ref)}`;
+  checkDigest(digest, what);
+  if (ref.digest !== undefined && digest !== ref.digest) {
+    throw new RegistryRequestError(`${what}: the registry sent Docker-Content-Digest ${digest}, not the pinned ${ref.digest}`);
+  }
+  const mediaType = headers.get('content-type');
+  const budget = pullBudgetOf(headers);
+  return { digest, ...(mediaType ? { mediaType } : {}), ...(budget ? { budget } : {}) };
+}
+
+/** The next hop of a redirect, resolved against the current URL; undefined when `response` is no redirect. */
+function redirectOf(response: Response, url: URL, what: string): URL | undefined {
+  const location = response.headers.get('location');
+  if (!REDIRECT_STATUS.has(response.status) || location === null) return undefined;
+  const next = URL.canParse(location, url.href) ? new URL(location, url) : undefined;
+  if (next === undefined || !isHttp(next)) {
+    throw new RegistryRequestError(`${what}: ${response.status} redirect to "${safeText(location, 100)}", which is not an HTTP(S) URL`, { status: response.status });
+  }
+  return next;
+}
+
+/**
+ * How a message names a request: its first URL, and the hop that answered when a redirect led elsewhere. A hop's query
+ * is left out: a signed blob-store URL carries its credentials there.
+ */
+function describeRequest(method: string, first: URL, current: URL): string {
+  const hop = `${current.origin}${current.pathname}`;
+  const start = `${first.origin}${first.pathname}`;
+  return hop === start ? `${method} ${start}` : `${method} ${start} (redirected to ${safeText(hop, 200)})`;
+}
+
+/** The error a refusing answer becomes: Docker Hub's pull limit is final; 408, 429 and 5xx may clear on a retry. */
+async function refusal(response: Response, what: string): Promise<RegistryRequestError> {
+  const detail = await errorDetail(response);
+  const message = `${what}: ${response.status} ${safeText(response.statusText, 80)}${detail.text}`;
+  // Every retry of a manifest GET would spend more of a budget already spent: the image waits for the next run.
+  if (response.status === 429 && detail.code === 'TOOMANYREQUESTS') return new PullLimitError(message, { status: 429 });
+  if (!RETRYABLE_STATUS.has(response.status)) return new RegistryRequestError(message, { status: response.status });
+  const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
+  const ErrorClass = response.status === 429 ? RateLimitedError : RegistryRequestError;
+  return new ErrorClass(message, { status: response.status, retryable: true, retryAfterMs });
+}
+
+function isHttp(url: URL): boolean {
+  return url.protocol === 'http:' || url.protocol === 'https:';
+}
+
+/** `repository:<name>:pull`, or `pull,push` for a write: the scope a request's token must grant. */
+function scopeFor(method: string, ref: ImageReference): string {
+  return `repository:${ref.repository}:${method === 'PUT' ? 'pull,push' : 'pull'}`;
+}
+
+/** The cache key of a Bearer token of `origin` for `scope`, or of its Basic credentials (scope undefined). */
+function authKey(origin: string, scope: string | undefined): string {
+  return scope === undefined ? `${origin} basic` : `${origin} ${scope}`;
 }
 
 /**
@@ -290,6 +487,31 @@ async function readAtMost(response: Response, cap: number): Promise<Uint8Array |
   return Buffer.concat(chunks, size);
 }
 
+/**
+ * Docker Hub's pull budget from its headers (`ratelimit-limit: 100;w=21600`, `ratelimit-remaining: 76;w=21600`,
+ * `docker-ratelimit-source: 192.0.2.1`; https://docs.docker.com/docker-hub/usage/pulls/#view-pull-rate-and-limit), or
+ * undefined when they are absent or unreadable: such a registry is taken to count no pulls.
+ */
+export function pullBudgetOf(headers: Headers): PullBudgetSeen | undefined {
+  const limit = budgetHeader(headers.get('ratelimit-limit'));
+  const remaining = budgetHeader(headers.get('ratelimit-remaining'));
+  if (limit === undefined || remaining === undefined) return undefined;
+  const source = headers.get('docker-ratelimit-source');
+  return {
+    limit: limit.count,
+    remaining: Math.min(remaining.count, limit.count),
+    windowSeconds: remaining.window ?? limit.window ?? 21_600,
+    ...(source ? { source: safeText(source, 100) } : {}),
+  };
+}
+
+/** `76;w=21600` → 76 pulls over 21600 s; undefined unless the count is a whole number. */
+function budgetHeader(value: string | null): { count: number; window?: number } | undefined {
+  const match = /^\s*(\d{1,9})\s*(?:;\s*w\s*=\s*(\d{1,9})\s*)?$/.exec(value ?? '');
+  if (!match) return undefined;
+  return { count: Number(match[1]), ...(match[2] === undefined ? {} : { window: Number(match[2]) }) };
+}
+
 function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
@@ -313,22 +535,44 @@ function manifestPath(ref: ImageReference): string {
   return `/v2/${ref.repository}/manifests/${ref.digest ?? ref.tag ?? 'latest'}`;
 }
 
-/** Parses `Bearer realm="…",service="…",scope="…"` into its parameters. */
-function parseChallenge(header: string): Record<string, string> {
-  const params: Record<string, string> = {};
-  for (const match of header.replace(/^\s*\S+\s*/, '').matchAll(/([A-Za-z_]+)\s*=\s*(?:"([^"]*)"|([^,\s]*))/g)) {
-    params[(match[1] as string).toLowerCase()] = match[2] ?? match[3] ?? '';
+// One element of a challenge list (RFC 9110, section 11.6.1): `name=value`, a parameter of the challenge before it (the
+// value a token, or a quoted string in which a backslash escapes the next character), or a bare token, which starts a
+// new challenge: its scheme. Commas inside quotes are part of the value; a token68 reads as a scheme, and is not used.
+const CHALLENGE_ELEMENT = /[\s,]*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)(?:[ \t]*=[ \t]*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*)))?/y;
+
+/**
+ * Every challenge of a WWW-Authenticate value, in order: several may share one header, and several headers arrive
+ * joined with ", " (`Basic realm="x", Bearer realm="https://auth.example.com/token",service="registry"`).
+ */
+export function parseChallenges(header: string): Challenge[] {
+  const element = new RegExp(CHALLENGE_ELEMENT);
+  const challenges: Challenge[] = [];
+  for (let at = 0; at < header.length; ) {
+    element.lastIndex = at;
+    const match = element.exec(header);
+    // A character no challenge can hold there (a stray quote): passed over.
+    if (match === null) {
+      at += 1;
+      continue;
+    }
+    at = element.lastIndex;
+    const [, name, quoted, bare] = match as unknown as [string, string, string | undefined, string | undefined];
+    const current = challenges.at(-1);
+    if (quoted === undefined && bare === undefined) challenges.push({ scheme: name.toLowerCase(), params: {} });
+    else if (current) current.params[name.toLowerCase()] = quoted?.replace(/\\(.)/g, '$1') ?? bare ?? '';
   }
-  return params;
+  return challenges;
 }
 
-/** The registry's own words on a failure, best effort: a body cut off, or larger than MAX_ERROR_BYTES, gives none. */
-async function errorDetail(response: Response): Promise<string> {
+/** The registry's own words on a failure, best effort: its first error's code, and the text to show (empty when there is none). */
+async function errorDetail(response: Response): Promise<{ code?: string; text: string }> {
   const bytes = await readAtMost(response, MAX_ERROR_BYTES).catch(() => undefined);
   const parsed = errorBody.safeParse(parseJson(bytes === undefined ? '' : utf8.decode(bytes)));
   const first = parsed.success ? parsed.data.errors?.[0] : undefined;
+  if (!first) return { text: '' };
   // The registry's words, made safe to print: they reach logs and pull-request comments.
-  return first ? ` (${safeText([first.code, first.message].filter(Boolean).join(': '), 300)})` : '';
+  const text = ` (${safeText([first.code, first.message].filter(Boolean).join(': '), 300)})`;
+  return first.code === undefined ? { text } : { code: first.code, text };
 }
 
 function networkMessage(error: unknown): string {

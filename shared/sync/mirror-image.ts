@@ -5,15 +5,15 @@ import { isNarrowedCopyOf, narrowIndex, type Platform } from '../oci/platform.ts
 import { formatReference, type ImageReference, withDigest } from '../image-ref/reference.ts';
 import type { MirrorJob, Plan } from '../plan/plan.ts';
 import { buildReport, type Report, resultOf } from '../plan/report.ts';
-import type { CredentialProvider, ImageCopier, ManifestHead, ManifestRegistry, MirrorResult, MirrorStatus, RegistryCredential, RepositoryStore } from '../ports.ts';
+import type { CredentialProvider, ImageCopier, ManifestHead, ManifestRegistry, MirrorResult, MirrorStatus, PullBudgetSeen, RegistryCredential, RepositoryStore } from '../ports.ts';
 import { afterAttempts, COPY_RETRY, retrying, type RetryPolicy, sleep } from '../retry.ts';
 
 /** The outcome of mirroring one job; `digest` is the source digest copied or found. */
 export interface MirrorOutcome {
   readonly status: Exclude<MirrorStatus, 'failed'>;
   readonly digest: string;
-  /** Docker Hub's `ratelimit-remaining` as last seen on the source, when it sent one. */
-  readonly rateLimitRemaining?: string;
+  /** The source's pull budget as last seen, when it has one. */
+  readonly budget?: PullBudgetSeen;
   readonly repositoryCreated?: boolean;
   /** For `copied`: what the target tag held before, when it was another image. */
   readonly replaced?: string;
@@ -115,7 +115,7 @@ export async function mirrorImage(job: MirrorJob, deps: SyncDeps, options: SyncO
   const outcome = (status: MirrorOutcome['status']): MirrorOutcome => ({
     status,
     digest,
-    ...(sourceHead.rateLimitRemaining !== undefined ? { rateLimitRemaining: sourceHead.rateLimitRemaining } : {}),
+    ...(sourceHead.budget !== undefined ? { budget: sourceHead.budget } : {}),
     ...(repositoryCreated ? { repositoryCreated } : {}),
   });
 

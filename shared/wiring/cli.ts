@@ -4,6 +4,7 @@ import type { DockerfileSource, ManifestRegistry, RegistryCredential, Repository
 import { UsageError } from '../errors.ts';
 import { parseCredentials, StaticCredentialProvider } from '../registry/credentials.ts';
 import { HttpRegistryClient } from '../registry/http-registry.ts';
+import { networkFromEnvironment } from '../registry/network.ts';
 import { GitRefDockerfileSource, locateInGit, resolveCommit } from '../source/git-ref.ts';
 import { LocalDockerfileSource } from '../source/local-dir.ts';
 
@@ -36,7 +37,7 @@ export async function credentialsFile(file: string | undefined): Promise<Readonl
 
 /** Reads source registries only, with the `--credentials` logins: what the cost lookups of `plan --base` need. */
 export function sourceLookups(credentials: ReadonlyMap<string, RegistryCredential>): Pick<ManifestRegistry, 'getManifest'> {
-  return new HttpRegistryClient({ credentials: new StaticCredentialProvider(credentials) });
+  return new HttpRegistryClient({ credentials: new StaticCredentialProvider(credentials), ...networkFromEnvironment() });
 }
 
 /** The repository's files on disk, for `mirror dependabot` and `mirror renovate`. */

@@ -5,6 +5,7 @@ import { parseEcrRegistry, type TargetBase } from '../image-ref/target.ts';
 import { CraneImageCopier } from '../registry/crane-copier.ts';
 import { ChainedCredentialProvider, StaticCredentialProvider } from '../registry/credentials.ts';
 import { HttpRegistryClient } from '../registry/http-registry.ts';
+import { networkFromEnvironment } from '../registry/network.ts';
 import type { SyncDeps } from '../sync/mirror-image.ts';
 import type { CredentialProvider, RegistryCredential } from '../ports.ts';
 import type { RetryPolicy } from '../retry.ts';
@@ -44,7 +45,7 @@ export function createSyncDeps(wiring: SyncWiring): SyncDeps {
   }
   const credentials = new ChainedCredentialProvider(...providers);
   return {
-    registry: new HttpRegistryClient({ credentials, ...(wiring.retry ? { retry: wiring.retry } : {}), ...(wiring.signal ? { signal: wiring.signal } : {}) }),
+    registry: new HttpRegistryClient({ credentials, ...networkFromEnvironment(wiring.signal), ...(wiring.retry ? { retry: wiring.retry } : {}), ...(wiring.signal ? { signal: wiring.signal } : {}) }),
     copier: new CraneImageCopier({ crane: wiring.crane, timeoutMs: wiring.copyTimeoutMs }),
     credentials,
     ...(repositories ? { repositories } : {}),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidImageReferenceError } from '../../../shared/errors.ts';
-import { formatReference, parseImageReference } from '../../../shared/image-ref/reference.ts';
+import { formatReference, namesRegistryHost, normaliseRegistryHost, parseImageReference } from '../../../shared/image-ref/reference.ts';
 
 const D = `sha256:${'a'.repeat(64)}`;
 
@@ -15,7 +15,6 @@ describe('parseImageReference', () => {
     ['quay.io/prometheus/node-exporter:v1.8.2', 'quay.io/prometheus/node-exporter:v1.8.2'],
     ['ghcr.io/hadolint/hadolint', 'ghcr.io/hadolint/hadolint:latest'],
     ['localhost:5000/team/app:1', 'localhost:5000/team/app:1'],
-    ['localhost/app', 'localhost/app:latest'],
     ['Registry.Example.COM/app:1', 'registry.example.com/app:1'],
     [`postgres@${D}`, `docker.io/library/postgres@${D}`],
     [`postgres:14@${D}`, `docker.io/library/postgres:14@${D}`],
@@ -61,6 +60,9 @@ describe('parseImageReference', () => {
     ['quay.io/../x', 'path component ".."'],
     [`quay.io/${'a'.repeat(250)}`, 'longer than 255 characters'],
     ['quay.io:99999999/x', 'is not a valid host name'],
+    // crane (go-containerregistry v0.14) reads it as docker.io/localhost/app, Docker as the registry "localhost".
+    ['localhost/app', 'crane reads "localhost/…" as a Docker Hub path (docker.io/localhost/…), Docker as the registry "localhost": give its port'],
+    ['LocalHost/app:1', 'as a Docker Hub path'],
   ])('refuses %j: %s', (input, message) => {
     expect(() => parseImageReference(input)).toThrow(InvalidImageReferenceError);
     expect(() => parseImageReference(input)).toThrow(message);
@@ -68,5 +70,43 @@ describe('parseImageReference', () => {
 
   it('names the offending text in the message', () => {
     expect(() => parseImageReference('Foo:1')).toThrow('invalid image reference "Foo:1"');
+  });
+});
+
+describe('namesRegistryHost (what crane v0.14 takes as a host, name.NewRepository)', () => {
+  it.each([
+    ['quay.io', true],
+    ['localhost:5000', true],
+    ['127.0.0.1', true],
+    ['myregistry:443', true],
+    ['myregistry', false],
+    ['localhost', false],
+    ['library', false],
+  ])('%s: %s', (component, expected) => {
+    expect(namesRegistryHost(component)).toBe(expected);
+  });
+});
+
+describe('normaliseRegistryHost', () => {
+  it.each([
+    ['docker.io', 'docker.io'],
+    ['index.docker.io', 'docker.io'],
+    ['https://index.docker.io/v1/', 'docker.io'],
+    ['Quay.IO', 'quay.io'],
+    ['localhost:5000', 'localhost:5000'],
+    ['myregistry:5000', 'myregistry:5000'],
+  ])('normalises %s to %s', (host, expected) => {
+    expect(normaliseRegistryHost(host)).toBe(expected);
+  });
+
+  it.each([
+    ['myregistry', '"myregistry" is not a registry host: crane reads a name with no "." and no port as a path on Docker Hub (docker.io/myregistry/…)'],
+    ['localhost', '"localhost" is not a registry host: crane reads a name with no "." and no port as a path on Docker Hub'],
+    ['https://myregistry/v2/', 'as a path on Docker Hub (docker.io/myregistry/…)'],
+    ['bad host!', '"bad host!" is not a registry host with an optional port'],
+    ['', 'is not a registry host with an optional port'],
+  ])('refuses %j: %s', (host, message) => {
+    expect(() => normaliseRegistryHost(host)).toThrow(InvalidImageReferenceError);
+    expect(() => normaliseRegistryHost(host)).toThrow(message);
   });
 });

@@ -44,8 +44,17 @@ describe('parseTargetBase', () => {
     ['http://x', 'is not a registry host'],
     ['host/Mirror', 'prefix "Mirror" must be lowercase'],
     ['host/a//b', 'prefix "a//b"'],
+    // crane would push to Docker Hub while our lookups asked https://myregistry: a first part with no "." and no port is a Docker Hub path.
+    ['myregistry/mirror', 'invalid target "myregistry/mirror": crane reads "myregistry" with no "." and no port as a path on Docker Hub (docker.io/myregistry/mirror)'],
+    ['myregistry', 'as a path on Docker Hub (docker.io/myregistry)'],
+    ['localhost/mirror', 'crane reads "localhost" with no "." and no port as a path on Docker Hub'],
   ])('refuses %j', (text, message) => {
+    expect(() => parseTargetBase(text)).toThrow(TargetNameError);
     expect(() => parseTargetBase(text)).toThrow(message);
+  });
+
+  it.each(['myregistry:5000/mirror', 'localhost:5000', 'registry.internal/mirror', 'docker.io/myuser'])('takes %s as a registry host', (text) => {
+    expect(parseTargetBase(text).registry).toBe(text.split('/')[0]);
   });
 });
 

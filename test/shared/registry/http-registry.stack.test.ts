@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { RateLimitedError, RegistryRequestError } from '../../../shared/errors.ts';
 import { parseImageReference } from '../../../shared/image-ref/reference.ts';
 import { StaticCredentialProvider } from '../../../shared/registry/credentials.ts';
@@ -7,6 +7,8 @@ import type { RetryPolicy } from '../../../shared/retry.ts';
 import { pushImage, pushIndex } from '../../../scripts/lib/oci-seed.ts';
 import { startFaultProxy } from '../../support/fault-proxy.ts';
 import { stack, uniqueName } from '../../support/stack.ts';
+import { startRedirectingRegistry } from '../../support/upstreams/redirecting-registry.ts';
+import { startTokenRegistry } from '../../support/upstreams/token-registry.ts';
 
 const fastRetry: RetryPolicy = { attempts: 3, baseDelayMs: 1, maxDelayMs: 5_000, budgetMs: 10_000 };
 const anonymous = () => new HttpRegistryClient({ credentials: new StaticCredentialProvider(), retry: fastRetry });
@@ -121,5 +123,61 @@ describe('HttpRegistryClient through a fault-injecting proxy', () => {
     } finally {
       await proxy.close();
     }
+  });
+});
+
+describe('HttpRegistryClient against upstreams that behave as real ones do', () => {
+  const closers: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    await Promise.all(closers.splice(0).map((close) => close()));
+  });
+  const started = <T extends { close(): Promise<void> }>(server: T): T => {
+    closers.push(() => server.close());
+    return server;
+  };
+
+  it('follows a registry.k8s.io-style 307 to a backend of another origin that wants its own token, never sending it the front token', async () => {
+    const s = stack();
+    const ns = uniqueName('redirect');
+    const pushed = await pushImage({ registry: s.sourceRegistry }, `${ns}/x`, '1');
+    const backend = started(await startTokenRegistry({ upstream: s.sourceRegistry, hostname: 'localhost', service: 'backend' }));
+    const front = started(await startRedirectingRegistry({ backend: `http://${backend.host}`, token: true }));
+    const client = anonymous();
+
+    expect(await client.headManifest(parseImageReference(`${front.host}/${ns}/x:1`))).toMatchObject({ digest: pushed.digest });
+    expect((await client.getManifest(parseImageReference(`${front.host}/${ns}/x:1`)))?.digest).toBe(pushed.digest);
+    expect((await client.getManifest(parseImageReference(`${front.host}/${ns}/x@${pushed.digest}`)))?.digest).toBe(pushed.digest);
+
+    // One token from each origin, each sent only to its own origin.
+    expect(front.tokens).toHaveLength(1);
+    expect(backend.tokens).toHaveLength(1);
+    expect(new Set(front.log.flatMap((entry) => entry.authorization ?? []))).toEqual(new Set([`Bearer ${front.tokens[0]}`]));
+    expect(new Set(backend.log.flatMap((entry) => entry.authorization ?? []))).toEqual(new Set([`Bearer ${backend.tokens[0]}`]));
+    expect(backend.log.filter((entry) => entry.path.startsWith('/v2/')).map((entry) => `${entry.method} ${entry.status}`)).toEqual(['HEAD 401', 'HEAD 200', 'GET 200', 'GET 200']);
+  });
+
+  it('reads a GHCR-style registry that wants an anonymous token even for public images', async () => {
+    const s = stack();
+    const ns = uniqueName('ghcr');
+    const pushed = await pushIndex({ registry: s.sourceRegistry }, `${ns}/x`, '1', ['linux/amd64', 'linux/arm64'], { format: 'oci' });
+    const ghcr = started(await startTokenRegistry({ upstream: s.sourceRegistry }));
+    const client = anonymous();
+    expect(await client.headManifest(parseImageReference(`${ghcr.host}/${ns}/x:1`))).toMatchObject({ digest: pushed.index.digest, mediaType: 'application/vnd.oci.image.index.v1+json' });
+    expect((await client.getManifest(parseImageReference(`${ghcr.host}/${ns}/x:1`)))?.json.manifests).toHaveLength(2);
+    const tokenRequests = ghcr.log.filter((entry) => entry.path.startsWith('/token'));
+    expect(tokenRequests).toHaveLength(1);
+    expect(tokenRequests[0]?.authorization).toBeUndefined();
+    expect(new URL(tokenRequests[0]?.path ?? '', 'http://x').searchParams.get('service')).toBe('ghcr.io');
+  });
+
+  it('asks a registry whose HEADs answer 405 by GET, counting the pull, and by GET only from then on', async () => {
+    const s = stack();
+    const ns = uniqueName('nohead');
+    const pushed = await pushImage({ registry: s.sourceRegistry }, `${ns}/x`, '1');
+    const proxy = started(await startFaultProxy({ upstream: s.sourceRegistry, faults: [{ method: 'HEAD', times: 100, status: 405 }] }));
+    const client = anonymous();
+    expect(await client.headManifest(parseImageReference(`${proxy.host}/${ns}/x:1`))).toMatchObject({ digest: pushed.digest, pullsSpent: 1 });
+    expect(await client.headManifest(parseImageReference(`${proxy.host}/${ns}/x:1`))).toMatchObject({ digest: pushed.digest, pullsSpent: 1 });
+    expect(proxy.log.map((entry) => `${entry.method} ${entry.status}`)).toEqual(['HEAD 405', 'GET 200', 'GET 200']);
   });
 });

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
-import { InterruptedError, RegistryRequestError } from '../../../shared/errors.ts';
+import { afterEach, describe, expect, it } from 'vitest';
+import { InterruptedError, PullLimitError, RateLimitedError, RegistryRequestError } from '../../../shared/errors.ts';
 import { parseImageReference } from '../../../shared/image-ref/reference.ts';
 import { StaticCredentialProvider } from '../../../shared/registry/credentials.ts';
-import { HttpRegistryClient, type HttpRegistryOptions, MAX_MANIFEST_BYTES, MAX_TOKEN_BYTES } from '../../../shared/registry/http-registry.ts';
+import { HttpRegistryClient, type HttpRegistryOptions, MAX_MANIFEST_BYTES, MAX_TOKEN_BYTES, parseChallenges, pullBudgetOf } from '../../../shared/registry/http-registry.ts';
+import { type ScriptedAnswer, type ScriptedRegistry, type SeenRequest, startScriptedRegistry } from '../../support/upstreams/scripted-registry.ts';
 
 type Answer = (url: URL, authorization: string | undefined, init: RequestInit) => Response | Promise<Response>;
 
@@ -250,5 +251,333 @@ describe('HttpRegistryClient with a registry that echoes credentials in its erro
       { credentials: new StaticCredentialProvider(new Map([['registry.example.com', login]])) },
     );
     await expect(client.headManifest(ref)).rejects.toThrow('HEAD https://registry.example.com/v2/team/app/manifests/1: 403 Forbidden (DENIED: token *** of *** refused)');
+  });
+});
+
+// From here on the registries are loopback servers spoken to with the real fetch: redirects, repeated headers and
+// what goes to which origin behave as they do in production.
+const servers: ScriptedRegistry[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((server) => server.close()));
+});
+
+async function serve(script: (request: SeenRequest) => ScriptedAnswer, hostname: 'localhost' | '127.0.0.1' = '127.0.0.1'): Promise<ScriptedRegistry> {
+  const server = await startScriptedRegistry(script, hostname);
+  servers.push(server);
+  return server;
+}
+
+const MANIFEST_TYPE = 'application/vnd.oci.image.manifest.v1+json';
+const MANIFEST = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST_TYPE, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${'0'.repeat(64)}`, size: 2 }, layers: [] }));
+const digestOf = (bytes: Uint8Array | string) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+const MANIFEST_DIGEST = digestOf(MANIFEST);
+
+/** A registry's answer to a manifest HEAD or GET: the bytes, their digest and media type. */
+const manifestAnswer = (bytes: Uint8Array = MANIFEST, headers: Record<string, string> = {}): ScriptedAnswer => ({
+  headers: { 'content-type': MANIFEST_TYPE, 'docker-content-digest': digestOf(bytes), ...headers },
+  body: bytes,
+});
+const json = (body: object, status = 200): ScriptedAnswer => ({ status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const unauthorized = (...challenges: string[]): ScriptedAnswer => ({ status: 401, headers: { 'www-authenticate': challenges, 'content-type': 'application/json' }, body: '{"errors":[{"code":"UNAUTHORIZED"}]}' });
+const lines = (log: readonly SeenRequest[]) => log.map((request) => `${request.method} ${request.url.pathname}${request.authorization ? ` ${request.authorization}` : ''}`);
+
+/** A client with no waits between attempts; `sleeps` holds the waits it asked for. */
+function loopbackClient(options: Partial<HttpRegistryOptions> = {}) {
+  const sleeps: number[] = [];
+  const client = new HttpRegistryClient({ credentials: new StaticCredentialProvider(), sleep: async (ms) => void sleeps.push(ms), ...options });
+  return { client, sleeps };
+}
+
+describe('HttpRegistryClient following redirects', () => {
+  it('follows a 307 to another origin that asks for its own token, fetching the token there and keeping it for that origin', async () => {
+    const backend = await serve((request) => {
+      if (request.url.pathname === '/token') return json({ token: 'backend-token-1', expires_in: 300 });
+      if (request.authorization !== 'Bearer backend-token-1') return unauthorized(`Bearer realm="${backend.origin}/token",service="backend"`);
+      return manifestAnswer();
+    }, 'localhost');
+    const front = await serve((request) => ({ status: 307, headers: { location: `${backend.origin}${request.path}` } }));
+    const { client } = loopbackClient();
+    const ref = parseImageReference(`${front.host}/team/app:1`);
+
+    expect(await client.headManifest(ref)).toMatchObject({ digest: MANIFEST_DIGEST });
+    expect(await client.getManifest(ref)).toMatchObject({ digest: MANIFEST_DIGEST });
+
+    expect(lines(front.log)).toEqual(['HEAD /v2/team/app/manifests/1', 'GET /v2/team/app/manifests/1']);
+    expect(lines(backend.log)).toEqual([
+      'HEAD /v2/team/app/manifests/1',
+      'GET /token',
+      'HEAD /v2/team/app/manifests/1 Bearer backend-token-1',
+      'GET /v2/team/app/manifests/1 Bearer backend-token-1',
+    ]);
+    expect(backend.log[1]?.url.searchParams.get('scope')).toBe('repository:team/app:pull');
+  });
+
+  it("never sends the registry's credentials to another origin, and resolves a relative Location against the current URL", async () => {
+    const login = { username: 'alice', password: 'front-only-password' };
+    const basic = `Basic ${Buffer.from('alice:front-only-password').toString('base64')}`;
+    const backend = await serve(() => manifestAnswer(), 'localhost');
+    const front = await serve((request) => {
+      if (request.authorization !== basic) return unauthorized('Basic realm="front"');
+      // First a relative hop on the same origin, then the backend.
+      if (!request.url.pathname.startsWith('/moved/')) return { status: 302, headers: { location: `../../../../moved${request.url.pathname}` } };
+      return { status: 307, headers: { location: `${backend.origin}${request.url.pathname.slice('/moved'.length)}` } };
+    });
+    const { client } = loopbackClient({ credentials: new StaticCredentialProvider(new Map([[front.host, login]])) });
+
+    expect(await client.headManifest(parseImageReference(`${front.host}/team/app:1`))).toMatchObject({ digest: MANIFEST_DIGEST });
+
+    expect(lines(front.log)).toEqual(['HEAD /v2/team/app/manifests/1', `HEAD /v2/team/app/manifests/1 ${basic}`, `HEAD /moved/v2/team/app/manifests/1 ${basic}`]);
+    expect(lines(backend.log)).toEqual(['HEAD /v2/team/app/manifests/1']);
+  });
+
+  it('gives up after 10 redirects, saying so, without retrying', async () => {
+    const loop = await serve((request) => ({ status: 307, headers: { location: `${request.url.pathname}x` } }));
+    const { client } = loopbackClient();
+    const error = await client.headManifest(parseImageReference(`${loop.host}/team/app:1`)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RegistryRequestError);
+    expect(error).toMatchObject({
+      message: `HEAD http://${loop.host}/v2/team/app/manifests/1 (redirected to http://${loop.host}/v2/team/app/manifests/1${'x'.repeat(10)}): more than 10 redirects`,
+      retryable: false,
+    });
+    expect(loop.log).toHaveLength(11);
+  });
+});
+
+describe('HttpRegistryClient choosing what to send', () => {
+  it('fetches a push token for a PUT when the challenge names no scope, and never sends it the pull token', async () => {
+    const tokens: Record<string, string> = { 'repository:team/app:pull': 'pull-token', 'repository:team/app:pull,push': 'push-token' };
+    const registry = await serve((request) => {
+      if (request.url.pathname === '/token') return json({ token: tokens[request.url.searchParams.getAll('scope').join(' ')] ?? 'no-such-scope' });
+      const allowed = request.method === 'PUT' ? ['Bearer push-token'] : ['Bearer pull-token', 'Bearer push-token'];
+      if (!allowed.includes(request.authorization ?? '')) return unauthorized(`Bearer realm="${registry.origin}/token",service="registry"`);
+      return request.method === 'PUT' ? { status: 201, headers: { 'docker-content-digest': MANIFEST_DIGEST } } : manifestAnswer();
+    });
+    const { client } = loopbackClient();
+    const ref = parseImageReference(`${registry.host}/team/app:1`);
+
+    await client.headManifest(ref);
+    expect(await client.putManifest(ref, MANIFEST.toString(), MANIFEST_TYPE)).toBe(MANIFEST_DIGEST);
+    await client.putManifest(ref, MANIFEST.toString(), MANIFEST_TYPE);
+    await client.headManifest(ref);
+
+    expect(lines(registry.log)).toEqual([
+      'HEAD /v2/team/app/manifests/1',
+      'GET /token',
+      'HEAD /v2/team/app/manifests/1 Bearer pull-token',
+      'PUT /v2/team/app/manifests/1',
+      'GET /token',
+      'PUT /v2/team/app/manifests/1 Bearer push-token',
+      'PUT /v2/team/app/manifests/1 Bearer push-token',
+      'HEAD /v2/team/app/manifests/1 Bearer pull-token',
+    ]);
+    expect(registry.log.filter((request) => request.url.pathname === '/token').map((request) => request.url.searchParams.getAll('scope'))).toEqual([
+      ['repository:team/app:pull'],
+      ['repository:team/app:pull,push'],
+    ]);
+  });
+
+  it.each([
+    ['Basic before Bearer in one header', (bearer: string) => [`Basic realm="registry", ${bearer}`]],
+    ['a Negotiate header, then a Bearer one', (bearer: string) => ['Negotiate', bearer]],
+    ['a Bearer header, then a Basic one whose realm holds a comma', (bearer: string) => [bearer, 'Basic realm="a, b"']],
+  ])('answers %s with an anonymous token, its quoted parameters read whole', async (_, challenges) => {
+    const registry = await serve((request) => {
+      if (request.url.pathname === '/token') return json({ token: 'anonymous-token' });
+      if (request.authorization === 'Bearer anonymous-token') return manifestAnswer();
+      return unauthorized(...challenges(`Bearer realm="${registry.origin}/token",service="registry, \\"eu\\"",scope="repository:team/app:pull"`));
+    });
+    const { client } = loopbackClient();
+    expect(await client.headManifest(parseImageReference(`${registry.host}/team/app:1`))).toMatchObject({ digest: MANIFEST_DIGEST });
+    const tokenRequest = registry.log.find((request) => request.url.pathname === '/token');
+    expect(tokenRequest?.url.searchParams.get('service')).toBe('registry, "eu"');
+    expect(tokenRequest?.authorization).toBeUndefined();
+  });
+
+  it.each([
+    ['Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:team/app:pull,push"', [{ scheme: 'bearer', params: { realm: 'https://auth.example.com/token', service: 'registry.example.com', scope: 'repository:team/app:pull,push' } }]],
+    ['Basic realm="a, b", Bearer realm="https://auth.example.com/token"', [{ scheme: 'basic', params: { realm: 'a, b' } }, { scheme: 'bearer', params: { realm: 'https://auth.example.com/token' } }]],
+    ['Negotiate, BEARER Realm = "r" , Service=s', [{ scheme: 'negotiate', params: {} }, { scheme: 'bearer', params: { realm: 'r', service: 's' } }]],
+    ['Bearer realm="r",error_description="the \\"scope\\", or \\\\ not"', [{ scheme: 'bearer', params: { realm: 'r', error_description: 'the "scope", or \\ not' } }]],
+    ['Negotiate YIIB==, Basic realm="x"', [{ scheme: 'negotiate', params: { yiib: '=' } }, { scheme: 'basic', params: { realm: 'x' } }]],
+    ['Bearer realm="never closed', [{ scheme: 'bearer', params: { realm: '' } }, { scheme: 'never', params: {} }, { scheme: 'closed', params: {} }]],
+    ['', []],
+  ])('parses the challenges of %j', (header, expected) => {
+    expect(parseChallenges(header)).toEqual(expected);
+  });
+});
+
+describe('HttpRegistryClient at the token endpoint', () => {
+  it("retries the token endpoint's 503 and 429 under the retry policy, waiting as long as Retry-After asks", async () => {
+    const answers: ScriptedAnswer[] = [json({}, 503), { ...json({}, 429), headers: { 'retry-after': '7' } }, json({ token: 'third-time' })];
+    const registry = await serve((request) => {
+      if (request.url.pathname === '/token') return answers.shift() ?? json({}, 500);
+      return request.authorization === 'Bearer third-time' ? manifestAnswer() : unauthorized(`Bearer realm="${registry.origin}/token"`);
+    });
+    const { client, sleeps } = loopbackClient();
+    expect(await client.headManifest(parseImageReference(`${registry.host}/team/app:1`))).toMatchObject({ digest: MANIFEST_DIGEST });
+    expect(registry.log.filter((request) => request.url.pathname === '/token')).toHaveLength(3);
+    expect(sleeps).toHaveLength(2);
+    expect(sleeps[1]).toBeGreaterThanOrEqual(7_000);
+  });
+
+  it.each([
+    ['a newline', 'secret-part-1\nsecret-part-2'],
+    ['a space', 'secret-part-1 secret-part-2'],
+    ['a character outside ASCII', 'secret-tökén-value'],
+    ['more than 16384 characters', `secret-${'x'.repeat(16_384)}`],
+  ])('refuses a token holding %s once, without showing it', async (_, token) => {
+    const registry = await serve((request) => (request.url.pathname === '/token' ? json({ token }) : unauthorized(`Bearer realm="${registry.origin}/token"`)));
+    const { client } = loopbackClient();
+    const error = await client.headManifest(parseImageReference(`${registry.host}/team/app:1`)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RegistryRequestError);
+    expect(error).toMatchObject({
+      message: `HEAD http://${registry.host}/v2/team/app/manifests/1: the token endpoint http://${registry.host}/token returned a token that cannot be sent: not printable ASCII without spaces, or longer than 16384 characters`,
+      retryable: false,
+    });
+    expect((error as Error).message).not.toContain('secret');
+    expect(lines(registry.log)).toEqual(['HEAD /v2/team/app/manifests/1', 'GET /token']);
+  });
+});
+
+describe('HttpRegistryClient checking digests', () => {
+  const text = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST_TYPE, annotations: { note: '#' } }));
+  it.each([
+    ['a byte-order mark', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), text])],
+    ['an invalid UTF-8 byte', Buffer.from(text.toString('latin1').replace('#', '\xff'), 'latin1')],
+  ])('takes the digest of the bytes a server sends when they hold %s, not of their decoded text', async (_, bytes) => {
+    const registry = await serve(() => ({ headers: { 'content-type': MANIFEST_TYPE }, body: bytes }));
+    const { client } = loopbackClient();
+    const manifest = await client.getManifest(parseImageReference(`${registry.host}/team/app:1`));
+    expect(manifest?.digest).toBe(digestOf(bytes));
+    expect(manifest?.digest).not.toBe(digestOf(manifest?.body ?? ''));
+    expect(await client.getManifest(parseImageReference(`${registry.host}/team/app@${digestOf(bytes)}`))).toMatchObject({ digest: digestOf(bytes) });
+  });
+
+  it('refuses a GET whose bytes are not those of the pinned digest, naming both', async () => {
+    const pinned = digestOf('another manifest');
+    const registry = await serve(() => manifestAnswer());
+    const { client } = loopbackClient();
+    await expect(client.getManifest(parseImageReference(`${registry.host}/team/app@${pinned}`))).rejects.toThrow(
+      `GET ${registry.host}/team/app@${pinned}: the registry sent a manifest whose digest is ${MANIFEST_DIGEST}, not the pinned ${pinned}`,
+    );
+  });
+
+  it('refuses a HEAD whose Docker-Content-Digest is not the pinned digest, naming both', async () => {
+    const pinned = digestOf('another manifest');
+    const registry = await serve(() => manifestAnswer());
+    const { client } = loopbackClient();
+    const error = await client.headManifest(parseImageReference(`${registry.host}/team/app:1@${pinned}`)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RegistryRequestError);
+    expect((error as Error).message).toBe(`HEAD ${registry.host}/team/app:1@${pinned}: the registry sent Docker-Content-Digest ${MANIFEST_DIGEST}, not the pinned ${pinned}`);
+  });
+});
+
+describe('HttpRegistryClient with a registry that answers no HEAD', () => {
+  const budget = { 'ratelimit-limit': '100;w=21600', 'ratelimit-remaining': '76;w=21600', 'docker-ratelimit-source': '192.0.2.1' };
+
+  it.each([
+    ['405 Method Not Allowed', { status: 405, headers: { allow: 'GET' } }],
+    ['200 without Docker-Content-Digest', { headers: { 'content-type': MANIFEST_TYPE } }],
+  ])('falls back to a GET, counted as a pull, after a HEAD answered %s, and asks that registry by GET from then on', async (_, headAnswer: ScriptedAnswer) => {
+    const noHead = await serve((request) => (request.method === 'HEAD' ? headAnswer : manifestAnswer(MANIFEST, budget)));
+    const other = await serve(() => manifestAnswer());
+    const { client } = loopbackClient();
+
+    const expected = { digest: MANIFEST_DIGEST, mediaType: MANIFEST_TYPE, pullsSpent: 1, budget: { limit: 100, remaining: 76, windowSeconds: 21_600, source: '192.0.2.1' } };
+    expect(await client.headManifest(parseImageReference(`${noHead.host}/team/app:1`))).toEqual(expected);
+    expect(await client.headManifest(parseImageReference(`${noHead.host}/team/other:2`))).toEqual(expected);
+    expect(await client.headManifest(parseImageReference(`${other.host}/team/app:1`))).toEqual({ digest: MANIFEST_DIGEST, mediaType: MANIFEST_TYPE });
+
+    expect(lines(noHead.log)).toEqual(['HEAD /v2/team/app/manifests/1', 'GET /v2/team/app/manifests/1', 'GET /v2/team/other/manifests/2']);
+    expect(lines(other.log)).toEqual(['HEAD /v2/team/app/manifests/1']);
+  });
+
+  it('takes the pin as the digest of a pinned reference whose HEAD has no Docker-Content-Digest, spending no pull', async () => {
+    const registry = await serve((request) => (request.method === 'HEAD' ? { headers: { 'content-type': MANIFEST_TYPE } } : manifestAnswer()));
+    const { client } = loopbackClient();
+    expect(await client.headManifest(parseImageReference(`${registry.host}/team/app@${MANIFEST_DIGEST}`))).toEqual({ digest: MANIFEST_DIGEST, mediaType: MANIFEST_TYPE });
+    expect(lines(registry.log)).toEqual([`HEAD /v2/team/app/manifests/${MANIFEST_DIGEST}`]);
+  });
+
+  it('tells the pull budget a HEAD answer carries', async () => {
+    const registry = await serve(() => manifestAnswer(MANIFEST, budget));
+    const { client } = loopbackClient();
+    expect(await client.headManifest(parseImageReference(`${registry.host}/team/app:1`))).toEqual({
+      digest: MANIFEST_DIGEST,
+      mediaType: MANIFEST_TYPE,
+      budget: { limit: 100, remaining: 76, windowSeconds: 21_600, source: '192.0.2.1' },
+    });
+  });
+});
+
+describe("HttpRegistryClient and Docker Hub's pull limit", () => {
+  // https://docs.docker.com/docker-hub/usage/pulls/#view-pull-rate-and-limit
+  const pullLimit = json({ errors: [{ code: 'TOOMANYREQUESTS', message: 'You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limits' }] }, 429);
+
+  it.each([
+    ['a GET', (client: HttpRegistryClient, host: string) => client.getManifest(parseImageReference(`${host}/library/postgres:14`))],
+    ['the GET that stands in for a refused HEAD', (client: HttpRegistryClient, host: string) => client.headManifest(parseImageReference(`${host}/library/postgres:14`))],
+  ])('refuses %s answered 429 TOOMANYREQUESTS as the pull limit, never retried', async (_, call) => {
+    const registry = await serve((request) => (request.method === 'HEAD' ? { status: 405 } : pullLimit));
+    const { client, sleeps } = loopbackClient();
+    const error = await call(client, registry.host).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PullLimitError);
+    expect(error).toMatchObject({
+      message: `GET http://${registry.host}/v2/library/postgres/manifests/14: 429 Too Many Requests (TOOMANYREQUESTS: You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limits)`,
+      retryable: false,
+      status: 429,
+    });
+    expect(registry.log.filter((request) => request.method === 'GET')).toHaveLength(1);
+    expect(sleeps).toEqual([]);
+  });
+
+  it('retries any other 429 as before', async () => {
+    const registry = await serve(() => ({ ...json({ errors: [{ code: 'DENIED', message: 'slow down' }] }, 429), headers: { 'retry-after': '0' } }));
+    const { client } = loopbackClient();
+    const error = await client.getManifest(parseImageReference(`${registry.host}/library/postgres:14`)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RateLimitedError);
+    expect(error).not.toBeInstanceOf(PullLimitError);
+    expect(error).toMatchObject({ retryable: true, message: `GET http://${registry.host}/v2/library/postgres/manifests/14: 429 Too Many Requests (DENIED: slow down) (after 4 attempts)` });
+    expect(registry.log).toHaveLength(4);
+  });
+
+  it.each([
+    [{ 'ratelimit-limit': '100;w=21600', 'ratelimit-remaining': '76;w=21600', 'docker-ratelimit-source': '192.0.2.1' }, { limit: 100, remaining: 76, windowSeconds: 21_600, source: '192.0.2.1' }],
+    [{ 'ratelimit-limit': '200', 'ratelimit-remaining': '250' }, { limit: 200, remaining: 200, windowSeconds: 21_600 }],
+    [{ 'ratelimit-limit': '100;w=21600' }, undefined],
+    [{ 'ratelimit-limit': 'many', 'ratelimit-remaining': '1' }, undefined],
+  ])('reads the pull budget of %j', (headers, expected) => {
+    expect(pullBudgetOf(new Headers(headers))).toEqual(expected);
+  });
+});
+
+describe('HttpRegistryClient wired from outside', () => {
+  it("asks the base URL hook where a registry is, and sends every request, each redirect hop and the token's, through the fetch it was given", async () => {
+    const backend = await serve((request) => {
+      if (request.url.pathname === '/token') return json({ token: 'backend-token' });
+      return request.authorization === 'Bearer backend-token' ? manifestAnswer() : unauthorized(`Bearer realm="${backend.origin}/token"`);
+    }, 'localhost');
+    const front = await serve((request) => ({ status: 307, headers: { location: `${backend.origin}${request.path}` } }));
+    const asked: string[] = [];
+    const fetched: string[] = [];
+    const { client } = loopbackClient({
+      baseUrl: async (registry) => {
+        asked.push(registry);
+        return `${front.origin}/`;
+      },
+      fetch: ((input: string | URL | Request, init?: RequestInit) => {
+        fetched.push(String(input));
+        return globalThis.fetch(input, init);
+      }) as typeof globalThis.fetch,
+    });
+    expect(await client.headManifest(parseImageReference('registry.example.com/team/app:1'))).toMatchObject({ digest: MANIFEST_DIGEST });
+    expect(asked).toEqual(['registry.example.com']);
+    expect(fetched.map((url) => new URL(url).origin + new URL(url).pathname)).toEqual([
+      `${front.origin}/v2/team/app/manifests/1`,
+      `${backend.origin}/v2/team/app/manifests/1`,
+      `${backend.origin}/token`,
+      // The login answers the hop that asked for it: that hop is sent again, not the whole chain.
+      `${backend.origin}/v2/team/app/manifests/1`,
+    ]);
   });
 });

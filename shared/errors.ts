@@ -133,6 +133,15 @@ export function isInterruption(error: unknown): boolean {
   return false;
 }
 
+/** True when the source's pull limit (or the budget kept for others) ended the work: the image is deferred, not failed. */
+export function isDeferral(error: unknown): boolean {
+  for (let current = error; current instanceof Error; current = current.cause) {
+    if (current instanceof DeferredError || current instanceof PullLimitError) return true;
+    if (current instanceof CopyFailedError && current.reason === 'pull-limit') return true;
+  }
+  return false;
+}
+
 /** True when a copy failed because a registry refused the credentials (an expired ECR token, say). */
 export function isAuthFailure(error: unknown): boolean {
   return error instanceof CopyFailedError && error.reason === 'auth';

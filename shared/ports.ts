@@ -131,8 +131,11 @@ export interface FileIssue {
   readonly message: string;
 }
 
-/** What happened to one image. */
-export type MirrorStatus = 'copied' | 'skipped' | 'failed' | 'would-copy' | 'would-skip' | 'interrupted';
+/**
+ * What happened to one image. `deferred`: not copied, and not a failure, because the source's pull budget would have
+ * gone below the reserve (or the source refused with its pull limit); the next run picks it up.
+ */
+export type MirrorStatus = 'copied' | 'skipped' | 'failed' | 'would-copy' | 'would-skip' | 'interrupted' | 'deferred';
 
 /** One line of a report: a job and what became of it. */
 export interface MirrorResult {
@@ -149,6 +152,10 @@ export interface MirrorResult {
   readonly error: string | null;
   readonly retryable?: boolean;
   readonly durationMs?: number;
+  /** The source's pull budget as last seen while this image was handled, when the source has one. */
+  readonly budget?: PullBudgetSeen;
+  /** Manifest GETs this image spent on its source (Docker Hub's counted pulls), when any. */
+  readonly pulls?: number;
 }
 
 /** Where outcomes go: a log line and metrics on AWS. */

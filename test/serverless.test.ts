@@ -284,6 +284,16 @@ describe('serverless package', () => {
     for (const name of [METRIC.imagesScanned, METRIC.scanCritical, METRIC.scanHigh, METRIC.scanFailures, METRIC.imagesNotScanned, METRIC.invalidScanEvents]) expect(names).toContain(name);
     expect(custom.filter((s) => s.name === METRIC.duration).map((s) => s.stat).sort()).toEqual(['p50', 'p95']);
     expect(series).toContainEqual(expect.objectContaining({ namespace: 'AWS/SQS', name: 'ApproximateNumberOfMessagesVisible' }));
+    // Deferred images are shown, beside the budget each source registry has left (one line per registry, by SEARCH).
+    expect(names).toContain(METRIC.deferred);
+    const searches = body.widgets.flatMap((widget) => widget.properties.metrics.map((metric) => (metric[0] as { expression?: string }).expression).filter(Boolean));
+    expect(searches).toContainEqual(expect.stringContaining(`{${METRICS_NAMESPACE},SourceRegistry,service} MetricName="${METRIC.sourcePullsRemaining}"`));
+  });
+
+  it('pages for no deferred image: deferring is how the pull budget is kept, and the next run picks the image up', () => {
+    const alarms = resourcesOfType('AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties);
+    expect(alarms.map((alarm) => alarm.MetricName)).not.toContain(METRIC.deferred);
+    expect(template.Resources.WorkerLambdaFunction.Properties.Environment.Variables.PULL_RESERVE).toBe('20');
   });
 
   it('keeps every log group 30 days, one per function', () => {

@@ -1,16 +1,18 @@
 import { stat } from 'node:fs/promises';
 import { Command, CommanderError, Option } from '@commander-js/extra-typings';
 import { wholeNumberIn } from '../../shared/config/env.ts';
+import { MAX_PULL_RESERVE } from '../../shared/config/worker-config.ts';
+import { DEFAULT_PULL_RESERVE } from '../../shared/plan/cost.ts';
 import { ConfigError, describeError, GitSourceError, MirrorError, UsageError } from '../../shared/errors.ts';
 import { normaliseRegistryHost } from '../../shared/image-ref/reference.ts';
 import { parseTargetBase, type TargetBase, validateNameTemplate } from '../../shared/image-ref/target.ts';
 import { parsePlatform } from '../../shared/oci/platform.ts';
 import { diffReportFailed } from '../../shared/plan/diff-report.ts';
 import { buildPlan, type Plan, type PlanOptions } from '../../shared/plan/plan.ts';
-import { planReport, type Report, reportFailed } from '../../shared/plan/report.ts';
+import { planReport, type Report, reportDeferred, reportFailed } from '../../shared/plan/report.ts';
 import type { DockerfileSource } from '../../shared/ports.ts';
 import { comparePlans } from '../../shared/sync/compare-plans.ts';
-import { syncAll } from '../../shared/sync/mirror-image.ts';
+import { DEFAULT_LOOKUP_CONCURRENCY, syncAll } from '../../shared/sync/mirror-image.ts';
 import { baseTree, credentialsFile, imagesDirectory, sourceLookups } from '../../shared/wiring/cli.ts';
 import { guardLines, safeMessage, safeText } from '../../shared/safe-text.ts';
 import { createSyncDeps, stopCopiesNow } from '../../shared/wiring/sync.ts';
@@ -18,10 +20,14 @@ import { addBotCommands } from './bots.ts';
 import { progressLine, renderReport } from './render.ts';
 import { renderDiffMarkdown, renderDiffText } from './render-diff.ts';
 
-/** Exit codes: 0 all good, 1 an image failed or a file was invalid, 2 a usage error, 128 + n stopped by signal n. */
+/**
+ * Exit codes: 0 all good, 1 an image failed or a file was invalid, 2 a usage error, 3 nothing failed but images were
+ * deferred to keep a source's pull budget (run again later), 128 + n stopped by signal n.
+ */
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
+const EXIT_DEFERRED = 3;
 const EXIT_SIGNAL: Readonly<Record<StopSignal, number>> = { SIGINT: 130, SIGTERM: 143 };
 
 /** The signals that stop a sync cleanly: Ctrl-C, a cancelled CI job, `timeout`. */
@@ -65,17 +71,19 @@ function guardedIo(io: CliIo): CliIo {
 /** Commander reducer for repeatable options. */
 const collect = (value: string, previous: string[]) => [...previous, value];
 
-/** Commander parser for a whole number from 1 to `max`, naming the option and the range in its error. */
-function wholeNumber(name: string, max: number) {
+/** Commander parser for a whole number from `min` (1 unless said) to `max`, naming the option and the range in its error. */
+function wholeNumber(name: string, max: number, min: 0 | 1 = 1) {
   return (value: string) => {
-    const number = wholeNumberIn(value, max);
-    if (number === undefined) throw new UsageError(`${name} must be a whole number from 1 to ${max}, got "${safeText(value, 40)}"`);
+    const number = wholeNumberIn(value, max, min);
+    if (number === undefined) throw new UsageError(`${name} must be a whole number from ${min} to ${max}, got "${safeText(value, 40)}"`);
     return number;
   };
 }
 
 /** More copies at once than this gains nothing (each is a crane process) and trips registries' rate limits. */
 const MAX_CONCURRENCY = 64;
+/** Look-ups are HEADs, light on both sides; more at once than this only queues in the sockets. */
+const MAX_LOOKUP_CONCURRENCY = 256;
 /** A day: no single image copy should take longer; Node's timers cannot hold more than 24.8 days anyway. */
 const MAX_TIMEOUT_SECONDS = 86_400;
 
@@ -136,7 +144,7 @@ async function baseSource(base: string, images: string): Promise<DockerfileSourc
 function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   const emit = (report: Report, kind: 'plan' | 'sync', json: boolean | undefined) => {
     io.stdout(json ? `${JSON.stringify(report, null, 2)}\n` : `${renderReport(report, kind)}\n`);
-    setExit(reportFailed(report) ? EXIT_FAILED : EXIT_OK);
+    setExit(reportFailed(report) ? EXIT_FAILED : reportDeferred(report) ? EXIT_DEFERRED : EXIT_OK);
   };
   const program = new Command('mirror')
     .description('Mirror the images named by a tree of Dockerfiles into a private registry (ECR or any OCI registry).')
@@ -175,6 +183,8 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .requiredOption('--target <registry[/prefix]>', 'registry and optional repository prefix to mirror into')
     .option('--dry-run', 'compare digests but copy nothing and create no repository')
     .option('--concurrency <n>', `images copied at once (1-${MAX_CONCURRENCY})`, wholeNumber('--concurrency', MAX_CONCURRENCY), 4)
+    .option('--lookup-concurrency <n>', `images looked up (HEAD on source and target, free on Docker Hub) at once (1-${MAX_LOOKUP_CONCURRENCY})`, wholeNumber('--lookup-concurrency', MAX_LOOKUP_CONCURRENCY), DEFAULT_LOOKUP_CONCURRENCY)
+    .option('--pull-reserve <n>', `pulls of a source's budget (Docker Hub: 100 or 200 per 6 h) never spent, kept for the clusters still pulling from it; an image that would go below is deferred (0-${MAX_PULL_RESERVE})`, wholeNumber('--pull-reserve', MAX_PULL_RESERVE, 0), DEFAULT_PULL_RESERVE)
     .option('--platform <os/arch>', 'copy only these platforms out of multi-platform indexes (repeatable; default: the whole index, digest kept)', collect, [] as string[])
     .option('--ecr', 'treat the target as ECR (create repositories) even if its host is not *.dkr.ecr.*.amazonaws.com')
     .option('--kms-key <arn>', 'KMS key for new ECR repositories (default AES256)')
@@ -221,6 +231,8 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       try {
         report = await syncAll(plan, deps, {
           concurrency: options.concurrency,
+          lookupConcurrency: options.lookupConcurrency,
+          pullReserve: options.pullReserve,
           ...(options.dryRun ? { dryRun: true } : {}),
           platforms,
           signal: stop.signal,
@@ -239,7 +251,8 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
 
 /**
  * Runs the `mirror` command with these arguments (without node and the script) and returns its exit code:
- * 0 all good, 1 an image failed or a file was invalid, 2 a usage error, 130 or 143 a sync stopped by SIGINT or SIGTERM.
+ * 0 all good, 1 an image failed or a file was invalid, 2 a usage error, 3 images deferred for a source's pull budget
+ * (nothing failed), 130 or 143 a sync stopped by SIGINT or SIGTERM.
  * Nothing is written but through `io`.
  */
 export async function main(argv: readonly string[], unguardedIo: CliIo = processIo()): Promise<number> {

@@ -1,5 +1,6 @@
 import type { Report } from '../../shared/plan/report.ts';
 import type { FileIssue, MirrorResult } from '../../shared/ports.ts';
+import { describeLimit } from '../../shared/sync/pull-budget.ts';
 
 /** One progress line for stderr as an image finishes. */
 export function progressLine(result: MirrorResult, done: number, total: number): string {
@@ -22,12 +23,18 @@ export function renderReport(report: Report, kind: 'plan' | 'sync'): string {
     lines.push('', 'Target tags that held another image (now overwritten):');
     for (const r of replaced) lines.push(`  ${r.target ?? r.source}: was ${r.replaced}`);
   }
-  const failed = report.results.filter((r) => r.error);
+  const failed = report.results.filter((r) => r.error && r.status !== 'deferred');
   if (failed.length > 0) {
     lines.push('', 'Failed or interrupted images:');
     for (const r of failed) lines.push(`  ${r.source} (${r.files.join(', ')})`, `    ${r.error}`);
   }
+  const deferred = report.results.filter((r) => r.status === 'deferred');
+  if (deferred.length > 0) {
+    lines.push('', 'Deferred images (the next run copies them; nothing failed):');
+    for (const r of deferred) lines.push(`  ${r.source} (${r.files.join(', ')})`, `    ${r.error}`);
+  }
   lines.push(...fileIssueLines(report.errors, report.warnings));
+  lines.push(...budgetLines(report));
   lines.push('', summaryLine(report, kind));
   return lines.join('\n');
 }
@@ -54,9 +61,21 @@ function summaryLine(report: Report, kind: 'plan' | 'sync'): string {
       ? []
       : s.wouldCopy + s.wouldSkip > 0
         ? [`${s.wouldCopy} would copy`, `${s.wouldSkip} would skip`]
-        : [`${s.copied} copied`, `${s.skipped} skipped`, `${s.failed} failed`, ...(s.interrupted > 0 ? [`${s.interrupted} interrupted`] : [])];
+        : [`${s.copied} copied`, `${s.skipped} skipped`, `${s.failed} failed`, ...(s.deferred > 0 ? [`${s.deferred} deferred`] : []), ...(s.interrupted > 0 ? [`${s.interrupted} interrupted`] : [])];
   const invalid = `${s.invalid} invalid file${s.invalid === 1 ? '' : 's'}`;
   return `${s.planned} image${s.planned === 1 ? '' : 's'} planned${parts.length ? `: ${parts.join(', ')}` : ''}; ${invalid}`;
+}
+
+/** `docker.io: 31 of 100 pulls per 6 h left (counted for 192.0.2.1), 20 kept in reserve`, per registry that counts pulls. */
+function budgetLines(report: Report): string[] {
+  const budgets = report.budgets ?? [];
+  if (budgets.length === 0) return [];
+  const spent = `this run spent ${report.summary.pulls} pull${report.summary.pulls === 1 ? '' : 's'}`;
+  return [
+    '',
+    `Pull budgets (${spent}):`,
+    ...budgets.map((b) => `  ${b.registry}: ${b.remaining} of ${describeLimit(b)} left${b.source ? ` (counted for ${b.source})` : ''}, ${b.reserve} kept in reserve`),
+  ];
 }
 
 function shortDigest(digest: string): string {

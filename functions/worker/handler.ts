@@ -14,5 +14,5 @@ const deps = createWorkerDeps(config);
 
 /** Mirrors one image: `{"source": "postgres:14"}`, with an optional `"target"`. */
 export const handler = middy((event: WorkerEvent, context: Context) =>
-  runWorkerJob(event, deps, config, { deadline: Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS }),
+  runWorkerJob(event, deps, config, { deadline: Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS, pullReserve: config.pullReserve }),
 ).use(logMetrics(deps.metrics));

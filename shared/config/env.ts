@@ -22,11 +22,11 @@ export class EnvReader {
   }
 
   /** A whole number from 1 to `max`, or the default. */
-  wholeNumber(name: string, fallback: number, max: number): number {
+  wholeNumber(name: string, fallback: number, max: number, min: 0 | 1 = 1): number {
     const value = this.optional(name);
     if (value === undefined) return fallback;
-    const number = wholeNumberIn(value, max);
-    if (number === undefined) this.problems.push(`${name} must be a whole number from 1 to ${max}, got "${value}"`);
+    const number = wholeNumberIn(value, max, min);
+    if (number === undefined) this.problems.push(`${name} must be a whole number from ${min} to ${max}, got "${value}"`);
     return number ?? fallback;
   }
 
@@ -67,6 +67,6 @@ export function optionalField<K extends string, V>(key: K, value: V | undefined)
 }
 
 /** The whole number `text` writes, when it is one from 1 to `max` (digits only: no sign, exponent or fraction). */
-export function wholeNumberIn(text: string, max: number): number | undefined {
-  return /^[1-9]\d*$/.test(text) && Number(text) <= max ? Number(text) : undefined;
+export function wholeNumberIn(text: string, max: number, min: 0 | 1 = 1): number | undefined {
+  return (/^[1-9]\d*$/.test(text) || (min === 0 && text === '0')) && Number(text) <= max ? Number(text) : undefined;
 }

@@ -1,6 +1,7 @@
 import { parsePlatform, type Platform } from '../oci/platform.ts';
 import { DEFAULT_NAME_TEMPLATE, parseTargetBase, type TargetBase, validateNameTemplate } from '../image-ref/target.ts';
 import { normaliseRegistryHost } from '../image-ref/reference.ts';
+import { DEFAULT_PULL_RESERVE } from '../plan/cost.ts';
 import { EnvReader, optionalField } from './env.ts';
 
 /** The worker Lambda's settings, read once at cold start. */
@@ -17,7 +18,12 @@ export interface WorkerConfig {
   readonly platforms: readonly Platform[];
   readonly allowRegistries: readonly string[];
   readonly region?: string;
+  /** Pulls of a source's budget (Docker Hub's) the worker never spends: kept for the clusters still pulling from it. */
+  readonly pullReserve: number;
 }
+
+/** No budget Docker Hub hands out is larger; a reserve beyond it would defer everything. */
+export const MAX_PULL_RESERVE = 100_000;
 
 /** A Lambda runs 15 minutes at the most: no copy can be given longer. */
 const LAMBDA_MAX_SECONDS = 900;
@@ -39,6 +45,7 @@ export function loadWorkerConfig(env: Readonly<Record<string, string | undefined
     copyTimeoutMs: read.wholeNumber('COPY_TIMEOUT_SECONDS', 840, LAMBDA_MAX_SECONDS) * 1000,
     platforms,
     allowRegistries,
+    pullReserve: read.wholeNumber('PULL_RESERVE', DEFAULT_PULL_RESERVE, MAX_PULL_RESERVE, 0),
     ...optionalField('sourceCredentialsSecretId', read.optional('SOURCE_CREDENTIALS_SECRET_ID')),
     ...optionalField('kmsKey', read.optional('KMS_KEY_ARN')),
     ...optionalField('region', read.optional('AWS_REGION')),

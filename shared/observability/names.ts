@@ -3,12 +3,21 @@
 export const SERVICE_NAME = 'image-mirror';
 export const METRICS_NAMESPACE = 'ImageMirror';
 
-/** Every metric, in one place; the only dimension is `service`, to keep cardinality low. */
+/** The dimensions beside `service`: only SourcePullsRemaining has one, the source registry, since a budget is per registry. */
+export const DIMENSION = {
+  sourceRegistry: 'SourceRegistry',
+} as const;
+
+/** Every metric, in one place; the only dimension is `service` (and SourceRegistry for the budget), to keep cardinality low. */
 export const METRIC = {
   /** Worker: images copied, skipped (digests already equal) and failed. */
   copied: 'ImagesCopied',
   skipped: 'ImagesSkipped',
   failed: 'ImagesFailed',
+  /** Worker: images left for the next run to keep a source's pull budget above the reserve (never paged). */
+  deferred: 'ImagesDeferred',
+  /** Worker: a source's pull budget as its last answer told it, less what the worker has spent since; by SourceRegistry. */
+  sourcePullsRemaining: 'SourcePullsRemaining',
   /** Worker: milliseconds one image took, lookups and copy included. */
   duration: 'MirrorDuration',
   /** Scheduler: runs, jobs planned and invoked, files that yielded no image, runs that failed. */

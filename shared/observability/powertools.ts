@@ -2,7 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { describeError, isRetryable } from '../errors.ts';
 import type { MirrorResult, OutcomeRecorder, ScheduleRecorder, ScheduleSummary } from '../ports.ts';
-import { METRIC } from './names.ts';
+import { DIMENSION, METRIC } from './names.ts';
 import { safeMessage } from '../safe-text.ts';
 
 /** One JSON log line and EMF metrics per image the worker handles. */
@@ -20,8 +20,16 @@ export class PowertoolsOutcomeRecorder implements OutcomeRecorder {
       files: result.files,
       durationMs: result.durationMs,
       ...(result.replaced === undefined ? {} : { replaced: result.replaced }),
+      ...(result.pulls === undefined ? {} : { pulls: result.pulls }),
+      // The source's pull budget on every line, so that "who spent Docker Hub's pulls?" has an answer in Logs Insights.
+      ...(result.budget === undefined ? {} : { pullBudget: result.budget }),
     };
-    if (result.status === 'failed' || result.status === 'interrupted') {
+    if (result.budget !== undefined) this.recordBudget(result);
+    if (result.status === 'deferred') {
+      // Not a failure: the next scheduled run picks it up. Counted, shown on the dashboard, never paged.
+      this.logger.warn('image deferred', { ...attributes, reason: result.error });
+      this.metrics.addMetric(METRIC.deferred, MetricUnit.Count, 1);
+    } else if (result.status === 'failed' || result.status === 'interrupted') {
       this.logger.error('image failed', { ...attributes, error: result.error, retryable: result.retryable ?? false });
       this.metrics.addMetric(METRIC.failed, MetricUnit.Count, 1);
     } else if (result.status === 'copied') {
@@ -33,6 +41,20 @@ export class PowertoolsOutcomeRecorder implements OutcomeRecorder {
     }
     if (result.durationMs !== undefined) this.metrics.addMetric(METRIC.duration, MetricUnit.Milliseconds, result.durationMs);
   }
+
+  // The one metric with a second dimension: a budget is per source registry, and there are few of them.
+  private recordBudget(result: MirrorResult): void {
+    const budget = result.budget;
+    if (budget === undefined) return;
+    const metric = this.metrics.singleMetric();
+    metric.addDimension(DIMENSION.sourceRegistry, registryOf(result.source));
+    metric.addMetric(METRIC.sourcePullsRemaining, MetricUnit.Count, budget.remaining);
+  }
+}
+
+/** `docker.io` of `docker.io/library/postgres:14`. */
+function registryOf(reference: string): string {
+  return reference.slice(0, Math.max(0, reference.indexOf('/')));
 }
 
 /** One JSON log line per scheduler run (plus one per invalid file) and its metrics. */

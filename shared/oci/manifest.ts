@@ -11,6 +11,12 @@ export const MANIFEST_MEDIA_TYPES = [
   'application/vnd.docker.distribution.manifest.v2+json',
 ] as const;
 
+/** True for the media type of an index (OCI, or Docker's manifest list), as a HEAD's Content-Type tells it. */
+export function isIndexMediaType(mediaType: string): boolean {
+  const bare = mediaType.split(';', 1)[0]?.trim().toLowerCase();
+  return bare === OCI_INDEX || bare === 'application/vnd.docker.distribution.manifest.list.v2+json';
+}
+
 /** One entry of an index: a child manifest by digest, with its platform. */
 export interface ManifestDescriptor {
   readonly mediaType: string;

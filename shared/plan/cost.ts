@@ -5,6 +5,9 @@ import type { ManifestJson } from '../oci/manifest.ts';
 /** Docker Hub's pull limits (per source IP anonymous, per account authenticated), each over a 6-hour window. */
 export const DOCKER_HUB_PULL_LIMITS = Object.freeze({ anonymous: 100, authenticated: 200, windowHours: 6 });
 
+/** Pulls of a source's budget a sync keeps for others unless told otherwise: a fifth of an anonymous budget, a tenth of a logged-in one. */
+export const DEFAULT_PULL_RESERVE = 20;
+
 /** What copying one image costs on its source registry. */
 export interface SyncCost {
   /** Digest of the manifest or index the sync would copy. */

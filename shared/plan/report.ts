@@ -1,6 +1,6 @@
 import { describeError, isRetryable } from '../errors.ts';
 import { formatReference } from '../image-ref/reference.ts';
-import type { FileIssue, MirrorResult, MirrorStatus } from '../ports.ts';
+import type { FileIssue, MirrorResult, MirrorStatus, PullBudgetSeen } from '../ports.ts';
 import { safeMessage } from '../safe-text.ts';
 import type { MirrorJob, Plan } from './plan.ts';
 
@@ -11,6 +11,10 @@ export interface ReportSummary {
   readonly failed: number;
   /** Images the run was stopped (SIGINT, SIGTERM) before it finished or started. */
   readonly interrupted: number;
+  /** Images left for the next run: their pulls would have taken a source's budget below the reserve. */
+  readonly deferred: number;
+  /** Manifest GETs the run spent on source registries (pulls, on Docker Hub). */
+  readonly pulls: number;
   readonly invalid: number;
   readonly wouldCopy: number;
   readonly wouldSkip: number;
@@ -22,6 +26,20 @@ export interface Report {
   readonly errors: readonly FileIssue[];
   readonly warnings: readonly FileIssue[];
   readonly summary: ReportSummary;
+  /** The pull budget of each source registry that has one, as last seen in the run, with the reserve kept. */
+  readonly budgets?: readonly RegistryBudget[];
+}
+
+/** A source registry's pull budget at the end of a run. */
+export interface RegistryBudget extends PullBudgetSeen {
+  readonly registry: string;
+  readonly reserve: number;
+}
+
+/** Where a run's budgets are read from at its end. */
+export interface BudgetBook {
+  readonly reserve: number;
+  current(registry: string): PullBudgetSeen | undefined;
 }
 
 /** What became of one job, as the sync use case tells it. */
@@ -32,6 +50,8 @@ export interface JobOutcome {
   readonly replaced?: string | undefined;
   readonly error?: unknown;
   readonly durationMs?: number;
+  readonly budget?: PullBudgetSeen | undefined;
+  readonly pulls?: number | undefined;
 }
 
 /**
@@ -51,6 +71,8 @@ export function resultOf(job: MirrorJob, outcome: JobOutcome): MirrorResult {
     error: outcome.error === undefined ? null : safeMessage(describeError(outcome.error)),
     ...(outcome.error === undefined ? {} : { retryable: isRetryable(outcome.error) }),
     ...(outcome.durationMs === undefined ? {} : { durationMs: Math.round(outcome.durationMs) }),
+    ...(outcome.budget === undefined ? {} : { budget: outcome.budget }),
+    ...(outcome.pulls ? { pulls: outcome.pulls } : {}),
   };
 }
 
@@ -59,9 +81,10 @@ export function safeIssues(issues: readonly FileIssue[]): FileIssue[] {
   return issues.map((issue) => ({ file: safeMessage(issue.file), message: safeMessage(issue.message) }));
 }
 
-/** Puts results and the plan's file issues together, with the summary counts. */
-export function buildReport(plan: Plan, results: readonly MirrorResult[]): Report {
+/** Puts results and the plan's file issues together, with the summary counts and the budgets the run saw. */
+export function buildReport(plan: Plan, results: readonly MirrorResult[], book?: BudgetBook): Report {
   const count = (status: MirrorResult['status']) => results.filter((result) => result.status === status).length;
+  const budgets = budgetsOf(plan, book);
   return {
     results,
     errors: safeIssues(plan.errors),
@@ -72,16 +95,33 @@ export function buildReport(plan: Plan, results: readonly MirrorResult[]): Repor
       skipped: count('skipped'),
       failed: count('failed'),
       interrupted: count('interrupted'),
+      deferred: count('deferred'),
+      pulls: results.reduce((sum, result) => sum + (result.pulls ?? 0), 0),
       invalid: new Set(plan.errors.map((error) => error.file)).size,
       wouldCopy: count('would-copy'),
       wouldSkip: count('would-skip'),
     },
+    ...(budgets.length > 0 ? { budgets } : {}),
   };
+}
+
+function budgetsOf(plan: Plan, book: BudgetBook | undefined): RegistryBudget[] {
+  if (book === undefined) return [];
+  const registries = [...new Set(plan.jobs.map((job) => job.source.registry))].sort();
+  return registries.flatMap((registry) => {
+    const seen = book.current(registry);
+    return seen === undefined ? [] : [{ registry, ...seen, reserve: book.reserve }];
+  });
 }
 
 /** The report of a plan alone: every job `planned`. */
 export function planReport(plan: Plan): Report {
   return buildReport(plan, plan.jobs.map((job) => resultOf(job, { status: 'planned' })));
+}
+
+/** True when images were left for the next run to save a source's pull budget; nothing failed for it. */
+export function reportDeferred(report: Report): boolean {
+  return report.summary.deferred > 0;
 }
 
 /** True when CI should fail: an image failed or was interrupted, or a file was invalid. */

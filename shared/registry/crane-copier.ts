@@ -124,8 +124,8 @@ export class CraneImageCopier implements ImageCopier {
       case 'exit': {
         // crane's own error line says it all; it comes from a registry, so it is made safe (and secrets hidden) here.
         const detail = safeMessage(errorLine(end.stderr) || `crane exited with code ${end.code}`, 1000);
-        const reason = refusedCredentials(detail) ? 'auth' : isTransient(detail) ? 'transient' : 'permanent';
-        return new CopyFailedError(`crane copy failed: ${detail}`, { reason, retryable: reason !== 'permanent' });
+        const reason = refusedCredentials(detail) ? 'auth' : isPullLimit(detail) ? 'pull-limit' : isTransient(detail) ? 'transient' : 'permanent';
+        return new CopyFailedError(`crane copy failed: ${detail}`, { reason, retryable: reason === 'auth' || reason === 'transient' });
       }
     }
   }
@@ -160,6 +160,12 @@ function errorLine(text: string): string {
 // The registry's words for refused credentials, as crane passes them on.
 function refusedCredentials(detail: string): boolean {
   return /\b401\b|UNAUTHORIZED|authentication required/i.test(detail);
+}
+
+// Docker Hub's pull limit as crane passes it on: the `TOOMANYREQUESTS` code and "You have reached your pull rate limit"
+// (https://docs.docker.com/docker-hub/usage/pulls/#view-pull-rate-and-limit). Retrying would only spend more pulls.
+function isPullLimit(detail: string): boolean {
+  return /TOOMANYREQUESTS|pull rate limit/i.test(detail);
 }
 
 function isTransient(detail: string): boolean {

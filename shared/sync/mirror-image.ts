@@ -1,27 +1,33 @@
 import pLimit from 'p-limit';
-import { CopyFailedError, describeError, InterruptedError, isAuthFailure, isInterruption, mayRetry, MirrorError, PlatformNotFoundError, RateLimitedError, RegistryRequestError, SourceRateLimitedError } from '../errors.ts';
-import { OCI_INDEX } from '../oci/manifest.ts';
+import { CopyFailedError, DeferredError, describeError, InterruptedError, isAuthFailure, isDeferral, isInterruption, mayRetry, MirrorError, PlatformNotFoundError, RateLimitedError, RegistryRequestError, SourceRateLimitedError } from '../errors.ts';
+import { isIndexMediaType, type ManifestDescriptor, OCI_INDEX } from '../oci/manifest.ts';
 import { isNarrowedCopyOf, narrowIndex, type Platform } from '../oci/platform.ts';
 import { formatReference, type ImageReference, withDigest } from '../image-ref/reference.ts';
 import type { MirrorJob, Plan } from '../plan/plan.ts';
 import { buildReport, type Report, resultOf } from '../plan/report.ts';
 import type { CredentialProvider, ImageCopier, ManifestHead, ManifestRegistry, MirrorResult, MirrorStatus, PullBudgetSeen, RegistryCredential, RepositoryStore } from '../ports.ts';
 import { afterAttempts, COPY_RETRY, retrying, type RetryPolicy, sleep } from '../retry.ts';
+import { describeLimit, isRefusal, PullBudgets } from './pull-budget.ts';
 
 /** The outcome of mirroring one job; `digest` is the source digest copied or found. */
 export interface MirrorOutcome {
-  readonly status: Exclude<MirrorStatus, 'failed'>;
+  readonly status: Exclude<MirrorStatus, 'failed' | 'deferred'>;
   readonly digest: string;
   /** The source's pull budget as last seen, when it has one. */
   readonly budget?: PullBudgetSeen;
+  /** Manifest GETs spent on the source (pulls on Docker Hub), when any. */
+  readonly pulls?: number;
   readonly repositoryCreated?: boolean;
   /** For `copied`: what the target tag held before, when it was another image. */
   readonly replaced?: string;
 }
 
-/** What mirrorImage() learnt before it failed, for the failure's result line. */
+/** What mirrorImage() learnt before it failed or was deferred, for the result line. */
 export interface ImageFacts {
   digest?: string;
+  /** Manifest GETs spent on the source so far (each a pull on Docker Hub). */
+  pulls?: number;
+  budget?: PullBudgetSeen;
 }
 
 /** The ports the sync use case works through. */
@@ -44,47 +50,65 @@ export interface SyncOptions {
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Aborted when the run is interrupted: nothing more is started, a running copy is stopped. */
   readonly signal?: AbortSignal;
+  /** The run's pull budgets, shared by its copies; a fresh one keeping `pullReserve` when absent. */
+  readonly budgets?: PullBudgets;
+  /** Pulls of a source's budget never spent (kept for the clusters still pulling from it); DEFAULT_PULL_RESERVE when absent. */
+  readonly pullReserve?: number;
 }
 
 /** Below this much time before the deadline no copy is started: it would be killed half-way. */
 const MIN_COPY_TIME_MS = 5_000;
 
+/** Look-ups at once, unless told otherwise: a HEAD costs nothing upstream and little on either side. */
+export const DEFAULT_LOOKUP_CONCURRENCY = 32;
+
 export interface SyncAllOptions extends SyncOptions {
   /** Images copied at once. */
   readonly concurrency?: number;
+  /** Images looked up (HEADs on source and target) at once; copies wait for their own slot after. */
+  readonly lookupConcurrency?: number;
   /** Called as each image finishes, for progress output. */
   readonly onResult?: (result: MirrorResult, done: number, total: number) => void;
 }
 
 /**
- * Mirrors every job of a plan, a bounded number at a time; one image failing never stops the others. Once the signal
- * is aborted no image is started, and every image not finished is `interrupted`.
+ * Mirrors every job of a plan, a bounded number at a time; one image failing never stops the others. Look-ups run at
+ * their own, higher concurrency; a copy waits for one of `concurrency` slots after its look-up. Copies share one pull
+ * budget per source registry. Once the signal is aborted no image is started, and every image not finished is
+ * `interrupted`.
  */
 export async function syncAll(plan: Plan, deps: SyncDeps, options: SyncAllOptions = {}): Promise<Report> {
-  const limit = pLimit(Math.max(1, options.concurrency ?? 4));
+  const lookups = pLimit(Math.max(1, options.lookupConcurrency ?? DEFAULT_LOOKUP_CONCURRENCY));
+  const copies = pLimit(Math.max(1, options.concurrency ?? 4));
+  const shared: SyncOptions = { ...options, budgets: options.budgets ?? new PullBudgets(options.pullReserve) };
   let done = 0;
   const results = await Promise.all(
-    plan.jobs.map((job) =>
-      limit(async () => {
-        const started = performance.now();
-        const facts: ImageFacts = {};
-        let result: MirrorResult;
-        try {
+    plan.jobs.map(async (job) => {
+      const started = performance.now();
+      const facts: ImageFacts = {};
+      let result: MirrorResult;
+      try {
+        const examined = await lookups(() => {
           if (options.signal?.aborted) throw new InterruptedError(`mirroring "${formatReference(job.source)}": interrupted before it started`);
-          const outcome = await mirrorImage(job, deps, options, facts);
-          result = resultOf(job, { ...outcome, durationMs: performance.now() - started });
-        } catch (error) {
-          // Interrupted only when the stop is what ended it: a real failure that came meanwhile stays a failure.
-          const status = isInterruption(error) ? 'interrupted' : 'failed';
-          result = resultOf(job, { status, digest: facts.digest, error, durationMs: performance.now() - started });
-        }
-        done += 1;
-        options.onResult?.(result, done, plan.jobs.length);
-        return result;
-      }),
-    ),
+          return examineImage(job, deps, shared, facts);
+        });
+        const outcome = 'status' in examined ? examined : await copies(() => copyImage(examined, deps, shared, facts));
+        result = resultOf(job, { ...outcome, durationMs: performance.now() - started });
+      } catch (error) {
+        result = resultOf(job, { status: statusOf(error), digest: facts.digest, budget: facts.budget, pulls: facts.pulls, error, durationMs: performance.now() - started });
+      }
+      done += 1;
+      options.onResult?.(result, done, plan.jobs.length);
+      return result;
+    }),
   );
-  return buildReport(plan, results);
+  return buildReport(plan, results, shared.budgets);
+}
+
+/** What a failure makes of an image: interrupted only when the stop ended it, deferred when the pull budget did. */
+export function statusOf(error: unknown): 'failed' | 'interrupted' | 'deferred' {
+  if (isInterruption(error)) return 'interrupted';
+  return isDeferral(error) ? 'deferred' : 'failed';
 }
 
 /**
@@ -93,6 +117,21 @@ export async function syncAll(plan: Plan, deps: SyncDeps, options: SyncAllOption
  * Throws a MirrorError that names the image and the step that failed; `facts` keeps what was learnt before.
  */
 export async function mirrorImage(job: MirrorJob, deps: SyncDeps, options: SyncOptions = {}, facts: ImageFacts = {}): Promise<MirrorOutcome> {
+  const withBudgets: SyncOptions = { ...options, budgets: options.budgets ?? new PullBudgets(options.pullReserve) };
+  const examined = await examineImage(job, deps, withBudgets, facts);
+  return 'status' in examined ? examined : copyImage(examined, deps, withBudgets, facts);
+}
+
+/** An image that needs copying, as its look-up found it. */
+interface PendingCopy {
+  readonly job: Required<MirrorJob>;
+  readonly source: ManifestHead;
+  readonly target: ManifestHead | undefined;
+  readonly repositoryCreated: boolean;
+}
+
+/** The look-up: the repository ensured, both digests by HEAD; an outcome when nothing is to be copied. */
+async function examineImage(job: MirrorJob, deps: SyncDeps, options: SyncOptions, facts: ImageFacts): Promise<MirrorOutcome | PendingCopy> {
   const { source, target } = job;
   if (target === undefined) throw new MirrorError(`mirroring "${formatReference(source)}": the job has no target`);
   const platforms = options.platforms ?? [];
@@ -102,7 +141,7 @@ export async function mirrorImage(job: MirrorJob, deps: SyncDeps, options: SyncO
     repositoryCreated = (await deps.repositories.ensure(target.repository, `${source.registry}/${source.repository}`)) === 'created';
   }
 
-  // A digest-pinned source needs no request on the source side at all.
+  // A digest-pinned source needs no request on the source side unless it is to be copied.
   const [sourceHead, targetHead] = await Promise.all([
     source.digest !== undefined ? Promise.resolve<ManifestHead>({ digest: source.digest }) : lookup(deps.registry, source, 'source'),
     lookup(deps.registry, target, 'target'),
@@ -110,73 +149,137 @@ export async function mirrorImage(job: MirrorJob, deps: SyncDeps, options: SyncO
   if (sourceHead === undefined) {
     throw new RegistryRequestError(`looking up source "${formatReference(source)}": no such image (404)`, { status: 404 });
   }
-  const digest = sourceHead.digest;
-  facts.digest = digest;
-  const outcome = (status: MirrorOutcome['status']): MirrorOutcome => ({
-    status,
-    digest,
-    ...(sourceHead.budget !== undefined ? { budget: sourceHead.budget } : {}),
-    ...(repositoryCreated ? { repositoryCreated } : {}),
-  });
-
-  const upToDate = targetHead !== undefined && (targetHead.digest === digest || (platforms.length > 0 && (await holdsNarrowedCopy(deps.registry, target, digest, platforms))));
-  if (upToDate) return outcome(options.dryRun ? 'would-skip' : 'skipped');
-  if (options.dryRun) return outcome('would-copy');
-  if (options.signal?.aborted) throw new InterruptedError(`copying "${formatReference(source)}": interrupted before the copy started`);
-
-  const registries = [...new Set([source.registry, target.registry])];
-  const credentials = await credentialsOf(deps.credentials, registries);
-  const copier: Copy = (from, to) => copyWithRetry(deps, from, to, registries, credentials, options);
-  if (platforms.length > 0) await copyPlatforms(job as Required<MirrorJob>, digest, platforms, deps, copier);
-  else await copyWhole(job as Required<MirrorJob>, digest, deps, copier);
-  // The tag pointed at another image: say which, so that an overwrite never passes as a plain copy.
-  return targetHead === undefined ? outcome('copied') : { ...outcome('copied'), replaced: targetHead.digest };
+  noteLookup(sourceHead, source, options, facts);
+  facts.digest = sourceHead.digest;
+  const pending: PendingCopy = { job: job as Required<MirrorJob>, source: sourceHead, target: targetHead, repositoryCreated };
+  const upToDate = targetHead !== undefined && (targetHead.digest === sourceHead.digest || (platforms.length > 0 && (await holdsNarrowedCopy(deps.registry, target, sourceHead.digest, platforms))));
+  if (upToDate) return outcomeOf(pending, options.dryRun ? 'would-skip' : 'skipped', facts);
+  if (options.dryRun) return outcomeOf(pending, 'would-copy', facts);
+  return pending;
 }
 
-type Copy = (from: ImageReference, to: ImageReference) => Promise<void>;
+/** The copy: the pulls it needs granted from the source's budget first, or the image deferred without spending any. */
+async function copyImage(pending: PendingCopy, deps: SyncDeps, options: SyncOptions, facts: ImageFacts): Promise<MirrorOutcome> {
+  const { job } = pending;
+  const { source } = job;
+  if (options.signal?.aborted) throw new InterruptedError(`copying "${formatReference(source)}": interrupted before the copy started`);
+  let head = pending.source;
+  if (source.digest !== undefined) {
+    // A pinned source was not looked at: one free HEAD says that it exists, what kind it is, and what budget is left.
+    const found = await lookup(deps.registry, source, 'source');
+    if (found === undefined) throw new RegistryRequestError(`looking up source "${formatReference(source)}": no such image (404)`, { status: 404 });
+    noteLookup(found, source, options, facts);
+    head = found;
+  }
+  const registries = [...new Set([source.registry, job.target.registry])];
+  const credentials = await credentialsOf(deps.credentials, registries);
+  const copy: Copy = (from, to, pulls) => spending(options, facts, source, pulls, `copying "${formatReference(from)}"`, () => copyWithRetry(deps, from, to, registries, credentials, options));
+  const platforms = options.platforms ?? [];
+  const budgeted = options.budgets?.current(source.registry) !== undefined;
+  // An index is read first where only some platforms are wanted, or where pulls are counted: it tells how many the copy needs.
+  const single = head.mediaType !== undefined && !isIndexMediaType(head.mediaType);
+  if (!single && (platforms.length > 0 || budgeted)) await copyIndex(job, head.digest, platforms, deps, options, facts, copy);
+  else await copyWhole(job, head.digest, deps, copy);
+  const outcome = outcomeOf(pending, 'copied', facts);
+  // The tag pointed at another image: say which, so that an overwrite never passes as a plain copy.
+  return pending.target === undefined ? outcome : { ...outcome, replaced: pending.target.digest };
+}
+
+function outcomeOf(pending: PendingCopy, status: MirrorOutcome['status'], facts: ImageFacts): MirrorOutcome {
+  return {
+    status,
+    digest: pending.source.digest,
+    ...(facts.budget !== undefined ? { budget: facts.budget } : {}),
+    ...(facts.pulls ? { pulls: facts.pulls } : {}),
+    ...(pending.repositoryCreated ? { repositoryCreated: true } : {}),
+  };
+}
+
+/** What a source look-up says of the budget, and the pull it spent when the registry answered no HEAD. */
+function noteLookup(head: ManifestHead, source: ImageReference, options: SyncOptions, facts: ImageFacts): void {
+  options.budgets?.observe(source.registry, head.budget);
+  facts.pulls = (facts.pulls ?? 0) + (head.pullsSpent ?? 0);
+  const budget = options.budgets?.current(source.registry);
+  if (budget !== undefined) facts.budget = budget;
+}
+
+/**
+ * Runs `work`, which spends `pulls` manifest GETs on the source, once the budget grants them; a refusal defers the
+ * image (a DeferredError naming what was needed and what remains), with nothing spent.
+ */
+async function spending<T>(options: SyncOptions, facts: ImageFacts, source: ImageReference, pulls: number, what: string, work: () => Promise<T>): Promise<T> {
+  const budgets = options.budgets;
+  const grant = budgets?.take(source.registry, pulls);
+  if (grant !== undefined && isRefusal(grant)) {
+    facts.budget = grant.seen;
+    const who = grant.seen.source ? ` for ${grant.seen.source}` : '';
+    throw new DeferredError(
+      `${what}: deferred to the next run: it needs ${pulls} pull${pulls === 1 ? '' : 's'} of ${source.registry}'s budget (${describeLimit(grant.seen)}${who}), ` +
+        `${grant.seen.remaining} remain and ${grant.reserve} are kept in reserve`,
+    );
+  }
+  facts.pulls = (facts.pulls ?? 0) + pulls;
+  try {
+    return await work();
+  } finally {
+    if (grant !== undefined) budgets?.release(grant);
+    const budget = budgets?.current(source.registry);
+    if (budget !== undefined) facts.budget = budget;
+  }
+}
+
+type Copy = (from: ImageReference, to: ImageReference, pulls: number) => Promise<void>;
 
 async function copyWhole(job: Required<MirrorJob>, digest: string, deps: SyncDeps, copy: Copy): Promise<void> {
-  // Copy by digest: what we looked at is what lands, even if the tag moves meanwhile.
+  // Copy by digest: what we looked at is what lands, even if the tag moves meanwhile. A single image is one pull.
   const from = withDigest(job.source, digest);
-  await copy(from, job.target);
+  await copy(from, job.target, 1);
   const landed = await lookup(deps.registry, job.target, 'target');
   if (landed?.digest !== digest) {
     throw new CopyFailedError(`copying "${formatReference(from)}" to "${formatReference(job.target)}": the target now holds ${landed?.digest ?? 'nothing'} instead of ${digest}`, { reason: 'transient' });
   }
 }
 
-// Only some platforms: copy each platform's image by digest, then tag an index of just those, annotated with the source digest.
-async function copyPlatforms(job: Required<MirrorJob>, digest: string, platforms: readonly Platform[], deps: SyncDeps, copy: Copy): Promise<void> {
+/**
+ * An index read first (one pull), then each image wanted copied by digest (one pull each), then the index tagged in
+ * the target: the source's own, or with `platforms` one of just those, annotated with the source digest. This is the
+ * pulls of a whole copy, 1 + the images, known before any image is pulled.
+ */
+async function copyIndex(job: Required<MirrorJob>, digest: string, platforms: readonly Platform[], deps: SyncDeps, options: SyncOptions, facts: ImageFacts, copy: Copy): Promise<void> {
   const sourceRef = withDigest(job.source, digest);
   const from = formatReference(sourceRef);
   const to = formatReference(job.target);
-  let manifest;
-  try {
-    manifest = await deps.registry.getManifest(sourceRef);
-  } catch (error) {
-    throw new RegistryRequestError(`reading the source index "${from}": ${describeError(error)}`, { cause: error, retryable: mayRetry(error) });
-  }
+  const manifest = await spending(options, facts, job.source, 1, `reading the source index "${from}"`, async () => {
+    try {
+      return await deps.registry.getManifest(sourceRef);
+    } catch (error) {
+      throw new RegistryRequestError(`reading the source index "${from}": ${describeError(error)}`, { cause: error, retryable: mayRetry(error) });
+    }
+  });
   if (manifest === undefined) throw new RegistryRequestError(`reading the source index "${from}": no such manifest (404)`, { status: 404 });
+  // Not an index after all: crane copies it (a second pull; the look-up did not say what it was).
   if (manifest.json.manifests === undefined) return copyWhole(job, digest, deps, copy);
 
-  let narrowed;
+  let index: { body: string; children: readonly ManifestDescriptor[]; mediaType: string };
   try {
-    narrowed = narrowIndex(manifest.json, digest, platforms);
+    index = platforms.length > 0 ? { ...narrowIndex(manifest.json, digest, platforms), mediaType: OCI_INDEX } : { body: manifest.body, children: manifest.json.manifests, mediaType: manifest.mediaType };
   } catch (error) {
     throw new PlatformNotFoundError(`copying platforms of "${from}": ${describeError(error)}`, { cause: error });
   }
-  for (const child of narrowed.children) {
-    await copy(withDigest(job.source, child.digest), withDigest(job.target, child.digest));
-  }
+  // The images' pulls are granted together: an index is never left half-copied for want of budget.
+  await spending(options, facts, job.source, index.children.length, `copying the ${index.children.length} image(s) of "${from}"`, async () => {
+    for (const child of index.children) await copy(withDigest(job.source, child.digest), withDigest(job.target, child.digest), 0);
+  });
   let written: string;
   try {
-    written = await deps.registry.putManifest(job.target, narrowed.body, OCI_INDEX);
+    written = await deps.registry.putManifest(job.target, index.body, index.mediaType);
   } catch (error) {
-    throw new CopyFailedError(`tagging the index of ${narrowed.children.length} platform(s) of "${from}" as "${to}": ${describeError(error)}`, { cause: error, reason: mayRetry(error) ? 'transient' : 'permanent' });
+    throw new CopyFailedError(`tagging the index of ${index.children.length} image(s) of "${from}" as "${to}": ${describeError(error)}`, { cause: error, reason: mayRetry(error) ? 'transient' : 'permanent' });
   }
+  const expected = platforms.length > 0 ? written : digest;
   const landed = await lookup(deps.registry, job.target, 'target');
-  if (landed?.digest !== written) {
-    throw new CopyFailedError(`copying platforms of "${from}" to "${to}": the target now holds ${landed?.digest ?? 'nothing'} instead of ${written}`, { reason: 'transient' });
+  if (landed?.digest !== expected) {
+    throw new CopyFailedError(`copying "${from}" to "${to}": the target now holds ${landed?.digest ?? 'nothing'} instead of ${expected}`, { reason: 'transient' });
   }
 }
 

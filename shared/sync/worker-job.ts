@@ -5,7 +5,7 @@ import { type TargetBase, targetFor } from '../image-ref/target.ts';
 import type { MirrorJob } from '../plan/plan.ts';
 import { resultOf } from '../plan/report.ts';
 import type { MirrorResult, OutcomeRecorder } from '../ports.ts';
-import { type ImageFacts, mirrorImage, type SyncDeps, type SyncOptions } from './mirror-image.ts';
+import { type ImageFacts, mirrorImage, statusOf, type SyncDeps, type SyncOptions } from './mirror-image.ts';
 import { safeMessage, safeText } from '../safe-text.ts';
 
 /** What the scheduler (or a person with `aws lambda invoke`) sends the worker: `{"source": "postgres:14"}` is enough. */
@@ -69,7 +69,7 @@ export async function runWorkerJob(
   event: WorkerEvent,
   deps: SyncDeps & { recorder: OutcomeRecorder },
   settings: WorkerSettings,
-  options: Pick<SyncOptions, 'deadline' | 'copyRetry'> = {},
+  options: Pick<SyncOptions, 'deadline' | 'copyRetry' | 'pullReserve'> = {},
 ): Promise<MirrorResult> {
   const started = performance.now();
   let job: MirrorJob;
@@ -88,9 +88,10 @@ export async function runWorkerJob(
     deps.recorder.record(result);
     return result;
   } catch (error) {
-    const result = resultOf(job, { status: 'failed', digest: facts.digest, error, durationMs: performance.now() - started });
+    // Deferred for the pull budget is no failure: the next scheduled run picks the image up, nothing is retried or paged.
+    const result = resultOf(job, { status: statusOf(error), digest: facts.digest, budget: facts.budget, pulls: facts.pulls, error, durationMs: performance.now() - started });
     deps.recorder.record(result);
-    if (isRetryable(error)) throw error;
+    if (result.status === 'failed' && isRetryable(error)) throw error;
     return result;
   }
 }

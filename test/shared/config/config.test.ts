@@ -14,6 +14,7 @@ describe('loadWorkerConfig', () => {
       copyTimeoutMs: 840_000,
       platforms: [],
       allowRegistries: [],
+      pullReserve: 20,
     });
     expect(Object.isFrozen(config)).toBe(true);
   });
@@ -30,8 +31,10 @@ describe('loadWorkerConfig', () => {
       PLATFORMS: 'linux/amd64, linux/arm64',
       ALLOW_REGISTRIES: 'index.docker.io,quay.io',
       AWS_REGION: 'eu-west-1',
+      PULL_RESERVE: '0',
     });
     expect(config).toMatchObject({
+      pullReserve: 0,
       ecr: true,
       copyTimeoutMs: 60_000,
       sourceCredentialsSecretId: 'image-mirror/registry-credentials',
@@ -50,6 +53,8 @@ describe('loadWorkerConfig', () => {
   it('refuses a copy time limit beyond what a Lambda can run (and a timer can hold)', () => {
     expect(() => loadWorkerConfig({ TARGET: 'localhost:5000/m', COPY_TIMEOUT_SECONDS: '2147484' })).toThrow('COPY_TIMEOUT_SECONDS must be a whole number from 1 to 900, got "2147484"');
     expect(loadWorkerConfig({ TARGET: 'localhost:5000/m', COPY_TIMEOUT_SECONDS: '900' }).copyTimeoutMs).toBe(900_000);
+    expect(() => loadWorkerConfig({ TARGET: 'localhost:5000/m', PULL_RESERVE: '-1' })).toThrow('PULL_RESERVE must be a whole number from 0 to 100000, got "-1"');
+    expect(() => loadWorkerConfig({ TARGET: 'localhost:5000/m', PULL_RESERVE: '007' })).toThrow('PULL_RESERVE must be a whole number from 0 to 100000');
   });
 });
 

@@ -158,6 +158,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--base <dir|git-ref>', 'compare with this tree: a directory if one exists at that path, else a git ref (origin/main, HEAD~1) of the repository holding --images')
     .addOption(new Option('--format <format>', 'output: a table (text), a pull-request comment (markdown, needs --base) or one JSON document (json, same as --json)').choices(['text', 'markdown', 'json'] as const))
     .option('--no-cost', 'with --base: do not look up platforms and pull costs (no registry request at all)')
+    .option('--pull-reserve <n>', `with --base: the pulls of a source's budget the sync keeps, to tell whether the change fits (0-${MAX_PULL_RESERVE})`, wholeNumber('--pull-reserve', MAX_PULL_RESERVE, 0), DEFAULT_PULL_RESERVE)
     .option('--credentials <file>', 'with --base: source registry logins for the cost lookups, JSON keyed by registry host')
     .action(async (options) => {
       const format = formatOf(options);
@@ -172,7 +173,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       // Only source registries are read, with the --credentials logins; no target, no crane.
       const report = await comparePlans(
         { base, next: imagesDirectory(options.images), ...(options.cost ? { registry: sourceLookups(credentials) } : {}) },
-        { ...planOptions, baseLabel: options.base },
+        { ...planOptions, baseLabel: options.base, pullReserve: options.pullReserve },
       );
       io.stdout(format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : format === 'markdown' ? renderDiffMarkdown(report) : renderDiffText(report));
       setExit(diffReportFailed(report) ? EXIT_FAILED : EXIT_OK);

@@ -1,4 +1,6 @@
-import type { DiffEntry, DiffReport, RemovedEntry } from '../../shared/plan/diff-report.ts';
+import { DOCKER_HUB } from '../../shared/image-ref/reference.ts';
+import type { DiffBudget, DiffEntry, DiffReport, RemovedEntry } from '../../shared/plan/diff-report.ts';
+import { describeLimit } from '../../shared/sync/pull-budget.ts';
 import { fileIssueLines } from './render.ts';
 
 /** The first line of the markdown: a workflow finds its earlier comment by it and edits that one. */
@@ -13,17 +15,15 @@ export function renderDiffMarkdown(report: DiffReport): string {
   const lines = [PLAN_COMMENT_MARKER, '### Images to mirror', ''];
   const counts = [`**${s.added}** added`, `**${s.changed}** changed`, `**${s.removed}** removed`, `${s.unchanged} unchanged`];
   if (s.invalid > 0) counts.push(`**${s.invalid} invalid file${s.invalid === 1 ? '' : 's'}**`);
-  lines.push(`Compared with ${code(report.base)}: ${counts.join(', ')}.`, '', costSentence(report, (text) => `**${text}**`));
+  lines.push(`Compared with ${code(report.base)}: ${counts.join(', ')}.`, '', costSentence(report, { strong: (text) => `**${text}**`, text: escapeText }));
 
   if (report.added.length > 0) {
-    lines.push('', `#### Added (${report.added.length})`, '', '| image | platforms | manifest GETs | pulls | files |', '| --- | --- | ---: | ---: | --- |');
-    lines.push(...limitRows(report.added, (e) => `| ${code(e.source)} | ${platformsCell(e, report)} | ${numberCell(e.manifestGets)} | ${numberCell(e.pulls)} | ${e.files.map(code).join('<br>')} |`));
+    lines.push('', `#### Added (${report.added.length})`, '', '| image | platforms | pulls | files |', '| --- | --- | ---: | --- |');
+    lines.push(...limitRows(report.added, (e) => `| ${code(e.source)} | ${platformsCell(e, report)} | ${numberCell(e.pulls)} | ${e.files.map(code).join('<br>')} |`));
   }
   if (report.changed.length > 0) {
-    lines.push('', `#### Changed (${report.changed.length})`, '', '| image | was | platforms | manifest GETs | pulls | files |', '| --- | --- | --- | ---: | ---: | --- |');
-    lines.push(
-      ...limitRows(report.changed, (e) => `| ${code(e.source)} | ${code(e.previous ?? '')} | ${platformsCell(e, report)} | ${numberCell(e.manifestGets)} | ${numberCell(e.pulls)} | ${e.files.map(code).join('<br>')} |`),
-    );
+    lines.push('', `#### Changed (${report.changed.length})`, '', '| image | was | platforms | pulls | files |', '| --- | --- | --- | ---: | --- |');
+    lines.push(...limitRows(report.changed, (e) => `| ${code(e.source)} | ${code(e.previous ?? '')} | ${platformsCell(e, report)} | ${numberCell(e.pulls)} | ${e.files.map(code).join('<br>')} |`));
   }
   if (report.removed.length > 0) {
     lines.push('', `#### Removed (${report.removed.length})`, '', '| image | | files |', '| --- | --- | --- |');
@@ -55,7 +55,7 @@ export function renderDiffText(report: DiffReport): string {
     if (e.namedElsewhere) return 'already named in the base: nothing to copy';
     if (e.error !== null) return e.error;
     if (e.pulls === null) return 'cost not looked up';
-    return `${e.index ? e.platforms?.join(', ') : 'single image'}; ${e.manifestGets} manifest GET${e.manifestGets === 1 ? '' : 's'}, ${e.pulls} pull${e.pulls === 1 ? '' : 's'}`;
+    return `${e.index ? e.platforms?.join(', ') : 'single image'}; ${plural(e.pulls, 'pull')}`;
   };
   const section = (title: string, entries: readonly DiffEntry[]) => {
     if (entries.length === 0) return;
@@ -69,28 +69,51 @@ export function renderDiffText(report: DiffReport): string {
     for (const e of report.removed) lines.push(`  ${e.source}  (${e.files.join(', ')})${e.namedElsewhere ? ' - still named in another file' : ''}`);
   }
   lines.push(...fileIssueLines(report.invalid, report.warnings));
-  lines.push('', costSentence(report, (text) => text), footnote(report));
+  lines.push('', costSentence(report, { strong: (text) => text, text: (text) => text }), footnote(report));
   return `${lines.join('\n')}\n`;
 }
 
-function costSentence(report: DiffReport, strong: (text: string) => string): string {
+/** How the cost sentence marks a figure, and escapes text that came from a registry. */
+interface Marks {
+  readonly strong: (text: string) => string;
+  readonly text: (text: string) => string;
+}
+
+/**
+ * The pulls the sync takes, in all and from each registry that counts them: against its budget as the lookups left
+ * it, when it told one (a paid Docker Hub account tells none, and no limit is then made up).
+ */
+function costSentence(report: DiffReport, marks: Marks): string {
   const s = report.summary;
-  const limits = report.dockerHubLimits;
   if (s.added + s.changed === 0) return 'Nothing new to copy.';
   if (!report.costLookedUp) return 'The sync cost was not looked up (--no-cost).';
-  const hub = [...report.added, ...report.changed].some((e) => e.dockerHub)
-    ? `; Docker Hub: ${strong(String(s.dockerHubPulls))} of its ${limits.anonymous} pulls per ${limits.windowHours} h anonymous, ${limits.authenticated} authenticated`
-    : '';
   const bound = s.costComplete ? '' : ' at least (some costs are unknown)';
-  return `Syncing this costs the sources ${strong(String(s.manifestGets))} manifest GET${s.manifestGets === 1 ? '' : 's'} and ${strong(String(s.pulls))} pull${s.pulls === 1 ? '' : 's'}${bound}${hub}.`;
+  const sentences = [`Syncing this costs the sources ${marks.strong(String(s.pulls))} pull${s.pulls === 1 ? '' : 's'}${bound}.`];
+  const hubBudget = report.budgets.some((b) => b.registry === DOCKER_HUB);
+  if (!hubBudget && [...report.added, ...report.changed].some((e) => e.dockerHub)) sentences.push(`Docker Hub: ${marks.strong(String(s.dockerHubPulls))} pull${s.dockerHubPulls === 1 ? '' : 's'}.`);
+  sentences.push(...report.budgets.map((b) => budgetSentence(b, report.pullReserve, marks)));
+  return sentences.join(' ');
+}
+
+/** `Docker Hub: 12 pulls; 76 of 100 per 6 h left for 192.0.2.1, which fits above the 20 kept in reserve.` */
+function budgetSentence(budget: DiffBudget, reserve: number, marks: Marks): string {
+  const name = budget.registry === DOCKER_HUB ? 'Docker Hub' : budget.registry;
+  const left = `${budget.remaining} of ${describeLimit(budget)} left${budget.source ? ` for ${marks.text(budget.source)}` : ''}`;
+  const above = Math.max(0, budget.remaining - reserve);
+  const fit = budget.fits ? `which fits above the ${reserve} kept in reserve` : `${above === 0 ? 'none' : `only ${above}`} above the ${reserve} kept in reserve: the sync will defer some images to later runs`;
+  return `${name}: ${marks.strong(String(budget.pulls))} pull${budget.pulls === 1 ? '' : 's'}; ${left}, ${fit}.`;
 }
 
 function footnote(report: DiffReport): string {
   const s = report.summary;
-  const lookup = report.costLookedUp
-    ? `Looking the platforms up took ${s.lookupGets} manifest GET${s.lookupGets === 1 ? '' : 's'}${s.dockerHubLookupGets > 0 ? ` (${s.dockerHubLookupGets} on Docker Hub, counted as pulls)` : ''}. `
-    : '';
-  return `${lookup}A copy GETs an index and each of its entries; Docker Hub counts a multi-platform pull once per platform. Removed images stay in the target registry; they are no longer synced.`;
+  const hub = s.dockerHubLookupGets > 0 ? ` (${s.dockerHubLookupGets} on Docker Hub, counted as pulls)` : '';
+  const gets = s.lookupGets === 0 ? 'no manifest GET' : `${plural(s.lookupGets, 'manifest GET')} to read indexes${hub}`;
+  const lookup = report.costLookedUp ? `Looking the costs up took a HEAD per image, which Docker Hub does not count, and ${gets}. ` : '';
+  return (
+    `${lookup}A pull here is a manifest GET, as the sync counts them: one for a single image, one for an index and one for each of its entries; ` +
+    'that is at least what Docker Hub counts, which counts a multi-platform pull once per architecture (https://docs.docker.com/docker-hub/usage/pulls/). ' +
+    'Removed images stay in the target registry; they are no longer synced.'
+  );
 }
 
 function platformsCell(e: DiffEntry, report: DiffReport): string {
@@ -102,6 +125,10 @@ function platformsCell(e: DiffEntry, report: DiffReport): string {
 
 function removedNote(e: RemovedEntry): string {
   return e.namedElsewhere ? 'still named in another file' : 'no longer synced';
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
 
 function numberCell(value: number | null): string {

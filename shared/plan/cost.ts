@@ -1,12 +1,13 @@
 import { formatPlatform } from '../oci/platform.ts';
 import { DOCKER_HUB, type ImageReference } from '../image-ref/reference.ts';
 import type { ManifestJson } from '../oci/manifest.ts';
-
-/** Docker Hub's pull limits (per source IP anonymous, per account authenticated), each over a 6-hour window. */
-export const DOCKER_HUB_PULL_LIMITS = Object.freeze({ anonymous: 100, authenticated: 200, windowHours: 6 });
+import type { ManifestHead, PullBudgetSeen } from '../ports.ts';
 
 /** Pulls of a source's budget a sync keeps for others unless told otherwise: a fifth of an anonymous budget, a tenth of a logged-in one. */
 export const DEFAULT_PULL_RESERVE = 20;
+
+// The Content-Types of a single image's manifest: a HEAD answering one of these says the copy is one GET.
+const IMAGE_MANIFEST_TYPES: ReadonlySet<string> = new Set(['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json']);
 
 /** What copying one image costs on its source registry. */
 export interface SyncCost {
@@ -18,7 +19,10 @@ export interface SyncCost {
   readonly platforms: readonly string[];
   /** Manifest GETs a whole copy sends to the source: the index and each of its entries, or the one manifest. */
   readonly manifestGets: number;
-  /** Docker Hub's count: a multi-platform pull counts once per platform pulled, a single image once. */
+  /**
+   * What the sync takes from the source's pull budget for the copy: one pull per manifest GET, so `manifestGets`.
+   * At least what Docker Hub counts, which counts a multi-platform pull once per architecture.
+   */
   readonly pulls: number;
 }
 
@@ -28,8 +32,20 @@ export interface CostLookup {
   readonly error?: string;
   /** True when the registry has no such image: the sync would fail on it. */
   readonly notFound?: boolean;
-  /** Manifest GETs the lookup itself sent to the source (each a counted pull on Docker Hub). */
+  /** Manifest GETs the lookup itself sent to the source (each a counted pull on Docker Hub); its HEAD is free. */
   readonly lookupGets: number;
+}
+
+/** A source registry's pull budget as the lookups left it. */
+export interface RegistryBudgetSeen extends PullBudgetSeen {
+  readonly registry: string;
+}
+
+/** What the cost lookups of a change found: each image's cost by reference, and the budgets the sources told. */
+export interface CostLookups {
+  readonly costs: ReadonlyMap<string, CostLookup>;
+  /** One per registry that sent a budget (none for a registry that counts no pulls, such as a paid Docker Hub account). */
+  readonly budgets: readonly RegistryBudgetSeen[];
 }
 
 /** The sync cost of an image from its manifest or index. Pure. */
@@ -38,7 +54,17 @@ export function syncCostOf(digest: string, manifest: ManifestJson): SyncCost {
   if (entries === undefined) return { digest, index: false, platforms: [], manifestGets: 1, pulls: 1 };
   const images = entries.filter((entry) => !isAttestation(entry));
   const platforms = [...new Set(images.map((entry) => (entry.platform ? formatPlatform(entry.platform) : 'unknown')))].sort();
-  return { digest, index: true, platforms, manifestGets: 1 + entries.length, pulls: Math.max(1, images.length) };
+  return { digest, index: true, platforms, manifestGets: 1 + entries.length, pulls: 1 + entries.length };
+}
+
+/**
+ * The sync cost of a single image from its HEAD alone, when its Content-Type is an image manifest's; undefined for an
+ * index or an unknown type, which only the manifest itself tells the cost of. Pure.
+ */
+export function singleImageCostOf(head: Pick<ManifestHead, 'digest' | 'mediaType'>): SyncCost | undefined {
+  const bare = head.mediaType?.split(';', 1)[0]?.trim().toLowerCase();
+  if (bare === undefined || !IMAGE_MANIFEST_TYPES.has(bare)) return undefined;
+  return { digest: head.digest, index: false, platforms: [], manifestGets: 1, pulls: 1 };
 }
 
 /** True when the source is Docker Hub, whose manifest GETs count against the pull limit. */

@@ -1,5 +1,5 @@
 import { formatReference } from '../image-ref/reference.ts';
-import { type CostLookup, DOCKER_HUB_PULL_LIMITS, isDockerHub } from './cost.ts';
+import { type CostLookups, DEFAULT_PULL_RESERVE, isDockerHub, type RegistryBudgetSeen } from './cost.ts';
 import type { ImageChange, PlanDiff } from './diff.ts';
 import type { FileIssue } from '../ports.ts';
 import { safeMessage } from '../safe-text.ts';
@@ -19,7 +19,9 @@ export interface DiffEntry {
   readonly digest: string | null;
   readonly index: boolean | null;
   readonly platforms: readonly string[] | null;
+  /** Manifest GETs the copy sends to the source; kept beside `pulls`, which is the same number. */
   readonly manifestGets: number | null;
+  /** What the sync takes from the source's pull budget for this image: one per manifest GET of its copy. */
   readonly pulls: number | null;
   /** Why the cost is unknown: the lookup's error. */
   readonly error: string | null;
@@ -43,15 +45,25 @@ export interface DiffSummary {
   readonly invalid: number;
   /** False when any cost below is missing (not looked up, or a lookup failed): totals are then lower bounds. */
   readonly costComplete: boolean;
+  /** The same number as `pulls`, kept for readers of earlier reports. */
   readonly manifestGets: number;
+  /** Pulls the sync takes from the sources' budgets: one per manifest GET of each copy. */
   readonly pulls: number;
-  /** The part of `pulls` spent on Docker Hub, against its limits. */
+  /** The part of `pulls` taken from Docker Hub. */
   readonly dockerHubPulls: number;
-  /** Manifest GETs sent while planning, to look the platforms up. */
+  /** Manifest GETs sent while planning, to read the indexes (a single image's HEAD tells its cost). */
   readonly lookupGets: number;
   readonly dockerHubLookupGets: number;
   /** Added or changed images the source does not have: the sync would fail on them. */
   readonly missing: number;
+}
+
+/** A source's pull budget as the lookups left it, and what the change would take from it. */
+export interface DiffBudget extends RegistryBudgetSeen {
+  /** Pulls the sync of this change takes from this registry (a lower bound when `summary.costComplete` is false). */
+  readonly pulls: number;
+  /** True when `pulls` leave at least `pullReserve` of `remaining`: the sync copies it all in one run. */
+  readonly fits: boolean;
 }
 
 /** The document `mirror plan --base … --format json` prints. */
@@ -65,7 +77,10 @@ export interface DiffReport {
   readonly invalid: readonly FileIssue[];
   readonly warnings: readonly FileIssue[];
   readonly summary: DiffSummary;
-  readonly dockerHubLimits: typeof DOCKER_HUB_PULL_LIMITS;
+  /** The pull budget of each source registry that told one in the lookups; empty when none did or nothing was looked up. */
+  readonly budgets: readonly DiffBudget[];
+  /** Pulls of each budget the sync keeps in reserve: an image whose copy would go below it is deferred. */
+  readonly pullReserve: number;
 }
 
 /** The images to look costs up for: added and changed ones the base does not already name. */
@@ -73,11 +88,14 @@ export function imagesToCost(diff: PlanDiff): ImageChange['source'][] {
   return [...diff.added, ...diff.changed].filter((change) => !change.namedElsewhere).map((change) => change.source);
 }
 
-/** Puts a plan diff and the looked-up costs (absent with `--no-cost`) into the report, with totals. Pure. */
-export function buildDiffReport(diff: PlanDiff, lookups: ReadonlyMap<string, CostLookup> | undefined, base: string): DiffReport {
+/**
+ * Puts a plan diff and the looked-up costs (absent with `--no-cost`) into the report, with totals, and sets each
+ * budget seen against the pulls the change takes from it, `pullReserve` kept. Pure.
+ */
+export function buildDiffReport(diff: PlanDiff, lookups: CostLookups | undefined, base: string, pullReserve: number = DEFAULT_PULL_RESERVE): DiffReport {
   const entry = (change: ImageChange): DiffEntry => {
     const name = formatReference(change.source);
-    const lookup = change.namedElsewhere ? undefined : lookups?.get(name);
+    const lookup = change.namedElsewhere ? undefined : lookups?.costs.get(name);
     const cost = lookup?.cost;
     const free = change.namedElsewhere;
     return {
@@ -99,7 +117,15 @@ export function buildDiffReport(diff: PlanDiff, lookups: ReadonlyMap<string, Cos
   const changed = diff.changed.map(entry);
   const costed = [...added, ...changed];
   const sum = (values: readonly (number | null)[]) => values.reduce<number>((total, value) => total + (value ?? 0), 0);
-  const looked = [...(lookups?.entries() ?? [])];
+  const looked = [...(lookups?.costs.entries() ?? [])];
+  const registryOf = new Map([...diff.added, ...diff.changed].map((change) => [formatReference(change.source), change.source.registry]));
+  const pullsOn = (registry: string) => sum(costed.filter((e) => registryOf.get(e.source) === registry).map((e) => e.pulls));
+  const budgets = [...(lookups?.budgets ?? [])]
+    .sort((a, b) => a.registry.localeCompare(b.registry))
+    .map((budget): DiffBudget => {
+      const pulls = pullsOn(budget.registry);
+      return { ...budget, pulls, fits: budget.remaining - pulls >= pullReserve };
+    });
   return {
     base,
     costLookedUp: lookups !== undefined,
@@ -127,7 +153,8 @@ export function buildDiffReport(diff: PlanDiff, lookups: ReadonlyMap<string, Cos
       dockerHubLookupGets: sum(looked.filter(([name]) => name.startsWith('docker.io/')).map(([, lookup]) => lookup.lookupGets)),
       missing: looked.filter(([, lookup]) => lookup.notFound).length,
     },
-    dockerHubLimits: DOCKER_HUB_PULL_LIMITS,
+    budgets,
+    pullReserve,
   };
 }
 

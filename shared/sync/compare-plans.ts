@@ -1,55 +1,129 @@
 import pLimit from 'p-limit';
 import { describeError, RegistryRequestError } from '../errors.ts';
-import { formatReference, type ImageReference } from '../image-ref/reference.ts';
-import { type CostLookup, syncCostOf } from '../plan/cost.ts';
+import { formatReference, type ImageReference, withDigest } from '../image-ref/reference.ts';
+import { type CostLookup, type CostLookups, DEFAULT_PULL_RESERVE, type RegistryBudgetSeen, singleImageCostOf, syncCostOf } from '../plan/cost.ts';
 import { buildDiffReport, type DiffReport, imagesToCost } from '../plan/diff-report.ts';
 import { diffPlans } from '../plan/diff.ts';
 import { buildPlan, type PlanOptions } from '../plan/plan.ts';
-import type { DockerfileSource, ManifestRegistry } from '../ports.ts';
+import type { DockerfileSource, ManifestRegistry, PullBudgetSeen } from '../ports.ts';
+
+/** What the cost lookups send: a HEAD per image (free on Docker Hub), and a GET for an index only. */
+export type CostLookupRegistry = Pick<ManifestRegistry, 'headManifest' | 'getManifest'>;
 
 /** What comparing two trees needs: the two sources, and a registry when costs are looked up. */
 export interface CompareDeps {
   readonly base: DockerfileSource;
   readonly next: DockerfileSource;
   /** Absent: no cost lookup, no registry request at all. */
-  readonly registry?: Pick<ManifestRegistry, 'getManifest'>;
+  readonly registry?: CostLookupRegistry;
+}
+
+/** How two trees are compared: the plan's options, what the base is called, and how the costs are looked up. */
+export interface CompareOptions extends PlanOptions {
+  readonly baseLabel: string;
+  /** Images looked up at once. */
+  readonly concurrency?: number;
+  /** Pulls of each budget the sync will keep; DEFAULT_PULL_RESERVE unless said. */
+  readonly pullReserve?: number;
 }
 
 /**
- * Plans both trees with the same options, compares them, and looks up what syncing each new image costs on its
- * source (one manifest GET per image), for a pull request's review.
+ * Plans both trees with the same options, compares them, and looks up what syncing each new image takes from its
+ * source's pull budget, and what budget the source says is left, for a pull request's review.
  */
-export async function comparePlans(deps: CompareDeps, options: PlanOptions & { readonly baseLabel: string; readonly concurrency?: number }): Promise<DiffReport> {
+export async function comparePlans(deps: CompareDeps, options: CompareOptions): Promise<DiffReport> {
   const [baseEntries, nextEntries] = await Promise.all([deps.base.list(), deps.next.list()]);
   const diff = diffPlans(buildPlan(baseEntries, options), buildPlan(nextEntries, options));
   const lookups = deps.registry === undefined ? undefined : await lookUpSyncCosts(imagesToCost(diff), deps.registry, { concurrency: options.concurrency ?? 4 });
-  return buildDiffReport(diff, lookups, options.baseLabel);
+  return buildDiffReport(diff, lookups, options.baseLabel, options.pullReserve ?? DEFAULT_PULL_RESERVE);
 }
 
 /**
- * Looks up the sync cost of each image with one manifest GET on its source (the digest comes from the body, so no
- * HEAD is needed), a few at a time. Never throws: a failed lookup is reported on its image.
+ * Looks up the sync cost of each image, a few at a time: a HEAD tells the digest, the budget left and whether it is a
+ * single image (one pull, no GET needed); an index, or a type the HEAD does not tell, is read by digest with one GET
+ * to count its entries. Never throws: a failed lookup is reported on its image.
  */
-async function lookUpSyncCosts(
-  images: readonly ImageReference[],
-  registry: Pick<ManifestRegistry, 'getManifest'>,
-  options: { readonly concurrency?: number } = {},
-): Promise<Map<string, CostLookup>> {
+export async function lookUpSyncCosts(images: readonly ImageReference[], registry: CostLookupRegistry, options: { readonly concurrency?: number } = {}): Promise<CostLookups> {
   const limit = pLimit(Math.max(1, options.concurrency ?? 4));
   const unique = [...new Map(images.map((ref) => [formatReference(ref), ref])).entries()];
-  const results = await Promise.all(
-    unique.map(([name, ref]) =>
-      limit(async (): Promise<[string, CostLookup]> => {
-        try {
-          const manifest = await registry.getManifest(ref);
-          if (manifest === undefined) return [name, { error: `looking up "${name}": no such image (404)`, notFound: true, lookupGets: 1 }];
-          return [name, { cost: syncCostOf(manifest.digest, manifest.json), lookupGets: 1 }];
-        } catch (error) {
-          const notFound = error instanceof RegistryRequestError && error.status === 404;
-          return [name, { error: `looking up "${name}": ${describeError(error)}`, ...(notFound ? { notFound } : {}), lookupGets: 1 }];
-        }
-      }),
-    ),
-  );
-  return new Map(results);
+  const budgets = new BudgetWatch();
+  const results = await Promise.all(unique.map(([name, ref]) => limit(async (): Promise<[string, CostLookup]> => [name, await lookUpCost(name, ref, registry, budgets)])));
+  return { costs: new Map(results), budgets: budgets.seen() };
+}
+
+async function lookUpCost(name: string, ref: ImageReference, registry: CostLookupRegistry, budgets: BudgetWatch): Promise<CostLookup> {
+  let lookupGets = 0;
+  const failed = (error: string, notFound: boolean): CostLookup => ({ error: `looking up "${name}": ${error}`, ...(notFound ? { notFound } : {}), lookupGets });
+  try {
+    const counted = budgets.counted(ref.registry);
+    const head = await registry.headManifest(ref);
+    if (head === undefined) return failed('no such image (404)', true);
+    // A registry that answers no HEAD was asked by GET: that one is counted, and its figure counts it already.
+    lookupGets += head.pullsSpent ?? 0;
+    budgets.spent(ref.registry, head.pullsSpent ?? 0);
+    budgets.observe(ref.registry, head.budget, counted + (head.pullsSpent ?? 0));
+    const single = singleImageCostOf(head);
+    if (single !== undefined) return { cost: single, lookupGets };
+    lookupGets += 1;
+    const manifest = await budgets.getting(ref.registry, () => registry.getManifest(withDigest(ref, head.digest)));
+    if (manifest === undefined) return failed('no such image (404)', true);
+    return { cost: syncCostOf(head.digest, manifest.json), lookupGets };
+  } catch (error) {
+    return failed(describeError(error), error instanceof RegistryRequestError && error.status === 404);
+  }
+}
+
+/**
+ * The pull budget each registry told in the lookups' HEADs, as it stands once the lookups' own GETs are counted. A
+ * HEAD's figure surely counts the GETs that had ended before it was sent; any other GET is taken off it again. Of all
+ * the figures so corrected the lowest is kept: when unsure, fewer pulls are left rather than more.
+ */
+class BudgetWatch {
+  private readonly registries = new Map<string, { sent: number; ended: number; lowest?: { seen: PullBudgetSeen; counted: number } }>();
+
+  /** GETs on `registry` that have ended: a HEAD sent now counts them. */
+  counted(registry: string): number {
+    return this.of(registry).ended;
+  }
+
+  /** GETs already sent and ended: a HEAD that the registry had to answer by GET. */
+  spent(registry: string, gets: number): void {
+    const state = this.of(registry);
+    state.sent += gets;
+    state.ended += gets;
+  }
+
+  /** Sends a GET on `registry`, counted as sent now and as ended when it has. */
+  async getting<T>(registry: string, get: () => Promise<T>): Promise<T> {
+    const state = this.of(registry);
+    state.sent += 1;
+    try {
+      return await get();
+    } finally {
+      state.ended += 1;
+    }
+  }
+
+  /** A HEAD's reading, which counts the `counted` GETs that had ended before it was sent. */
+  observe(registry: string, seen: PullBudgetSeen | undefined, counted: number): void {
+    if (seen === undefined) return;
+    const state = this.of(registry);
+    // Corrected, a figure is `remaining + counted - sent` at the end: the lowest `remaining + counted` gives the lowest.
+    if (state.lowest === undefined || seen.remaining + counted < state.lowest.seen.remaining + state.lowest.counted) state.lowest = { seen, counted };
+  }
+
+  /** Each registry's budget once the lookups' own GETs are counted. */
+  seen(): RegistryBudgetSeen[] {
+    return [...this.registries].flatMap(([registry, state]) => {
+      if (state.lowest === undefined) return [];
+      const { seen, counted } = state.lowest;
+      return [{ registry, ...seen, remaining: Math.max(0, seen.remaining + counted - state.sent) }];
+    });
+  }
+
+  private of(registry: string) {
+    let state = this.registries.get(registry);
+    if (state === undefined) this.registries.set(registry, (state = { sent: 0, ended: 0 }));
+    return state;
+  }
 }

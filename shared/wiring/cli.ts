@@ -35,8 +35,8 @@ export async function credentialsFile(file: string | undefined): Promise<Readonl
   return parseCredentials(text, `--credentials ${file}`);
 }
 
-/** Reads source registries only, with the `--credentials` logins: what the cost lookups of `plan --base` need. */
-export function sourceLookups(credentials: ReadonlyMap<string, RegistryCredential>): Pick<ManifestRegistry, 'getManifest'> {
+/** Reads source registries only, with the `--credentials` logins: the HEADs and index GETs of `plan --base`'s cost lookups. */
+export function sourceLookups(credentials: ReadonlyMap<string, RegistryCredential>): Pick<ManifestRegistry, 'headManifest' | 'getManifest'> {
   return new HttpRegistryClient({ credentials: new StaticCredentialProvider(credentials), ...networkFromEnvironment() });
 }
 

@@ -5,6 +5,7 @@ import { pushImage, pushIndex, type SeedTarget } from '../../scripts/lib/oci-see
 import type { DiffReport } from '../../shared/plan/diff-report.ts';
 import type { Report } from '../../shared/plan/report.ts';
 import { runCli, writeImagesTree } from '../support/cli.ts';
+import { type DockerHubEmulator, startDockerHub } from '../support/docker-hub.ts';
 import type { FaultProxy } from '../support/fault-proxy.ts';
 import { manifestRequests, stack, uniqueName, watchSource } from '../support/stack.ts';
 
@@ -51,7 +52,7 @@ describe('mirror plan --base against the local source registry', () => {
 
   afterAll(() => watched?.close());
 
-  it('lists added, changed, removed and invalid, with platforms and pull costs, spending one GET per image looked up', async () => {
+  it('lists added, changed, removed and invalid, with platforms and pull costs, spending a HEAD per image and a GET per index', async () => {
     const mark = watched.log.length;
     const run = await runCli(['plan', '--images', next, '--base', base, '--format', 'json']);
     expect(run.code, run.stderr).toBe(1);
@@ -70,13 +71,13 @@ describe('mirror plan --base against the local source registry', () => {
         index: true,
         platforms: ['linux/amd64', 'linux/arm64'],
         manifestGets: 3,
-        pulls: 2,
+        pulls: 3,
         error: null,
       },
     ]);
     const added = Object.fromEntries(report.added.map((e) => [short(e.source), e]));
     expect(Object.keys(added).sort()).toEqual(['missing:1', 'same:1', 'single:1', 'three:2']);
-    expect(added['three:2']).toMatchObject({ digest: digests.three, index: true, platforms: ['linux/amd64', 'linux/arm/v7', 'linux/arm64'], manifestGets: 4, pulls: 3 });
+    expect(added['three:2']).toMatchObject({ digest: digests.three, index: true, platforms: ['linux/amd64', 'linux/arm/v7', 'linux/arm64'], manifestGets: 4, pulls: 4 });
     expect(added['single:1']).toMatchObject({ digest: digests.single, index: false, platforms: [], manifestGets: 1, pulls: 1 });
     expect(added['same:1']).toMatchObject({ files: [`${dir}/same-again/Dockerfile`], namedElsewhere: true, manifestGets: 0, pulls: 0, digest: null });
     expect(added['missing:1']).toMatchObject({ manifestGets: null, pulls: null, error: `looking up "${src}/missing:1": no such image (404)` });
@@ -90,17 +91,19 @@ describe('mirror plan --base against the local source registry', () => {
       invalid: 1,
       costComplete: false,
       manifestGets: 3 + 4 + 1,
-      pulls: 2 + 3 + 1,
+      pulls: 3 + 4 + 1,
       dockerHubPulls: 0,
-      lookupGets: 4,
+      lookupGets: 2,
       dockerHubLookupGets: 0,
       missing: 1,
     });
+    // This registry counts no pulls: it sends no budget, and none is made up.
+    expect([report.budgets, report.pullReserve]).toEqual([[], 20]);
 
-    // The lookup itself: one manifest GET per image it reports, not one more, and no HEAD.
+    // The lookup itself: a HEAD per image it reports, and a GET by digest for each index only.
     const requests = watched.log.slice(mark);
-    expect(manifestRequests(requests, ns, 'GET').map((r) => r.path.replace(`/v2/${ns}/`, '')).sort()).toEqual(['missing/manifests/1', 'single/manifests/1', 'three/manifests/2', 'two/manifests/1']);
-    expect(manifestRequests(requests, ns, 'HEAD')).toEqual([]);
+    expect(manifestRequests(requests, ns, 'HEAD').map((r) => r.path.replace(`/v2/${ns}/`, '')).sort()).toEqual(['missing/manifests/1', 'single/manifests/1', 'three/manifests/2', 'two/manifests/1']);
+    expect(manifestRequests(requests, ns, 'GET').map((r) => r.path.replace(`/v2/${ns}/`, '')).sort()).toEqual([`three/manifests/${digests.three}`, `two/manifests/${digests.two}`]);
   });
 
   it('asks the registry nothing with --no-cost', async () => {
@@ -114,11 +117,12 @@ describe('mirror plan --base against the local source registry', () => {
 
   it('shows the platforms and costs in the pull-request comment', async () => {
     const run = await runCli(['plan', '--images', next, '--base', base, '--format', 'markdown']);
-    expect(run.stdout).toContain(`| \`${src}/three:2\` | linux/amd64, linux/arm/v7, linux/arm64 | 4 | 3 | \`${dir}/three/Dockerfile\` |`);
-    expect(run.stdout).toContain(`| \`${src}/two:1\` | \`${src}/two:0\` | linux/amd64, linux/arm64 | 3 | 2 | \`${dir}/two/Dockerfile\` |`);
-    expect(run.stdout).toContain(`| \`${src}/missing:1\` | ⚠️ not found | – | – |`);
-    expect(run.stdout).toContain('Syncing this costs the sources **8** manifest GETs and **6** pulls at least (some costs are unknown).');
-    expect(run.stdout).toContain('Looking the platforms up took 4 manifest GETs.');
+    expect(run.stdout).toContain(`| \`${src}/three:2\` | linux/amd64, linux/arm/v7, linux/arm64 | 4 | \`${dir}/three/Dockerfile\` |`);
+    expect(run.stdout).toContain(`| \`${src}/two:1\` | \`${src}/two:0\` | linux/amd64, linux/arm64 | 3 | \`${dir}/two/Dockerfile\` |`);
+    expect(run.stdout).toContain(`| \`${src}/single:1\` | single image | 1 | \`${dir}/single/Dockerfile\` |`);
+    expect(run.stdout).toContain(`| \`${src}/missing:1\` | ⚠️ not found | – | \`${dir}/missing/Dockerfile\` |`);
+    expect(run.stdout).toContain('\n\nSyncing this costs the sources **8** pulls at least (some costs are unknown).\n\n');
+    expect(run.stdout).toContain('<sub>Looking the costs up took a HEAD per image, which Docker Hub does not count, and 2 manifest GETs to read indexes. A pull here is a manifest GET');
   });
 
   it('predicts the manifest GETs a real sync then spends on the source', async () => {
@@ -134,6 +138,83 @@ describe('mirror plan --base against the local source registry', () => {
     expect(results.filter((r) => r.status === 'copied').map((r) => r.source.replace(`${src}/`, '')).sort()).toEqual(['single:1', 'three:2', 'two:1']);
     expect(results.filter((r) => r.status === 'failed').map((r) => r.source.replace(`${src}/`, ''))).toEqual(['missing:1']);
     const gets = manifestRequests(watched.log.slice(mark), ns, 'GET');
-    expect(gets).toHaveLength(predicted.summary.manifestGets);
+    expect(predicted.summary.pulls).toBe(8);
+    expect(gets).toHaveLength(predicted.summary.pulls);
+  });
+});
+
+// A Docker Hub stand-in (test/support/docker-hub.ts) in front of the source registry: HEADs free, each manifest GET a
+// pull, and the budget in the ratelimit headers of every manifest answer.
+describe('mirror plan --base against a Docker Hub–like source that counts pulls', () => {
+  const s = stack();
+  const ns = uniqueName('diff-hub');
+  const hubs: DockerHubEmulator[] = [];
+  let credentials = '';
+
+  beforeAll(async () => {
+    await pushImage({ registry: s.sourceRegistry }, `${ns}/single`, '1');
+    await pushIndex({ registry: s.sourceRegistry }, `${ns}/multi`, '1', ['linux/amd64', 'linux/arm64']);
+    credentials = join(await writeImagesTree({}), '..', `${ns}-credentials.json`);
+    await writeFile(credentials, JSON.stringify({ [s.targetRegistry]: { username: s.targetUsername, password: s.targetPassword } }), { mode: 0o600 });
+  });
+
+  afterAll(async () => {
+    await Promise.all(hubs.map((hub) => hub.close()));
+  });
+
+  /** A hub with `remaining` pulls left, and a change adding a single image (1 pull) and an index of two (1 + 2 pulls). */
+  async function change(remaining: number) {
+    const hub = await startDockerHub({ backend: s.sourceRegistry, limit: 100, remaining, source: '192.0.2.1' });
+    hubs.push(hub);
+    const base = await writeImagesTree({});
+    const next = await writeImagesTree({
+      [`${hub.host}/${ns}/single/Dockerfile`]: `FROM ${hub.host}/${ns}/single:1\n`,
+      [`${hub.host}/${ns}/multi/Dockerfile`]: `FROM ${hub.host}/${ns}/multi:1\n`,
+    });
+    const plan = async (format: 'json' | 'text') => runCli(['plan', '--images', next, '--base', base, '--format', format]);
+    const sync = async (prefix: string) => {
+      const run = await runCli(['sync', '--images', next, '--target', `${s.targetRegistry}/${prefix}`, '--credentials', credentials, '--json', '--quiet'], { CRANE: s.crane });
+      return { ...run, report: JSON.parse(run.stdout) as Report };
+    };
+    return { hub, plan, sync };
+  }
+
+  it('reads the budget from the headers, prices the single image by its free HEAD, and the sync takes the pulls predicted', async () => {
+    const { hub, plan, sync } = await change(40);
+    const run = await plan('json');
+    expect(run.code, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as DiffReport;
+    // Two HEADs, which cost nothing, and one GET: the index, to count its entries.
+    expect([hub.manifestHeads, hub.manifestGetsByRepository]).toEqual([2, { [`${ns}/multi`]: 1 }]);
+    expect(report.summary).toMatchObject({ pulls: 1 + 3, lookupGets: 1, costComplete: true });
+    expect(report.budgets).toEqual([{ registry: hub.host, limit: 100, remaining: 39, windowSeconds: 21_600, source: '192.0.2.1', pulls: 4, fits: true }]);
+    expect(hub.remaining).toBe(39);
+    const text = await plan('text');
+    expect(text.stdout).toContain(`Syncing this costs the sources 4 pulls. ${hub.host}: 4 pulls; 38 of 100 per 6 h left for 192.0.2.1, which fits above the 20 kept in reserve.\n`);
+
+    const before = hub.manifestGets;
+    const synced = await sync(`mirror-${ns}-fits`);
+    expect(synced.code, synced.stderr).toBe(0);
+    expect(synced.report.results.map((r) => r.status)).toEqual(['copied', 'copied']);
+    expect([synced.report.summary.pulls, hub.manifestGets - before]).toEqual([report.budgets[0]?.pulls, report.budgets[0]?.pulls]);
+  });
+
+  it('says when the change does not fit above the reserve, and the sync does defer an image', async () => {
+    const { hub, plan, sync } = await change(23);
+    const run = await plan('text');
+    expect(run.code, run.stderr).toBe(0);
+    // 23 seen, 1 spent reading the index: 22 left, and 4 to take would go 2 below the reserve.
+    expect(run.stdout).toContain(
+      `Syncing this costs the sources 4 pulls. ${hub.host}: 4 pulls; 22 of 100 per 6 h left for 192.0.2.1, only 2 above the 20 kept in reserve: the sync will defer some images to later runs.\n`,
+    );
+    expect(hub.remaining).toBe(22);
+
+    const synced = await sync(`mirror-${ns}-defer`);
+    expect(synced.code, synced.stderr).toBe(3);
+    expect(synced.report.results.map((r) => [r.source.replace(`${hub.host}/${ns}/`, ''), r.status]).sort()).toEqual([
+      ['multi:1', 'deferred'],
+      ['single:1', 'copied'],
+    ]);
+    expect([hub.tooManyRequests, hub.remaining]).toEqual([0, 20]);
   });
 });

@@ -1,12 +1,16 @@
 import type { ImageReference } from '../../shared/image-ref/reference.ts';
 import { formatReference } from '../../shared/image-ref/reference.ts';
-import type { CopyRequest, ImageCopier, Manifest, ManifestHead, ManifestRegistry } from '../../shared/ports.ts';
+import type { CopyRequest, ImageCopier, Manifest, ManifestHead, ManifestRegistry, PullBudgetSeen } from '../../shared/ports.ts';
 
 /** A registry held in memory: reference → digest (and manifest, where one was stored); for the error paths real registries cannot be made to take. */
 export class FakeManifestRegistry implements ManifestRegistry {
   readonly digests = new Map<string, string>();
   readonly manifests = new Map<string, Manifest>();
   readonly calls: string[] = [];
+  /** The Content-Type a HEAD answers, by reference; none where unset. */
+  readonly mediaTypes = new Map<string, string>();
+  /** The pull budget a registry host tells on every HEAD, where set; each GET on that host spends one of it, as on Docker Hub. */
+  readonly budgets = new Map<string, PullBudgetSeen>();
   /** Thrown by every HEAD on this registry host, when set. */
   failHeadsOn?: { registry: string; error: Error };
 
@@ -14,11 +18,16 @@ export class FakeManifestRegistry implements ManifestRegistry {
     this.calls.push(`HEAD ${formatReference(ref)}`);
     if (this.failHeadsOn?.registry === ref.registry) throw this.failHeadsOn.error;
     const digest = this.digests.get(formatReference(ref));
-    return digest === undefined ? undefined : { digest };
+    if (digest === undefined) return undefined;
+    const mediaType = this.mediaTypes.get(formatReference(ref));
+    const budget = this.budgets.get(ref.registry);
+    return { digest, ...(mediaType === undefined ? {} : { mediaType }), ...(budget === undefined ? {} : { budget }) };
   }
 
   async getManifest(ref: ImageReference): Promise<Manifest | undefined> {
     this.calls.push(`GET ${formatReference(ref)}`);
+    const budget = this.budgets.get(ref.registry);
+    if (budget !== undefined) this.budgets.set(ref.registry, { ...budget, remaining: Math.max(0, budget.remaining - 1) });
     return this.manifests.get(formatReference(ref));
   }
 

@@ -44,6 +44,7 @@ describe('mirror plan --base', () => {
     expect(report.invalid).toEqual([{ file: 'docker.io/library/broken/Dockerfile', message: 'line 1: invalid image reference "Broken": repository "library/Broken" must be lowercase' }]);
     expect(report.summary).toMatchObject({ added: 1, changed: 2, removed: 1, unchanged: 1, invalid: 1, lookupGets: 0 });
     expect(report.costLookedUp).toBe(false);
+    expect([report.budgets, report.pullReserve]).toEqual([[], 20]);
   };
 
   it('compares the work tree with a git ref, as one JSON document, exiting 1 for the invalid file', async () => {
@@ -68,11 +69,15 @@ describe('mirror plan --base', () => {
       '',
       'Compared with `HEAD`: **1** added, **2** changed, **1** removed, 1 unchanged, **1 invalid file**.',
     ]);
-    expect(run.stdout).toContain('| `docker.io/library/postgres:14.13` | `docker.io/library/postgres:14` | – | – | – | `docker.io/library/postgres/Dockerfile` |');
-    expect(run.stdout).toContain('| `ghcr.io/hadolint/hadolint:v2.12.0` | – | – | – | `ghcr.io/hadolint/hadolint/Dockerfile` |');
+    expect(run.stdout).toContain('| image | was | platforms | pulls | files |\n| --- | --- | --- | ---: | --- |\n');
+    expect(run.stdout).toContain('| `docker.io/library/postgres:14.13` | `docker.io/library/postgres:14` | – | – | `docker.io/library/postgres/Dockerfile` |');
+    expect(run.stdout).toContain('| `ghcr.io/hadolint/hadolint:v2.12.0` | – | – | `ghcr.io/hadolint/hadolint/Dockerfile` |');
     expect(run.stdout).toContain('| `docker.io/library/old:1` | no longer synced | `docker.io/library/old/Dockerfile` |');
     expect(run.stdout).toMatch(/<details open><summary><b>1 invalid file<\/b>: nothing is mirrored from it<\/summary>\n\n\| file \| error \|/);
-    expect(run.stdout).toContain('The sync cost was not looked up (--no-cost).');
+    // Nothing was looked up: no budget is made up, no lookup is told of.
+    expect(run.stdout).toContain('\n\nThe sync cost was not looked up (--no-cost).\n\n');
+    expect(run.stdout).toContain('\n\n<sub>A pull here is a manifest GET, as the sync counts them:');
+    expect(run.stdout).not.toMatch(/per 6 h|reserve|Looking the costs up/);
   });
 
   it('prints the diff for people by default, exiting 0 when every file is valid', async () => {

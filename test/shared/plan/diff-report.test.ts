@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { renderDiffText } from '../../../functions/cli/render-diff.ts';
-import { type CostLookup, syncCostOf } from '../../../shared/plan/cost.ts';
+import { renderDiffMarkdown, renderDiffText } from '../../../functions/cli/render-diff.ts';
+import { type CostLookup, DEFAULT_PULL_RESERVE, singleImageCostOf, syncCostOf } from '../../../shared/plan/cost.ts';
 import { buildDiffReport, diffReportFailed, imagesToCost } from '../../../shared/plan/diff-report.ts';
 import { diffPlans } from '../../../shared/plan/diff.ts';
 import { buildPlan } from '../../../shared/plan/plan.ts';
@@ -17,14 +17,14 @@ const child = (platform: ManifestDescriptor['platform'], n: number, annotations?
 
 describe('syncCostOf', () => {
   it.each<[string, ManifestJson, { index: boolean; platforms: string[]; manifestGets: number; pulls: number }]>([
-    ['counts one GET and one pull for a single image', { mediaType: 'application/vnd.oci.image.manifest.v1+json' }, { index: false, platforms: [], manifestGets: 1, pulls: 1 }],
+    ['counts one GET, one pull, for a single image', { mediaType: 'application/vnd.oci.image.manifest.v1+json' }, { index: false, platforms: [], manifestGets: 1, pulls: 1 }],
     [
-      'counts the index and each entry as GETs, each platform as a pull',
+      'counts the index and each entry, a pull for each GET as the sync does',
       { manifests: [child({ os: 'linux', architecture: 'amd64' }, 1), child({ os: 'linux', architecture: 'arm64', variant: 'v8' }, 2)] },
-      { index: true, platforms: ['linux/amd64', 'linux/arm64/v8'], manifestGets: 3, pulls: 2 },
+      { index: true, platforms: ['linux/amd64', 'linux/arm64/v8'], manifestGets: 3, pulls: 3 },
     ],
     [
-      'leaves attestations out of the platforms and pulls, not out of the GETs',
+      'leaves attestations out of the platforms, not out of the GETs and pulls: crane copies them',
       {
         manifests: [
           child({ os: 'linux', architecture: 'amd64' }, 1),
@@ -33,11 +33,27 @@ describe('syncCostOf', () => {
           child(undefined, 4, { 'vnd.docker.reference.type': 'attestation-manifest' }),
         ],
       },
-      { index: true, platforms: ['linux/amd64', 'linux/arm/v7'], manifestGets: 5, pulls: 2 },
+      { index: true, platforms: ['linux/amd64', 'linux/arm/v7'], manifestGets: 5, pulls: 5 },
     ],
     ['counts an empty index as one pull', { manifests: [] }, { index: true, platforms: [], manifestGets: 1, pulls: 1 }],
   ])('%s', (_, manifest, expected) => {
     expect(syncCostOf(D(9), manifest)).toEqual({ digest: D(9), ...expected });
+  });
+});
+
+describe('singleImageCostOf', () => {
+  const single = { digest: D(9), index: false, platforms: [], manifestGets: 1, pulls: 1 };
+  it.each<[string | undefined, typeof single | undefined]>([
+    ['application/vnd.oci.image.manifest.v1+json', single],
+    ['application/vnd.docker.distribution.manifest.v2+json', single],
+    ['Application/VND.docker.distribution.manifest.v2+json; charset=utf-8', single],
+    ['application/vnd.oci.image.index.v1+json', undefined],
+    ['application/vnd.docker.distribution.manifest.list.v2+json', undefined],
+    ['application/json', undefined],
+    ['', undefined],
+    [undefined, undefined],
+  ])('prices %j from the HEAD alone only when it is an image manifest', (mediaType, expected) => {
+    expect(singleImageCostOf({ digest: D(9), ...(mediaType === undefined ? {} : { mediaType }) })).toEqual(expected);
   });
 });
 
@@ -57,18 +73,20 @@ describe('buildDiffReport', () => {
   ]);
   const diff = diffPlans(base, next);
   const index = { manifests: [child({ os: 'linux', architecture: 'amd64' }, 1), child({ os: 'linux', architecture: 'arm64' }, 2)] };
-  const lookups = new Map<string, CostLookup>([
+  // The index was read with a GET; the single image and the missing one needed only their HEAD.
+  const costs = new Map<string, CostLookup>([
     ['docker.io/library/postgres:14.13', { cost: syncCostOf(D(5), index), lookupGets: 1 }],
-    ['ghcr.io/a/app:2', { cost: syncCostOf(D(6), {}), lookupGets: 1 }],
-    ['ghcr.io/a/missing:1', { error: 'looking up "ghcr.io/a/missing:1": no such image (404)', notFound: true, lookupGets: 1 }],
+    ['ghcr.io/a/app:2', { cost: syncCostOf(D(6), {}), lookupGets: 0 }],
+    ['ghcr.io/a/missing:1', { error: 'looking up "ghcr.io/a/missing:1": no such image (404)', notFound: true, lookupGets: 0 }],
   ]);
+  const hub = { registry: 'docker.io', limit: 100, remaining: 76, windowSeconds: 21_600, source: '192.0.2.1' };
 
   it('looks up only the images the base does not already name', () => {
     expect(imagesToCost(diff).map((ref) => `${ref.registry}/${ref.repository}:${ref.tag}`).sort()).toEqual(['docker.io/library/postgres:14.13', 'ghcr.io/a/app:2', 'ghcr.io/a/missing:1']);
   });
 
-  it('adds up the costs, Docker Hub apart, and counts the lookup GETs', () => {
-    const report = buildDiffReport(diff, lookups, 'origin/main');
+  it('adds up the pulls, Docker Hub apart, counts the lookup GETs, and sets the budget seen against the change', () => {
+    const report = buildDiffReport(diff, { costs, budgets: [hub] }, 'origin/main');
     expect(report.summary).toEqual({
       added: 3,
       changed: 1,
@@ -77,27 +95,76 @@ describe('buildDiffReport', () => {
       invalid: 1,
       costComplete: false,
       manifestGets: 3 + 1 + 0,
-      pulls: 2 + 1 + 0,
-      dockerHubPulls: 2,
-      lookupGets: 3,
+      pulls: 3 + 1 + 0,
+      dockerHubPulls: 3,
+      lookupGets: 1,
       dockerHubLookupGets: 1,
       missing: 1,
     });
+    expect(report.budgets).toEqual([{ ...hub, pulls: 3, fits: true }]);
+    expect(report.pullReserve).toBe(DEFAULT_PULL_RESERVE);
     expect(report.changed).toEqual([
-      expect.objectContaining({ source: 'docker.io/library/postgres:14.13', previous: 'docker.io/library/postgres:14', digest: D(5), platforms: ['linux/amd64', 'linux/arm64'], manifestGets: 3, pulls: 2, dockerHub: true }),
+      expect.objectContaining({ source: 'docker.io/library/postgres:14.13', previous: 'docker.io/library/postgres:14', digest: D(5), platforms: ['linux/amd64', 'linux/arm64'], manifestGets: 3, pulls: 3, dockerHub: true }),
     ]);
     expect(report.added.find((e) => e.source === 'docker.io/library/redis:7')).toMatchObject({ namedElsewhere: true, manifestGets: 0, pulls: 0, error: null });
+    expect(report.added.find((e) => e.source === 'ghcr.io/a/app:2')).toMatchObject({ index: false, platforms: [], manifestGets: 1, pulls: 1, error: null });
     expect(report.added.find((e) => e.source === 'ghcr.io/a/missing:1')).toMatchObject({ manifestGets: null, pulls: null, error: 'looking up "ghcr.io/a/missing:1": no such image (404)' });
-    // What a reviewer reads: Docker Hub's share of the pulls set against its budget.
-    expect(renderDiffText(report)).toContain('Docker Hub: 2 of its 100 pulls per 6 h anonymous, 200 authenticated.');
     expect(diffReportFailed(report)).toBe(true);
+
+    // What a reviewer reads: one pulls figure per image, Docker Hub's share set against the budget its headers told.
+    const text = renderDiffText(report);
+    expect(text).toContain('    linux/amd64, linux/arm64; 3 pulls\n');
+    expect(text).toContain('    single image; 1 pull\n');
+    expect(text).toContain(
+      'Syncing this costs the sources 4 pulls at least (some costs are unknown). Docker Hub: 3 pulls; 76 of 100 per 6 h left for 192.0.2.1, which fits above the 20 kept in reserve.\n' +
+        'Looking the costs up took a HEAD per image, which Docker Hub does not count, and 1 manifest GET to read indexes (1 on Docker Hub, counted as pulls). ' +
+        'A pull here is a manifest GET, as the sync counts them: one for a single image, one for an index and one for each of its entries; ' +
+        'that is at least what Docker Hub counts, which counts a multi-platform pull once per architecture (https://docs.docker.com/docker-hub/usage/pulls/).',
+    );
+    expect(text).not.toContain('manifest GETs,');
+
+    const markdown = renderDiffMarkdown(report);
+    expect(markdown).toContain('| image | was | platforms | pulls | files |\n| --- | --- | --- | ---: | --- |\n| `docker.io/library/postgres:14.13` | `docker.io/library/postgres:14` | linux/amd64, linux/arm64 | 3 | `pg/Dockerfile` |\n');
+    expect(markdown).toContain('| `ghcr.io/a/app:2` | single image | 1 | `app/Dockerfile` |\n');
+    expect(markdown).toContain(
+      'Syncing this costs the sources **4** pulls at least (some costs are unknown). Docker Hub: **3** pulls; 76 of 100 per 6 h left for 192.0.2.1, which fits above the 20 kept in reserve.\n',
+    );
   });
 
-  it('knows no cost without lookups, and fails only on invalid files then', () => {
+  it.each<[string, number, number, string]>([
+    ['fits with exactly the reserve left over', 23, DEFAULT_PULL_RESERVE, 'Docker Hub: 3 pulls; 23 of 100 per 6 h left for 192.0.2.1, which fits above the 20 kept in reserve.'],
+    ['does not fit one pull short', 22, DEFAULT_PULL_RESERVE, 'Docker Hub: 3 pulls; 22 of 100 per 6 h left for 192.0.2.1, only 2 above the 20 kept in reserve: the sync will defer some images to later runs.'],
+    ['does not fit at all inside the reserve', 15, DEFAULT_PULL_RESERVE, 'Docker Hub: 3 pulls; 15 of 100 per 6 h left for 192.0.2.1, none above the 20 kept in reserve: the sync will defer some images to later runs.'],
+    ['fits with no reserve kept', 3, 0, 'Docker Hub: 3 pulls; 3 of 100 per 6 h left for 192.0.2.1, which fits above the 0 kept in reserve.'],
+  ])('%s', (_, remaining, reserve, sentence) => {
+    const report = buildDiffReport(diff, { costs, budgets: [{ ...hub, remaining }] }, 'origin/main', reserve);
+    expect(report.budgets[0]?.fits).toBe(sentence.includes('which fits'));
+    expect(renderDiffText(report)).toContain(`Syncing this costs the sources 4 pulls at least (some costs are unknown). ${sentence}\n`);
+  });
+
+  it('says nothing of limits where no budget was seen, and prices any registry that tells one', () => {
+    const ghcr = { registry: 'ghcr.io', limit: 5000, remaining: 4999, windowSeconds: 3600 };
+    const report = buildDiffReport(diff, { costs, budgets: [ghcr] }, 'origin/main');
+    expect(report.budgets).toEqual([{ ...ghcr, pulls: 1, fits: true }]);
+    expect(renderDiffText(report)).toContain(
+      'Syncing this costs the sources 4 pulls at least (some costs are unknown). Docker Hub: 3 pulls. ghcr.io: 1 pull; 4999 of 5000 per 1 h left, which fits above the 20 kept in reserve.\n',
+    );
+  });
+
+  it('escapes what a registry says it counts pulls for, in the comment', () => {
+    const report = buildDiffReport(diff, { costs, budgets: [{ ...hub, source: '<b>@team</b>' }] }, 'origin/main');
+    expect(renderDiffMarkdown(report)).toContain('left for &lt;b&gt;@\u200bteam&lt;/b&gt;, which fits');
+  });
+
+  it('knows no cost without lookups, no budget, and fails only on invalid files then', () => {
     const report = buildDiffReport(diffPlans(base, buildPlan([{ path: 'pg/Dockerfile', text: 'FROM postgres:15' }])), undefined, 'HEAD');
     expect(report.costLookedUp).toBe(false);
+    expect(report.budgets).toEqual([]);
     expect(report.changed[0]).toMatchObject({ manifestGets: null, pulls: null, platforms: null, error: null });
     expect(report.summary).toMatchObject({ costComplete: false, manifestGets: 0, pulls: 0, lookupGets: 0, missing: 0, invalid: 0 });
     expect(diffReportFailed(report)).toBe(false);
+    const text = renderDiffText(report);
+    expect(text).toContain('The sync cost was not looked up (--no-cost).\nA pull here is a manifest GET');
+    expect(text).not.toMatch(/Docker Hub:|reserve/);
   });
 });

@@ -83,6 +83,23 @@ describe('examples/github workflows', () => {
     for (const [file, workflow] of workflows) expect(workflow.env?.IMAGE_MIRROR_REF, file).toMatch(/^(v\d+\.\d+\.\d+|[0-9a-f]{40})$/);
   });
 
+  it.each([
+    [0, 0, false],
+    [3, 0, true],
+    [1, 1, false],
+    [2, 2, false],
+  ])('sync step: mirror exiting %i ends the step with %i (3, images deferred for the pull budget, is a notice)', async (mirrorCode, stepCode, notice) => {
+    const sync = steps().find(({ file, step }) => file === 'sync-on-merge.yml' && (step.run ?? '').includes('mirror.mjs sync')) as { step: Step };
+    // The step's own script, as the runner runs it (bash -e), with `node` standing in for the mirror's exit code.
+    const script = `set -e\nnode() { return ${mirrorCode}; }\n${sync.step.run}`;
+    const dir = await writeImagesTree({});
+    const result = await new Promise<{ code: number; stdout: string }>((done) => {
+      execFile('bash', ['-c', script], { env: { PATH: process.env.PATH, RUNNER_TEMP: dir } }, (error, stdout) => done({ code: error ? Number(error.code) : 0, stdout }));
+    });
+    expect(result.code).toBe(stepCode);
+    expect(result.stdout.includes('::notice title=image-mirror::images deferred')).toBe(notice);
+  });
+
   it('put no ${{ }} expression inside a shell script (pull-request text must not become code)', () => {
     for (const { file, step } of steps().filter(({ step }) => step.run !== undefined)) expect(step.run, `${file}: ${step.name}`).not.toContain('${{');
   });

@@ -133,13 +133,19 @@ export function isInterruption(error: unknown): boolean {
   return false;
 }
 
-/** True when the source's pull limit (or the budget kept for others) ended the work: the image is deferred, not failed. */
-export function isDeferral(error: unknown): boolean {
+/** True when the source refused a pull for its pull limit (a 429 to our request, or to crane's). */
+export function isPullLimitRefusal(error: unknown): boolean {
   for (let current = error; current instanceof Error; current = current.cause) {
-    if (current instanceof DeferredError || current instanceof PullLimitError) return true;
+    if (current instanceof PullLimitError) return true;
     if (current instanceof CopyFailedError && current.reason === 'pull-limit') return true;
   }
   return false;
+}
+
+/** True when the source's pull limit (or the budget kept for others) ended the work: the image is deferred, not failed. */
+export function isDeferral(error: unknown): boolean {
+  for (let current = error; current instanceof Error; current = current.cause) if (current instanceof DeferredError) return true;
+  return isPullLimitRefusal(error);
 }
 
 /** True when a copy failed because a registry refused the credentials (an expired ECR token, say). */

@@ -47,11 +47,13 @@ export interface ManifestHead {
   readonly pullsSpent?: number;
 }
 
-/** A manifest as fetched: its bytes, parsed JSON, media type and digest. */
+/** A manifest as fetched: its text, parsed JSON, media type and digest. */
 export interface Manifest {
   readonly digest: string;
   readonly mediaType: string;
   readonly body: string;
+  /** The bytes as received, which `digest` is of: what a copy must write, since decoding may change them (a BOM). */
+  readonly bytes?: Uint8Array;
   readonly json: ManifestJson;
 }
 
@@ -61,8 +63,8 @@ export interface ManifestRegistry {
   headManifest(ref: ImageReference): Promise<ManifestHead | undefined>;
   /** The manifest itself, or undefined when absent. */
   getManifest(ref: ImageReference): Promise<Manifest | undefined>;
-  /** Stores a manifest under the reference's tag and returns its digest. */
-  putManifest(ref: ImageReference, body: string, mediaType: string): Promise<string>;
+  /** Stores a manifest (its text, or bytes to be written as they are) under the reference's tag and returns its digest. */
+  putManifest(ref: ImageReference, body: string | Uint8Array, mediaType: string): Promise<string>;
 }
 
 /** A user name and password (or token) for one registry. */

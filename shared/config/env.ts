@@ -21,7 +21,7 @@ export class EnvReader {
     return value === undefined || value === '' ? undefined : value;
   }
 
-  /** A whole number from 1 to `max`, or the default. */
+  /** A whole number from `min` (1 unless said) to `max`, or the default. */
   wholeNumber(name: string, fallback: number, max: number, min: 0 | 1 = 1): number {
     const value = this.optional(name);
     if (value === undefined) return fallback;
@@ -66,7 +66,7 @@ export function optionalField<K extends string, V>(key: K, value: V | undefined)
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }
 
-/** The whole number `text` writes, when it is one from 1 to `max` (digits only: no sign, exponent or fraction). */
+/** The whole number `text` writes, when it is one from `min` (1 unless said) to `max` (digits only: no sign, exponent or fraction). */
 export function wholeNumberIn(text: string, max: number, min: 0 | 1 = 1): number | undefined {
   return (/^[1-9]\d*$/.test(text) || (min === 0 && text === '0')) && Number(text) <= max ? Number(text) : undefined;
 }

@@ -11,10 +11,13 @@ export const MANIFEST_MEDIA_TYPES = [
   'application/vnd.docker.distribution.manifest.v2+json',
 ] as const;
 
-/** True for the media type of an index (OCI, or Docker's manifest list), as a HEAD's Content-Type tells it. */
-export function isIndexMediaType(mediaType: string): boolean {
-  const bare = mediaType.split(';', 1)[0]?.trim().toLowerCase();
-  return bare === OCI_INDEX || bare === 'application/vnd.docker.distribution.manifest.list.v2+json';
+/**
+ * True for the media type of a single image's manifest (OCI, or Docker's v2), as a HEAD's Content-Type tells it: such
+ * a copy is one manifest GET. Anything else (an index, `application/json`, nothing) may be an index.
+ */
+export function isImageManifestMediaType(mediaType: string | undefined): boolean {
+  const bare = mediaType?.split(';', 1)[0]?.trim().toLowerCase();
+  return bare === 'application/vnd.oci.image.manifest.v1+json' || bare === 'application/vnd.docker.distribution.manifest.v2+json';
 }
 
 /** One entry of an index: a child manifest by digest, with its platform. */

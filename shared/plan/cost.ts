@@ -1,13 +1,10 @@
 import { formatPlatform } from '../oci/platform.ts';
 import { DOCKER_HUB, type ImageReference } from '../image-ref/reference.ts';
-import type { ManifestJson } from '../oci/manifest.ts';
+import { isImageManifestMediaType, type ManifestJson } from '../oci/manifest.ts';
 import type { ManifestHead, PullBudgetSeen } from '../ports.ts';
 
 /** Pulls of a source's budget a sync keeps for others unless told otherwise: a fifth of an anonymous budget, a tenth of a logged-in one. */
 export const DEFAULT_PULL_RESERVE = 20;
-
-// The Content-Types of a single image's manifest: a HEAD answering one of these says the copy is one GET.
-const IMAGE_MANIFEST_TYPES: ReadonlySet<string> = new Set(['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json']);
 
 /** What copying one image costs on its source registry. */
 export interface SyncCost {
@@ -62,8 +59,7 @@ export function syncCostOf(digest: string, manifest: ManifestJson): SyncCost {
  * index or an unknown type, which only the manifest itself tells the cost of. Pure.
  */
 export function singleImageCostOf(head: Pick<ManifestHead, 'digest' | 'mediaType'>): SyncCost | undefined {
-  const bare = head.mediaType?.split(';', 1)[0]?.trim().toLowerCase();
-  if (bare === undefined || !IMAGE_MANIFEST_TYPES.has(bare)) return undefined;
+  if (!isImageManifestMediaType(head.mediaType)) return undefined;
   return { digest: head.digest, index: false, platforms: [], manifestGets: 1, pulls: 1 };
 }
 

@@ -162,10 +162,11 @@ function refusedCredentials(detail: string): boolean {
   return /\b401\b|UNAUTHORIZED|authentication required/i.test(detail);
 }
 
-// Docker Hub's pull limit as crane passes it on: the `TOOMANYREQUESTS` code and "You have reached your pull rate limit"
+// Docker Hub's pull limit as crane passes it on: "You have reached your pull rate limit"
 // (https://docs.docker.com/docker-hub/usage/pulls/#view-pull-rate-and-limit). Retrying would only spend more pulls.
+// `TOOMANYREQUESTS` alone is the distribution spec's code for any throttling (our target's too): that one is retried.
 function isPullLimit(detail: string): boolean {
-  return /TOOMANYREQUESTS|pull rate limit/i.test(detail);
+  return /pull rate limit/i.test(detail);
 }
 
 function isTransient(detail: string): boolean {

@@ -1,13 +1,13 @@
 import pLimit from 'p-limit';
-import { CopyFailedError, DeferredError, describeError, InterruptedError, isAuthFailure, isDeferral, isInterruption, mayRetry, MirrorError, PlatformNotFoundError, RateLimitedError, RegistryRequestError, SourceRateLimitedError } from '../errors.ts';
-import { isIndexMediaType, type ManifestDescriptor, OCI_INDEX } from '../oci/manifest.ts';
+import { CopyFailedError, DeferredError, describeError, InterruptedError, isAuthFailure, isDeferral, isInterruption, isPullLimitRefusal, mayRetry, MirrorError, PlatformNotFoundError, PullLimitError, RateLimitedError, RegistryRequestError, SourceRateLimitedError } from '../errors.ts';
+import { isImageManifestMediaType, type ManifestDescriptor, OCI_INDEX } from '../oci/manifest.ts';
 import { isNarrowedCopyOf, narrowIndex, type Platform } from '../oci/platform.ts';
 import { formatReference, type ImageReference, withDigest } from '../image-ref/reference.ts';
 import type { MirrorJob, Plan } from '../plan/plan.ts';
 import { buildReport, type Report, resultOf } from '../plan/report.ts';
-import type { CredentialProvider, ImageCopier, ManifestHead, ManifestRegistry, MirrorResult, MirrorStatus, PullBudgetSeen, RegistryCredential, RepositoryStore } from '../ports.ts';
+import type { CredentialProvider, ImageCopier, Manifest, ManifestHead, ManifestRegistry, MirrorResult, MirrorStatus, PullBudgetSeen, RegistryCredential, RepositoryStore } from '../ports.ts';
 import { afterAttempts, COPY_RETRY, retrying, type RetryPolicy, sleep } from '../retry.ts';
-import { describeLimit, isRefusal, PullBudgets } from './pull-budget.ts';
+import { describeLimit, isRefusal, PullBudgets, type PullGrant, type PullRefusal } from './pull-budget.ts';
 
 /** The outcome of mirroring one job; `digest` is the source digest copied or found. */
 export interface MirrorOutcome {
@@ -173,13 +173,33 @@ async function copyImage(pending: PendingCopy, deps: SyncDeps, options: SyncOpti
   }
   const registries = [...new Set([source.registry, job.target.registry])];
   const credentials = await credentialsOf(deps.credentials, registries);
-  const copy: Copy = (from, to, pulls) => spending(options, facts, source, pulls, `copying "${formatReference(from)}"`, () => copyWithRetry(deps, from, to, registries, credentials, options));
+  const spender = new PullSpender(options.budgets, source.registry, facts);
+  // Each attempt spends its pulls: the first from what was granted before, a retry from a grant of its own.
+  const copy: Copy = (from, to, pulls) =>
+    copyWithRetry(deps, from, to, registries, credentials, options, async (attempt) => {
+      if (attempt > 1) await spender.charge(pulls, `copying "${formatReference(from)}" again`);
+      spender.spend(pulls);
+    });
   const platforms = options.platforms ?? [];
   const budgeted = options.budgets?.current(source.registry) !== undefined;
-  // An index is read first where only some platforms are wanted, or where pulls are counted: it tells how many the copy needs.
-  const single = head.mediaType !== undefined && !isIndexMediaType(head.mediaType);
-  if (!single && (platforms.length > 0 || budgeted)) await copyIndex(job, head.digest, platforms, deps, options, facts, copy);
-  else await copyWhole(job, head.digest, deps, copy);
+  try {
+    // An index is read first where only some platforms are wanted, or where pulls are counted: it tells how many the
+    // copy needs. Only a HEAD that names a single image's manifest type rules an index out.
+    if (!isImageManifestMediaType(head.mediaType) && (platforms.length > 0 || budgeted)) {
+      await copyIndex(job, head.digest, platforms, deps, spender, copy);
+    } else {
+      await spender.charge(1, `copying "${formatReference(source)}"`);
+      await copyWhole(job, head.digest, deps, copy);
+    }
+  } catch (error) {
+    // The source refused a pull for its limit: no other copy from it is granted anything in this run.
+    if (isPullLimitRefusal(error)) options.budgets?.exhaust(source.registry);
+    throw error;
+  } finally {
+    spender.settle();
+    const budget = options.budgets?.current(source.registry);
+    if (budget !== undefined) facts.budget = budget;
+  }
   const outcome = outcomeOf(pending, 'copied', facts);
   // The tag pointed at another image: say which, so that an overwrite never passes as a plain copy.
   return pending.target === undefined ? outcome : { ...outcome, replaced: pending.target.digest };
@@ -204,27 +224,69 @@ function noteLookup(head: ManifestHead, source: ImageReference, options: SyncOpt
 }
 
 /**
- * Runs `work`, which spends `pulls` manifest GETs on the source, once the budget grants them; a refusal defers the
- * image (a DeferredError naming what was needed and what remains), with nothing spent.
+ * One copy's account with its source's budget: pulls are granted before they are spent (or the image is deferred
+ * with a DeferredError saying what was needed and what remains), counted as they are sent, and the grants handed back
+ * at the end, with the pulls granted and never sent returned to the budget.
  */
-async function spending<T>(options: SyncOptions, facts: ImageFacts, source: ImageReference, pulls: number, what: string, work: () => Promise<T>): Promise<T> {
-  const budgets = options.budgets;
-  const grant = budgets?.take(source.registry, pulls);
-  if (grant !== undefined && isRefusal(grant)) {
-    facts.budget = grant.seen;
-    const who = grant.seen.source ? ` for ${grant.seen.source}` : '';
-    throw new DeferredError(
-      `${what}: deferred to the next run: it needs ${pulls} pull${pulls === 1 ? '' : 's'} of ${source.registry}'s budget (${describeLimit(grant.seen)}${who}), ` +
-        `${grant.seen.remaining} remain and ${grant.reserve} are kept in reserve`,
-    );
+class PullSpender {
+  private readonly grants: PullGrant[] = [];
+  private granted = 0;
+  private spent = 0;
+
+  constructor(
+    private readonly budgets: PullBudgets | undefined,
+    private readonly registry: string,
+    private readonly facts: ImageFacts,
+  ) {}
+
+  /** Takes `pulls` under the registry's lock, so that no other copy's grant lands between two of this one's. */
+  charge(pulls: number, what: string): Promise<void> {
+    if (this.budgets === undefined) return Promise.resolve();
+    return this.budgets.exclusive(this.registry, async () => this.take(pulls, what));
   }
-  facts.pulls = (facts.pulls ?? 0) + pulls;
-  try {
-    return await work();
-  } finally {
-    if (grant !== undefined) budgets?.release(grant);
-    const budget = budgets?.current(source.registry);
-    if (budget !== undefined) facts.budget = budget;
+
+  /** Runs `work` holding the registry's lock: the grants it takes with take() are taken together. */
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    return this.budgets === undefined ? work() : this.budgets.exclusive(this.registry, work);
+  }
+
+  /** Takes `pulls` at once: for work already holding the registry's lock (exclusive()). */
+  take(pulls: number, what: string): void {
+    const answer = this.budgets?.take(this.registry, pulls);
+    if (answer === undefined) return;
+    if (isRefusal(answer)) throw this.deferral(answer, what);
+    this.grants.push(answer);
+    this.granted += answer.pulls;
+  }
+
+  /** `pulls` manifest GETs are being sent to the source. */
+  spend(pulls: number): void {
+    this.spent += pulls;
+    this.facts.pulls = (this.facts.pulls ?? 0) + pulls;
+  }
+
+  /** The copy has ended, however: every grant handed back, what was granted and not sent returned. */
+  settle(): void {
+    let unspent = Math.max(0, this.granted - this.spent);
+    for (const grant of this.grants.splice(0)) {
+      const back = Math.min(unspent, grant.pulls);
+      this.budgets?.release(grant, back);
+      unspent -= back;
+    }
+    this.granted = this.spent = 0;
+  }
+
+  private deferral(refusal: PullRefusal, what: string): DeferredError {
+    if (refusal.seen !== undefined) this.facts.budget = refusal.seen;
+    const pulls = `${refusal.needed} pull${refusal.needed === 1 ? '' : 's'}`;
+    if (refusal.exhausted || refusal.seen === undefined) {
+      return new DeferredError(`${what}: deferred to the next run: it needs ${pulls}, and ${this.registry} refused a pull for its pull limit earlier in this run`);
+    }
+    const who = refusal.seen.source ? ` for ${refusal.seen.source}` : '';
+    return new DeferredError(
+      `${what}: deferred to the next run: it needs ${pulls} of ${this.registry}'s budget (${describeLimit(refusal.seen)}${who}), ` +
+        `${refusal.seen.remaining} remain and ${refusal.reserve} are kept in reserve`,
+    );
   }
 }
 
@@ -240,46 +302,59 @@ async function copyWhole(job: Required<MirrorJob>, digest: string, deps: SyncDep
   }
 }
 
+/** Images of one index copied at once: each is a crane process of its own. */
+const INDEX_IMAGES_AT_ONCE = 4;
+
 /**
  * An index read first (one pull), then each image wanted copied by digest (one pull each), then the index tagged in
- * the target: the source's own, or with `platforms` one of just those, annotated with the source digest. This is the
- * pulls of a whole copy, 1 + the images, known before any image is pulled.
+ * the target: the source's own bytes, or with `platforms` an index of just those, annotated with the source digest.
+ * These are the pulls of a whole copy, 1 + the images. The read and the images' grant are taken together under the
+ * registry's lock: 2 pulls before the read (an index has an image at least), the rest once it tells how many. An
+ * index too large for what is left is deferred having spent its read.
  */
-async function copyIndex(job: Required<MirrorJob>, digest: string, platforms: readonly Platform[], deps: SyncDeps, options: SyncOptions, facts: ImageFacts, copy: Copy): Promise<void> {
+async function copyIndex(job: Required<MirrorJob>, digest: string, platforms: readonly Platform[], deps: SyncDeps, spender: PullSpender, copy: Copy): Promise<void> {
   const sourceRef = withDigest(job.source, digest);
   const from = formatReference(sourceRef);
   const to = formatReference(job.target);
-  const manifest = await spending(options, facts, job.source, 1, `reading the source index "${from}"`, async () => {
+  const read = await spender.exclusive(async () => {
+    spender.take(2, `reading the source index "${from}"`);
+    spender.spend(1);
+    let manifest: Manifest | undefined;
     try {
-      return await deps.registry.getManifest(sourceRef);
+      manifest = await deps.registry.getManifest(sourceRef);
     } catch (error) {
       throw new RegistryRequestError(`reading the source index "${from}": ${describeError(error)}`, { cause: error, retryable: mayRetry(error) });
     }
+    if (manifest === undefined) throw new RegistryRequestError(`reading the source index "${from}": no such manifest (404)`, { status: 404 });
+    if (manifest.json.manifests === undefined) return { manifest, index: undefined };
+    let index: { body: string | Uint8Array; children: readonly ManifestDescriptor[]; mediaType: string };
+    try {
+      index = platforms.length > 0 ? { ...narrowIndex(manifest.json, digest, platforms), mediaType: OCI_INDEX } : { body: manifest.bytes ?? manifest.body, children: manifest.json.manifests, mediaType: manifest.mediaType };
+    } catch (error) {
+      throw new PlatformNotFoundError(`copying platforms of "${from}": ${describeError(error)}`, { cause: error });
+    }
+    if (index.children.length > 1) spender.take(index.children.length - 1, `copying the ${index.children.length} images of "${from}"`);
+    return { manifest, index };
   });
-  if (manifest === undefined) throw new RegistryRequestError(`reading the source index "${from}": no such manifest (404)`, { status: 404 });
-  // Not an index after all: crane copies it (a second pull; the look-up did not say what it was).
-  if (manifest.json.manifests === undefined) return copyWhole(job, digest, deps, copy);
+  // Not an index after all: crane copies it, with the pull granted for an image (the look-up did not say what it was).
+  if (read.index === undefined) return copyWhole(job, digest, deps, copy);
+  const { index } = read;
 
-  let index: { body: string; children: readonly ManifestDescriptor[]; mediaType: string };
-  try {
-    index = platforms.length > 0 ? { ...narrowIndex(manifest.json, digest, platforms), mediaType: OCI_INDEX } : { body: manifest.body, children: manifest.json.manifests, mediaType: manifest.mediaType };
-  } catch (error) {
-    throw new PlatformNotFoundError(`copying platforms of "${from}": ${describeError(error)}`, { cause: error });
-  }
-  // The images' pulls are granted together: an index is never left half-copied for want of budget.
-  await spending(options, facts, job.source, index.children.length, `copying the ${index.children.length} image(s) of "${from}"`, async () => {
-    for (const child of index.children) await copy(withDigest(job.source, child.digest), withDigest(job.target, child.digest), 0);
-  });
+  const limit = pLimit(INDEX_IMAGES_AT_ONCE);
+  await Promise.all(index.children.map((child) => limit(() => copy(withDigest(job.source, child.digest), withDigest(job.target, child.digest), 1))));
   let written: string;
   try {
     written = await deps.registry.putManifest(job.target, index.body, index.mediaType);
   } catch (error) {
     throw new CopyFailedError(`tagging the index of ${index.children.length} image(s) of "${from}" as "${to}": ${describeError(error)}`, { cause: error, reason: mayRetry(error) ? 'transient' : 'permanent' });
   }
-  const expected = platforms.length > 0 ? written : digest;
+  // The source's own index must land as it is: another digest means its bytes changed on the way, which no retry mends.
+  if (platforms.length === 0 && written !== digest) {
+    throw new CopyFailedError(`tagging the index of "${from}" as "${to}": the target stored it as ${written}, not ${digest}`, { reason: 'permanent' });
+  }
   const landed = await lookup(deps.registry, job.target, 'target');
-  if (landed?.digest !== expected) {
-    throw new CopyFailedError(`copying "${from}" to "${to}": the target now holds ${landed?.digest ?? 'nothing'} instead of ${expected}`, { reason: 'transient' });
+  if (landed?.digest !== written) {
+    throw new CopyFailedError(`copying "${from}" to "${to}": the target now holds ${landed?.digest ?? 'nothing'} instead of ${written}`, { reason: 'transient' });
   }
 }
 
@@ -300,6 +375,8 @@ async function copyWithRetry(
   registries: readonly string[],
   credentials: Map<string, RegistryCredential>,
   options: SyncOptions,
+  /** Before each attempt, told its number: what it will spend is granted here, or it throws (the image is deferred). */
+  beforeAttempt: (attempt: number) => Promise<void>,
 ): Promise<void> {
   const left = () => (options.deadline === undefined ? undefined : options.deadline - Date.now());
   const before = left();
@@ -309,7 +386,8 @@ async function copyWithRetry(
   let current = credentials;
   await retrying(
     options.copyRetry ?? COPY_RETRY,
-    async () => {
+    async (attempt) => {
+      await beforeAttempt(attempt);
       const timeoutMs = left();
       await deps.copier.copy({ source: from, target: to, credentials: current, ...(timeoutMs === undefined ? {} : { timeoutMs }), ...(options.signal ? { signal: options.signal } : {}) });
     },
@@ -342,9 +420,15 @@ async function lookup(registry: ManifestRegistry, ref: ImageReference, side: 'so
     return await registry.headManifest(ref);
   } catch (error) {
     const status = error instanceof RegistryRequestError ? error.status : undefined;
-    // A 429 from the source is the pull budget running out; one from the target is our own registry's affair.
+    // A 429 from the source is the pull budget running out; one from the target is our own registry's affair, retried
+    // like any throttling: it never defers the image, whatever code it came with.
     const ErrorClass = error instanceof RateLimitedError ? (side === 'source' ? SourceRateLimitedError : RateLimitedError) : RegistryRequestError;
-    throw new ErrorClass(`looking up ${side} "${formatReference(ref)}": ${describeError(error)}`, { cause: error, retryable: mayRetry(error), ...(status !== undefined ? { status } : {}) });
+    const targetThrottled = side === 'target' && error instanceof PullLimitError;
+    throw new ErrorClass(`looking up ${side} "${formatReference(ref)}": ${describeError(error)}`, {
+      ...(targetThrottled ? {} : { cause: error }),
+      retryable: targetThrottled || mayRetry(error),
+      ...(status !== undefined ? { status } : {}),
+    });
   }
 }
 

@@ -215,6 +215,9 @@ describe('mirror plan --base against a Docker Hub–like source that counts pull
       ['multi:1', 'deferred'],
       ['single:1', 'copied'],
     ]);
-    expect([hub.tooManyRequests, hub.remaining]).toEqual([0, 20]);
+    // The index is deferred before its read when the single image took its pull first, after it otherwise (its images
+    // did not fit): either way no 429, and the reserve holds.
+    expect(hub.tooManyRequests).toBe(0);
+    expect([20, 21]).toContain(hub.remaining);
   });
 });

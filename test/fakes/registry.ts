@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { ImageReference } from '../../shared/image-ref/reference.ts';
 import { formatReference } from '../../shared/image-ref/reference.ts';
 import type { CopyRequest, ImageCopier, Manifest, ManifestHead, ManifestRegistry, PullBudgetSeen } from '../../shared/ports.ts';
@@ -31,12 +32,16 @@ export class FakeManifestRegistry implements ManifestRegistry {
     return this.manifests.get(formatReference(ref));
   }
 
-  /** Stores the manifest under the tag, with a digest made of its length so that tests can predict it. */
-  async putManifest(ref: ImageReference, body: string, mediaType: string): Promise<string> {
+  /**
+   * Stores the manifest under the tag. Text gets a digest made of its length, so that tests can predict it; bytes, to
+   * be written as they are, get their real sha256, as a registry gives them.
+   */
+  async putManifest(ref: ImageReference, body: string | Uint8Array, mediaType: string): Promise<string> {
     this.calls.push(`PUT ${formatReference(ref)}`);
-    const digest = `sha256:${String(body.length).padStart(64, '0')}`;
+    const text = typeof body === 'string' ? body : new TextDecoder().decode(body);
+    const digest = typeof body === 'string' ? `sha256:${String(body.length).padStart(64, '0')}` : `sha256:${createHash('sha256').update(body).digest('hex')}`;
     this.digests.set(formatReference(ref), digest);
-    this.manifests.set(formatReference(ref), { digest, mediaType, body, json: JSON.parse(body) });
+    this.manifests.set(formatReference(ref), { digest, mediaType, body: text, json: JSON.parse(text) });
     return digest;
   }
 }

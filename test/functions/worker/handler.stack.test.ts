@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { manifestDigest, pushImage, pushIndex, type SeedTarget } from '../../../scripts/lib/oci-seed.ts';
 import { METRIC, METRICS_NAMESPACE } from '../../../shared/observability/names.ts';
 import type { MirrorResult } from '../../../shared/ports.ts';
+import { startDockerHub } from '../../support/docker-hub.ts';
 import { startFaultProxy } from '../../support/fault-proxy.ts';
 import { captureJsonLines, emfMetrics, lambdaContext } from '../../support/lambda.ts';
 import { stack, uniqueName } from '../../support/stack.ts';
@@ -129,6 +130,29 @@ describe('worker handler end to end (moto ECR + Secrets Manager, real registries
     expect(lines.find((line) => line.message === 'image failed')).toBeDefined();
     expect(await manifestDigest(target, targetRepo('late'), '1')).toBeUndefined();
     expect(pushed.digest).toMatch(/^sha256:/);
+  });
+
+  it('defers an image whose copy would take the source below the pull reserve: returned, not thrown, counted, never a failure', async () => {
+    // A Docker Hub-like source with 21 pulls left: the default reserve of 20 leaves 1, and the index needs 3.
+    const hub = await startDockerHub({ backend: s.sourceRegistry, limit: 100, remaining: 21 });
+    try {
+      const handler = await loadHandler(workerEnv());
+      const { value, error, lines } = await captureJsonLines(() => handler({ source: `${hub.host}/${ns}/app:1` }, lambdaContext('worker')));
+      expect(error).toBeUndefined();
+      expect(value).toMatchObject({ status: 'deferred', retryable: false, budget: { limit: 100, remaining: 21, windowSeconds: 21_600, source: '192.0.2.1' } });
+      expect(hub.manifestGets).toBe(0);
+      expect(lines.find((line) => line.message === 'image deferred')).toMatchObject({ level: 'WARN', source: `${hub.host}/${ns}/app:1`, pullBudget: { remaining: 21 } });
+      const metrics = emfMetrics(lines);
+      expect(metrics.find((line) => METRIC.deferred in line)).toMatchObject({ [METRIC.deferred]: 1 });
+      expect(metrics.some((line) => METRIC.failed in line)).toBe(false);
+      // The budget per source registry, its own dimension beside the service's.
+      const budget = metrics.find((line) => METRIC.sourcePullsRemaining in line);
+      expect(budget).toMatchObject({ [METRIC.sourcePullsRemaining]: 21, SourceRegistry: hub.host });
+      const directive = (budget?._aws as { CloudWatchMetrics: { Dimensions: string[][] }[] }).CloudWatchMetrics[0];
+      expect(directive?.Dimensions).toEqual([['service', 'SourceRegistry']]);
+    } finally {
+      await hub.close();
+    }
   });
 
   it('fails the cold start listing every configuration problem', async () => {

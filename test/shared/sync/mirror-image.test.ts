@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { CopyFailedError, InterruptedError, PlatformNotFoundError, RateLimitedError, SourceRateLimitedError } from '../../../shared/errors.ts';
+import { CopyFailedError, InterruptedError, PlatformNotFoundError, PullLimitError, RateLimitedError, SourceRateLimitedError } from '../../../shared/errors.ts';
 import { OCI_INDEX } from '../../../shared/oci/manifest.ts';
 import { parsePlatform } from '../../../shared/oci/platform.ts';
 import { formatReference, parseImageReference } from '../../../shared/image-ref/reference.ts';
@@ -178,5 +179,107 @@ describe('syncAll when the run is interrupted (fakes)', () => {
     expect(copied).toEqual(['x/a', 'x/b']);
     expect(report.summary).toMatchObject({ copied: 1, interrupted: 3, failed: 0 });
     expect(reportFailed(report)).toBe(true);
+  });
+});
+
+describe('syncAll with a source that counts pulls (fakes)', () => {
+  const HUB = 'docker.io';
+  const budget = (remaining: number) => ({ limit: 100, remaining, windowSeconds: 21_600, source: '192.0.2.1' });
+  const jobFor = (name: string) => ({ source: parseImageReference(`${HUB}/x/${name}:1`), target: parseImageReference(`mirror.example.com/x/${name}:1`), files: [`${name}/Dockerfile`] });
+  const bytesOf = (text: string) => new TextEncoder().encode(text);
+  const sha256 = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+
+  /** A registry holding single images `names`, each answering a HEAD with an image manifest's type. */
+  function hubWith(remaining: number, names: readonly string[]): FakeManifestRegistry {
+    const registry = new FakeManifestRegistry();
+    registry.budgets.set(HUB, budget(remaining));
+    names.forEach((name, i) => {
+      registry.digests.set(`${HUB}/x/${name}:1`, `sha256:${String(i + 1).repeat(64)}`);
+      registry.mediaTypes.set(`${HUB}/x/${name}:1`, 'application/vnd.oci.image.manifest.v1+json');
+    });
+    return registry;
+  }
+
+  /** An index of `children` images under `name`, stored as bytes that begin with a byte-order mark. */
+  function addIndex(registry: FakeManifestRegistry, name: string, children: number): string {
+    const manifests = Array.from({ length: children }, (_, i) => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${String(i).repeat(64)}`, size: 10, platform: { os: 'linux', architecture: `arch${i}` } }));
+    const text = JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests });
+    const bytes = new Uint8Array([0xef, 0xbb, 0xbf, ...bytesOf(text)]);
+    const digest = sha256(bytes);
+    registry.digests.set(`${HUB}/x/${name}:1`, digest);
+    registry.mediaTypes.set(`${HUB}/x/${name}:1`, OCI_INDEX);
+    registry.manifests.set(`${HUB}/x/${name}@${digest}`, { digest, mediaType: OCI_INDEX, body: text, bytes, json: JSON.parse(text) });
+    return digest;
+  }
+
+  const landing = (registry: FakeManifestRegistry) => new FakeCopier((request) => registry.digests.set(formatReference(request.target), request.source.digest ?? ''));
+  const deps = (registry: FakeManifestRegistry, copier: ImageCopier) => ({ registry, copier, credentials: new StaticCredentialProvider() });
+
+  it('copies down to the reserve and defers the rest without a pull, each copy granted its own pulls', async () => {
+    const registry = hubWith(22, ['a', 'b', 'c']);
+    const copier = landing(registry);
+    const report = await syncAll({ jobs: ['a', 'b', 'c'].map(jobFor), errors: [], warnings: [] }, deps(registry, copier), { pullReserve: 20, concurrency: 4 });
+    expect(report.results.map((r) => r.status)).toEqual(['copied', 'copied', 'deferred']);
+    expect(report.results.map((r) => r.pulls)).toEqual([1, 1, undefined]);
+    expect(report.results[2]?.error).toBe(`copying "${HUB}/x/c:1": deferred to the next run: it needs 1 pull of ${HUB}'s budget (100 per 6 h for 192.0.2.1), 20 remain and 20 are kept in reserve`);
+    expect(copier.requests.map((r) => r.source.repository)).toEqual(['x/a', 'x/b']);
+    expect(report.summary).toMatchObject({ copied: 2, deferred: 1, failed: 0, pulls: 2 });
+  });
+
+  it('reads an index, copies its images by digest and writes its own bytes: 1 + images pulls, the digest kept', async () => {
+    const registry = hubWith(100, []);
+    const digest = addIndex(registry, 'multi', 3);
+    const copier = landing(registry);
+    const report = await syncAll({ jobs: [jobFor('multi')], errors: [], warnings: [] }, deps(registry, copier), { pullReserve: 20 });
+    expect(report.results[0]).toMatchObject({ status: 'copied', digest, pulls: 4 });
+    expect(copier.requests).toHaveLength(3);
+    expect(registry.digests.get('mirror.example.com/x/multi:1')).toBe(digest);
+  });
+
+  it('never lets another copy take pulls between an index read and its images: what is left goes to whole images', async () => {
+    // 5 pulls above the reserve; two indexes of 3 images (4 pulls each) and two single images, all at once.
+    const registry = hubWith(25, ['s1', 's2']);
+    addIndex(registry, 'm1', 3);
+    addIndex(registry, 'm2', 3);
+    const report = await syncAll({ jobs: ['m1', 'm2', 's1', 's2'].map(jobFor), errors: [], warnings: [] }, deps(registry, landing(registry)), { pullReserve: 20, concurrency: 4 });
+    const spent = report.results.reduce((sum, r) => sum + (r.pulls ?? 0), 0);
+    expect(spent).toBeLessThanOrEqual(5);
+    expect(report.results.filter((r) => r.status === 'copied').map((r) => r.source).sort()).toEqual([`${HUB}/x/m1:1`, `${HUB}/x/s1:1`]);
+    // The second index found 1 pull above the reserve after the first: too few to read it, so it spent nothing.
+    expect(report.results.find((r) => r.source.includes('/m2:'))).toMatchObject({ status: 'deferred' });
+    expect(report.results.find((r) => r.source.includes('/m2:'))?.pulls).toBeUndefined();
+  });
+
+  it('grants a retry its own pull, and defers the image when none is left rather than spend the reserve', async () => {
+    const registry = hubWith(21, ['a']);
+    let calls = 0;
+    const copier = new FakeCopier(() => {
+      calls += 1;
+      throw new CopyFailedError('crane copy failed: GET …: unexpected EOF', { reason: 'transient' });
+    });
+    const report = await syncAll({ jobs: [jobFor('a')], errors: [], warnings: [] }, deps(registry, copier), { pullReserve: 20, copyRetry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 1 } });
+    expect(calls).toBe(1);
+    expect(report.results[0]).toMatchObject({ status: 'deferred', pulls: 1 });
+    expect(report.results[0]?.error).toContain(`copying "${HUB}/x/a@sha256:${'1'.repeat(64)}" again: deferred to the next run: it needs 1 pull`);
+  });
+
+  it('after a pull-limit 429 from a registry that never told its budget, asks it for nothing more in the run', async () => {
+    const registry = new FakeManifestRegistry();
+    for (const name of ['a', 'b', 'c']) registry.digests.set(`quay.io/x/${name}:1`, D1);
+    const copier = new FakeCopier(() => {
+      throw new CopyFailedError('crane copy failed: GET …: TOOMANYREQUESTS: You have reached your pull rate limit.', { reason: 'pull-limit', retryable: false });
+    });
+    const jobs = ['a', 'b', 'c'].map((name) => ({ source: parseImageReference(`quay.io/x/${name}:1`), target: parseImageReference(`mirror.example.com/x/${name}:1`), files: [`${name}/Dockerfile`] }));
+    const report = await syncAll({ jobs, errors: [], warnings: [] }, deps(registry, copier), { concurrency: 1 });
+    expect(report.results.map((r) => r.status)).toEqual(['deferred', 'deferred', 'deferred']);
+    expect(copier.requests).toHaveLength(1);
+    expect(report.results[1]?.error).toContain('quay.io refused a pull for its pull limit earlier in this run');
+  });
+
+  it('retries a 429 TOOMANYREQUESTS from the target like any throttling: that is no pull budget', async () => {
+    const registry = hubWith(100, ['a']);
+    registry.failHeadsOn = { registry: 'mirror.example.com', error: new PullLimitError('HEAD …: 429 Too Many Requests (TOOMANYREQUESTS: slow down)', { status: 429 }) };
+    const report = await syncAll({ jobs: [jobFor('a')], errors: [], warnings: [] }, deps(registry, landing(registry)), { pullReserve: 20 });
+    expect(report.results[0]).toMatchObject({ status: 'failed', retryable: true });
   });
 });

@@ -17,7 +17,7 @@ describe('PullBudgets', () => {
     expect(budgets.take('docker.io', 2)).toEqual({ registry: 'docker.io', pulls: 2 });
     const refusal = budgets.take('docker.io', 1);
     expect(isRefusal(refusal)).toBe(true);
-    expect(refusal).toEqual({ needed: 1, available: 0, reserve: 20, seen: hub(20) });
+    expect(refusal).toEqual({ needed: 1, available: 0, reserve: 20, seen: hub(20), exhausted: false });
   });
 
   it('shares one budget between copies running at once: no two count on the same pulls', () => {
@@ -59,6 +59,46 @@ describe('PullBudgets', () => {
     budgets.observe('docker.io', hub(21));
     expect(isRefusal(budgets.take('docker.io', 2))).toBe(true);
     expect(isRefusal(budgets.take('docker.io', 1))).toBe(false);
+  });
+
+  it('gives back the pulls a copy was granted and never sent', () => {
+    const budgets = new PullBudgets(0);
+    budgets.observe('docker.io', hub(10));
+    const grant = budgets.take('docker.io', 4);
+    if (!isRefusal(grant)) budgets.release(grant, 3);
+    expect(budgets.current('docker.io')?.remaining).toBe(9);
+  });
+
+  it('grants nothing more from a registry that refused a pull for its limit, whether or not it told a budget', () => {
+    const budgets = new PullBudgets(0);
+    budgets.exhaust('quay.io');
+    expect(budgets.take('quay.io', 1)).toEqual({ needed: 1, available: 0, reserve: 0, exhausted: true });
+    expect(budgets.current('quay.io')).toBeUndefined();
+    budgets.observe('docker.io', hub(50));
+    budgets.exhaust('docker.io');
+    budgets.observe('docker.io', hub(50));
+    expect(isRefusal(budgets.take('docker.io', 1))).toBe(true);
+  });
+
+  it('holds a registry for one piece of work at a time, and none for a registry that counts no pulls', async () => {
+    const budgets = new PullBudgets(0);
+    budgets.observe('docker.io', hub(10));
+    const order: string[] = [];
+    let release!: () => void;
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    const first = budgets.exclusive('docker.io', async () => {
+      order.push('first starts');
+      started();
+      await new Promise<void>((resolve) => (release = resolve));
+      order.push('first ends');
+    });
+    const second = budgets.exclusive('docker.io', async () => void order.push('second'));
+    await running;
+    await budgets.exclusive('quay.io', async () => void order.push('quay.io, not held'));
+    release();
+    await Promise.all([first, second]);
+    expect(order).toEqual(['first starts', 'quay.io, not held', 'first ends', 'second']);
   });
 
   it('says a limit as people do', () => {

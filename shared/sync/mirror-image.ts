@@ -259,6 +259,19 @@ class PullSpender {
     this.granted += answer.pulls;
   }
 
+  /**
+   * Runs `work`; when it fails, settles at once: under the registry's lock, the pulls granted and not sent are back
+   * before the next copy asks.
+   */
+  async settlingOnFailure<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      this.settle();
+      throw error;
+    }
+  }
+
   /** `pulls` manifest GETs are being sent to the source. */
   spend(pulls: number): void {
     this.spent += pulls;
@@ -316,7 +329,7 @@ async function copyIndex(job: Required<MirrorJob>, digest: string, platforms: re
   const sourceRef = withDigest(job.source, digest);
   const from = formatReference(sourceRef);
   const to = formatReference(job.target);
-  const read = await spender.exclusive(async () => {
+  const read = await spender.exclusive(() => spender.settlingOnFailure(async () => {
     spender.take(2, `reading the source index "${from}"`);
     spender.spend(1);
     let manifest: Manifest | undefined;
@@ -335,7 +348,7 @@ async function copyIndex(job: Required<MirrorJob>, digest: string, platforms: re
     }
     if (index.children.length > 1) spender.take(index.children.length - 1, `copying the ${index.children.length} images of "${from}"`);
     return { manifest, index };
-  });
+  }));
   // Not an index after all: crane copies it, with the pull granted for an image (the look-up did not say what it was).
   if (read.index === undefined) return copyWhole(job, digest, deps, copy);
   const { index } = read;

@@ -33,7 +33,7 @@ const TARGET_PREFIX = 'mirror';
 const GITHUB_DOCKERFILES = 500;
 const COLD_INIT_SAMPLES = 5;
 const CLI_START_SAMPLES = 3;
-// Fewer copies at once than cores can serve, and every HEAD of a no-op run in one wave.
+// Fewer copies at once than cores can serve, and far more.
 const WHAT_IF_CONCURRENCY = [4, 32];
 const MIRROR_BIN: [string, ...string[]] = [process.execPath, 'dist/mirror.mjs'];
 const MIRROR_NPM: [string, ...string[]] = ['npm', 'run', '--silent', 'mirror', '--'];
@@ -45,10 +45,12 @@ const USAGE = `usage: npm run bench -- [options]
   --latency MS         delay added to every source request by a loopback proxy; 0: no proxy (50)
   --floor-runs R       runs of the seed loop and image-mirror at 0 ms, the floor the cold target is judged on (= --runs)
   --layer-bytes A-B    layer size range, e.g. 256KiB-2MiB (512KiB-4MiB; 16KiB-64KiB with --quick)
-  --concurrency N      image-mirror's --concurrency (8)
+  --concurrency N      image-mirror's --concurrency: copies at once (8)
+  --lookup-concurrency N
+                       image-mirror's --lookup-concurrency: HEADs at once, apart from the copies (32)
   --out FILE           also write the report into FILE, between <!-- bench:begin --> and <!-- bench:end -->
   --skip-package       measure the worker bundle already built instead of running npm run package (implied by --quick)
-  --what-if            also run image-mirror at --concurrency 4 and 32
+  --what-if            also run image-mirror at --concurrency 4 and 32, and with its HEADs at the copies' concurrency
   --quick              a small instance for CI: 4 images, 1 run, small layers, smaller hostile-input trees
   --keep-stack         leave the stack running (.stack/bench) for a look at its logs
 `;
@@ -60,6 +62,7 @@ interface Options {
   readonly floorRuns: number;
   readonly layerBytes: readonly [number, number];
   readonly concurrency: number;
+  readonly lookupConcurrency: number;
   readonly out?: string;
   readonly skipPackage: boolean;
   readonly keepStack: boolean;
@@ -94,6 +97,7 @@ function parseOptions(argv: readonly string[]): Options | undefined {
       'floor-runs': { type: 'string' },
       'layer-bytes': { type: 'string' },
       concurrency: { type: 'string' },
+      'lookup-concurrency': { type: 'string' },
       out: { type: 'string' },
       'skip-package': { type: 'boolean' },
       quick: { type: 'boolean' },
@@ -115,6 +119,7 @@ function parseOptions(argv: readonly string[]): Options | undefined {
     floorRuns: wholeNumber('floor-runs', values['floor-runs'], wholeNumber('runs', values.runs, quick ? 1 : 3, 1), 1),
     layerBytes: [low, high],
     concurrency: wholeNumber('concurrency', values.concurrency, 8, 1),
+    lookupConcurrency: wholeNumber('lookup-concurrency', values['lookup-concurrency'], 32, 1),
     ...(values.out ? { out: values.out } : {}),
     skipPackage: quick || values['skip-package'] === true,
     keepStack: values['keep-stack'] === true,
@@ -136,6 +141,9 @@ async function firstLine(command: string, args: string[]): Promise<string> {
   }
 }
 
+// What image-mirror reads to reach registries (shared/registry/network.ts), as crane does: proxies and CA certificates.
+const NETWORK_VARIABLES = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'NO_PROXY', 'no_proxy', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'NODE_EXTRA_CA_CERTS'];
+
 async function describeMachine(): Promise<Machine> {
   const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
   const osRelease = await readFile('/etc/os-release', 'utf8').catch(() => '');
@@ -149,6 +157,8 @@ async function describeMachine(): Promise<Machine> {
     crane: await firstLine('crane', ['version']),
     skopeo: await firstLine('skopeo', ['--version']),
     registry: (await firstLine('docker-registry', ['--version'])).replace('github.com/docker/', ''),
+    // Names only: a proxy URL may hold a password.
+    networkEnv: NETWORK_VARIABLES.filter((name) => (process.env[name] ?? '') !== ''),
   };
 }
 
@@ -264,6 +274,7 @@ async function bench(options: Options, argv: readonly string[]): Promise<number>
       targetPrefix: TARGET_PREFIX,
       ...credentials,
       concurrency: options.concurrency,
+      lookupConcurrency: options.lookupConcurrency,
       images,
     });
     const direct = await contextFor(stack.sourceRegistry, 'direct');
@@ -278,6 +289,10 @@ async function bench(options: Options, argv: readonly string[]): Promise<number>
     if (options.whatIf) {
       for (const concurrency of WHAT_IF_CONCURRENCY) {
         if (concurrency !== options.concurrency) tools.push(imageMirrorTool({ name: `image-mirror, concurrency ${concurrency}`, command: MIRROR_BIN, concurrency }));
+      }
+      // Before issue 11 the HEADs went as many at once as the copies: what their own concurrency gains.
+      if (options.lookupConcurrency !== options.concurrency) {
+        tools.push(imageMirrorTool({ name: `image-mirror, lookup concurrency ${options.concurrency}`, command: MIRROR_BIN, lookupConcurrency: options.concurrency }));
       }
     }
     // The 0 ms runs interleave with the others, so that load from elsewhere on the machine falls on both alike.
@@ -305,7 +320,15 @@ async function bench(options: Options, argv: readonly string[]): Promise<number>
       command: commandLine(argv),
       date: new Date().toISOString().slice(0, 10),
       machine: await describeMachine(),
-      settings: { images: options.images, runs: options.runs, floorRuns: options.floorRuns, latencyMs: options.latencyMs, concurrency: options.concurrency, layerBytes: options.layerBytes },
+      settings: {
+        images: options.images,
+        runs: options.runs,
+        floorRuns: options.floorRuns,
+        latencyMs: options.latencyMs,
+        concurrency: options.concurrency,
+        lookupConcurrency: options.lookupConcurrency,
+        layerBytes: options.layerBytes,
+      },
       seeded,
       series,
       github,

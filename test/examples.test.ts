@@ -12,7 +12,7 @@ const examples = join(root, 'examples', 'github');
 const CHECKOUT = 'image-mirror/';
 /** Files the workflows use that a step builds rather than the repository holds, with the file that says so. */
 const BUILT: Record<string, { by: string; says: string }> = {
-  'dist/mirror.mjs': { by: 'package.json', says: '--outfile=dist/mirror.mjs' },
+  'dist/mirror.mjs': { by: 'package.json', says: '--outdir=dist --entry-names=mirror' },
   'layers/crane/bin/crane': { by: 'scripts/build-crane-layer.sh', says: 'LAYER_BIN="$REPO_DIR/layers/crane/bin/crane"' },
 };
 /** Owners whose actions may be pinned by version tag; any other action must be pinned by full commit sha. */

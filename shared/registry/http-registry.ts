@@ -3,10 +3,10 @@ import { InterruptedError, PullLimitError, RateLimitedError, RegistryRequestErro
 import { DOCKER_HUB, formatReference, type ImageReference } from '../image-ref/reference.ts';
 import * as z from 'zod/mini';
 import { isDigest, type ManifestJson, MANIFEST_MEDIA_TYPES, parseManifestJson } from '../oci/manifest.ts';
-import type { CredentialProvider, Manifest, ManifestHead, ManifestRegistry, PullBudgetSeen } from '../ports.ts';
+import type { CredentialProvider, Manifest, ManifestHead, ManifestRegistry, PullBudgetSeen, RegistryCredential } from '../ports.ts';
 import { afterAttempts, parseRetryAfter, REQUEST_RETRY, retrying, type RetryPolicy, sleep } from '../retry.ts';
 import { rememberCredential, rememberSecret, safeText } from '../safe-text.ts';
-import { DOCKER_HUB_API, isCertificateRejection, registryScheme } from './network.ts';
+import { DOCKER_HUB_API, isCertificateRejection, type RegistryFetch, type RegistryHeaders, type RegistryRequestInit, type RegistryResponse, registryScheme, speaksPlainHttp } from './network.ts';
 
 export interface HttpRegistryOptions {
   readonly credentials: CredentialProvider;
@@ -15,11 +15,15 @@ export interface HttpRegistryOptions {
   /** Aborted when the run is told to stop (SIGINT, SIGTERM): requests and retry waits end at once, as `interrupted`. */
   readonly signal?: AbortSignal;
   /** Sends every request: manifest requests, each redirect hop and the token endpoints'. */
-  readonly fetch?: typeof fetch;
+  readonly fetch?: RegistryFetch;
   /** The wait between attempts, given the run's signal so that an interruption can end it. */
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
-  /** The base URL (`https://host[:port]`) of a registry's API; registryBaseUrl()'s rule when absent. */
-  readonly baseUrl?: (registry: string) => Promise<string>;
+  /**
+   * Where crane may fall back to plain HTTP (registryScheme), try HTTPS first, as crane does, and keep to the scheme the
+   * registry answers on (see startUrl). Without it such a registry gets plain HTTP at once: a client for a known
+   * loopback registry, in tests.
+   */
+  readonly httpsFirst?: boolean;
 }
 
 const MIB = 1024 * 1024;
@@ -81,7 +85,7 @@ const SENDABLE_TOKEN = new RegExp(`^[\\x21-\\x7e]{1,${MAX_TOKEN_LENGTH}}$`);
 /** What varies between the manifest requests. */
 interface RequestParts {
   readonly accept: string;
-  readonly body?: string;
+  readonly body?: string | Uint8Array;
   readonly contentType?: string;
 }
 
@@ -91,8 +95,12 @@ const MANIFEST_REQUEST: RequestParts = { accept: MANIFEST_MEDIA_TYPES.join(', ')
 interface Exchange {
   readonly method: string;
   readonly ref: ImageReference;
-  /** The URL the request starts at: the registry's own origin, whose credentials are the registry's. */
-  readonly url: URL;
+  readonly path: string;
+  /**
+   * The URL the request starts at: the registry's own origin, whose credentials are the registry's. Set by each attempt,
+   * at the scheme found for the registry by then (see startUrl).
+   */
+  url: URL;
   readonly parts: RequestParts;
   /** The token scope the request needs: pull, or pull and push for a PUT. */
   readonly scope: string;
@@ -104,7 +112,7 @@ interface Exchange {
 
 /** A request's final answer, and how messages about it name the request. */
 interface Answer {
-  readonly response: Response;
+  readonly response: RegistryResponse;
   readonly what: string;
 }
 
@@ -128,28 +136,42 @@ const errorBody = z.looseObject({
   errors: z.exactOptional(z.array(z.looseObject({ code: z.exactOptional(z.string()), message: z.exactOptional(z.string()) }))),
 });
 
-/**
- * Without a `baseUrl` resolver (a client built for one known registry, in tests): plain HTTP where crane may use it
- * (registryScheme()), with no HTTPS attempt first, and HTTPS elsewhere; Docker Hub's API host for `docker.io`.
- */
-function registryBaseUrl(registry: string): string {
-  return registry === DOCKER_HUB ? DOCKER_HUB_API : `${registryScheme(registry)}://${registry}`;
+/** A registry's scheme, once its first answer has shown it, or while a first request finds it (see startUrl). */
+interface SchemeFinding {
+  /** Keeps `scheme` for the registry, and lets the requests waiting for it go. */
+  found(scheme: 'http' | 'https'): void;
+  /** Lets the waiting requests go, nothing found (idempotent). */
+  end(): void;
+}
+
+/** The base URL of a registry's API: Docker Hub's API host for `docker.io`, else the host at `scheme`. */
+function registryBaseUrl(registry: string, scheme: 'http' | 'https'): string {
+  return registry === DOCKER_HUB ? DOCKER_HUB_API : `${scheme}://${registry}`;
 }
 
 /**
  * Registry API client for manifest lookups: redirects followed hop by hop, the token flow (401 → Bearer or Basic) run
- * for whichever origin asks, tokens kept per origin and scope, 429 with `Retry-After` and 5xx retried with jittered
- * backoff (Docker Hub's pull limit excepted), every failure saying which request failed.
+ * for whichever origin asks, tokens kept per origin and scope, one 401 per origin however many lookups start at once
+ * (see attempt), 429 with `Retry-After` and 5xx retried with jittered backoff (Docker Hub's pull limit excepted), every
+ * failure saying which request failed.
  */
 export class HttpRegistryClient implements ManifestRegistry {
   private readonly retry: RetryPolicy;
   private readonly timeoutMs: number;
-  private readonly fetch: typeof fetch;
+  private readonly fetch: RegistryFetch;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Bearer tokens by origin and scope, Basic credentials by origin (see authKey). */
   private readonly auth = new Map<string, CachedAuth>();
   /** Registries that answered a HEAD with 405, or with no digest: asked by GET from then on. */
   private readonly headless = new Set<string>();
+  /** The scheme each registry that may speak plain HTTP answered on (httpsFirst). */
+  private readonly schemes = new Map<string, 'http' | 'https'>();
+  /** Such a registry's first request, while it finds the scheme: the requests that start meanwhile wait for it. */
+  private readonly findingScheme = new Map<string, Promise<void>>();
+  /** Per origin, what its last 401 asked for: a request with nothing to send there logs in before it is asked. */
+  private readonly challenges = new Map<string, Challenge[]>();
+  /** Per origin, the request that went first while nothing was known of how it authenticates (see attempt). */
+  private readonly discovering = new Map<string, Promise<void>>();
 
   constructor(private readonly options: HttpRegistryOptions) {
     this.retry = options.retry ?? REQUEST_RETRY;
@@ -159,8 +181,9 @@ export class HttpRegistryClient implements ManifestRegistry {
   }
 
   /**
-   * The digest by HEAD, free on Docker Hub. A registry that answers no HEAD (405, or 200 with no Docker-Content-Digest)
-   * is asked by GET, now and for the client's lifetime: a counted pull, said by `pullsSpent`.
+   * The digest by HEAD, free on Docker Hub. A HEAD answered 200 without Docker-Content-Digest is followed by a GET; a
+   * registry that answers HEAD with 405 is asked by GET from then on, for the client's lifetime (a run, or a Lambda
+   * container). Either GET is a counted pull, said by `pullsSpent`.
    */
   async headManifest(ref: ImageReference): Promise<ManifestHead | undefined> {
     if (!this.headless.has(ref.registry)) {
@@ -170,7 +193,8 @@ export class HttpRegistryClient implements ManifestRegistry {
       // A pinned reference found by its digest needs no digest header: the pin is the digest.
       const digest = response.headers.get('docker-content-digest') ?? ref.digest;
       if (response.status !== 405 && digest !== undefined) return headOf(ref, digest, response.headers);
-      this.headless.add(ref.registry);
+      // One answer without the header may be one odd backend; a 405 is the registry saying it has no HEAD.
+      if (response.status === 405) this.headless.add(ref.registry);
     }
     const fetched = await this.fetchManifest(ref);
     if (fetched === undefined) return undefined;
@@ -182,7 +206,8 @@ export class HttpRegistryClient implements ManifestRegistry {
     return (await this.fetchManifest(ref))?.manifest;
   }
 
-  async putManifest(ref: ImageReference, body: string, mediaType: string): Promise<string> {
+  /** Writes the manifest: text as UTF-8, bytes as they are (an index copied must keep the source's digest). */
+  async putManifest(ref: ImageReference, body: string | Uint8Array, mediaType: string): Promise<string> {
     const { response } = await this.request('PUT', ref, manifestPath(ref), { accept: '*/*', body, contentType: mediaType });
     await response.body?.cancel();
     if (response.status === 404) throw new RegistryRequestError(`PUT ${formatReference(ref)}: 404 Not Found`, { status: 404 });
@@ -211,7 +236,7 @@ export class HttpRegistryClient implements ManifestRegistry {
     } catch (error) {
       throw new RegistryRequestError(`GET ${formatReference(ref)}: ${(error as Error).message}`);
     }
-    const manifest = { digest, mediaType: json.mediaType ?? response.headers.get('content-type') ?? '', body, json };
+    const manifest = { digest, mediaType: json.mediaType ?? response.headers.get('content-type') ?? '', body, bytes, json };
     const budget = pullBudgetOf(response.headers);
     return budget ? { manifest, budget } : { manifest };
   }
@@ -221,7 +246,8 @@ export class HttpRegistryClient implements ManifestRegistry {
    * than 2xx and `passing` throws.
    */
   private async request(method: string, ref: ImageReference, path: string, parts: RequestParts, passing = ABSENT): Promise<Answer> {
-    const exchange: Exchange = { method, ref, url: await this.apiUrl(ref, path), parts, scope: scopeFor(method, ref), passing, logins: new Map() };
+    const url = this.apiUrl(ref, path, registryScheme(ref.registry));
+    const exchange: Exchange = { method, ref, path, url, parts, scope: scopeFor(method, ref), passing, logins: new Map() };
     return retrying(this.retry, () => this.attempt(exchange), {
       classify: (error) => ({ retryable: error instanceof RegistryRequestError && error.retryable, retryAfterMs: error instanceof RegistryRequestError ? error.retryAfterMs : undefined }),
       giveUp: (error, attempts, retryable) => (retryable && error instanceof RegistryRequestError ? withAttempts(error, attempts) : error),
@@ -229,56 +255,137 @@ export class HttpRegistryClient implements ManifestRegistry {
     });
   }
 
-  /** `path` on the registry's API, at the base URL the hook gives, or by crane's rule. */
-  private async apiUrl(ref: ImageReference, path: string): Promise<URL> {
-    const base = this.options.baseUrl ? await this.options.baseUrl(ref.registry) : registryBaseUrl(ref.registry);
-    const text = `${base.replace(/\/+$/, '')}${path}`;
-    const url = URL.canParse(text) ? new URL(text) : undefined;
-    if (url === undefined || !isHttp(url)) throw new RegistryRequestError(`${formatReference(ref)}: "${safeText(base, 100)}" is not an HTTP(S) base URL for ${ref.registry}`);
+  /** `path` on the registry's API, at `scheme`. */
+  private apiUrl(ref: ImageReference, path: string, scheme: 'http' | 'https'): URL {
+    const base = registryBaseUrl(ref.registry, scheme);
+    const url = URL.canParse(`${base}${path}`) ? new URL(`${base}${path}`) : undefined;
+    if (url === undefined) throw new RegistryRequestError(`${formatReference(ref)}: "${safeText(base, 100)}" is not an HTTP(S) base URL for ${ref.registry}`);
     return url;
   }
 
   /**
+   * Where an attempt starts: the request's path on the registry's API. Where crane may fall back to plain HTTP
+   * (registryScheme) and httpsFirst is set, at the scheme the registry answered on; until it has answered, over HTTPS,
+   * with a finding to report to: the first request tries HTTPS, then the same request over plain HTTP when the server
+   * turns out to speak it (see attempt), as crane's ping goes from https to http (go-containerregistry v0.14.0,
+   * pkg/v1/remote/transport/ping.go). The requests that start meanwhile wait for what it finds; if it found nothing
+   * (no answer at all), each goes on to find out for itself.
+   */
+  private async startUrl(exchange: Exchange): Promise<{ url: URL; finding?: SchemeFinding }> {
+    const { ref, path } = exchange;
+    const rule = registryScheme(ref.registry);
+    if (!this.options.httpsFirst || rule === 'https') return { url: this.apiUrl(ref, path, rule) };
+    const pending = this.findingScheme.get(ref.registry);
+    if (pending !== undefined) await pending;
+    const known = this.schemes.get(ref.registry);
+    if (known !== undefined) return { url: this.apiUrl(ref, path, known) };
+    const end = pending === undefined ? openTurn(this.findingScheme, ref.registry) : () => {};
+    const found = (scheme: 'http' | 'https') => {
+      this.schemes.set(ref.registry, scheme);
+      end();
+    };
+    return { url: this.apiUrl(ref, path, 'https'), finding: { found, end } };
+  }
+
+  /**
    * One attempt, redirects followed hop by hop with each origin getting only its own token or credentials. A 401 is
-   * answered by logging in at the origin that sent it (twice at the most per origin and request), not retried.
+   * answered by logging in at the origin that sent it (twice at the most per origin and request), not retried. What
+   * the origin asked for is kept: a later request with nothing to send there logs in first, and is not asked. While
+   * nothing is known of an origin, the first request to it goes alone when there are credentials for it: the others
+   * wait for its answer, so that 30 lookups make one 401, not 30.
    */
   private async attempt(exchange: Exchange): Promise<Answer> {
+    const start = await this.startUrl(exchange);
+    exchange.url = start.url;
+    let finding = start.finding;
+    let httpsFailure: unknown;
+    let discovery: (() => void) | undefined;
+    const endDiscovery = () => {
+      discovery?.();
+      discovery = undefined;
+    };
+    let waited = false;
     let url = exchange.url;
     let method = exchange.method;
     let body = exchange.parts.body;
-    for (let hops = 0; ; ) {
-      const what = describeRequest(exchange.method, exchange.url, url);
-      const key = this.authKeyFor(url.origin, exchange.scope);
-      const headers: Record<string, string> = { accept: exchange.parts.accept };
-      if (exchange.parts.contentType && body !== undefined) headers['content-type'] = exchange.parts.contentType;
-      const sent = key === undefined ? undefined : this.auth.get(key);
-      if (sent) headers.authorization = sent.header;
+    try {
+      for (let hops = 0; ; ) {
+        const what = describeRequest(exchange.method, exchange.url, url);
+        let key = this.authKeyFor(url.origin, exchange.scope);
+        if (key === undefined && this.challenges.has(url.origin)) {
+          key = await this.loginAhead(exchange, url, what);
+        } else if (key === undefined && discovery === undefined && !waited) {
+          const pending = this.discovering.get(url.origin);
+          if (pending === undefined) {
+            discovery = openTurn(this.discovering, url.origin);
+          } else if (await this.hasCredentials(exchange, url)) {
+            // Once at the most: after a first answer that asked for nothing, the others go together.
+            waited = true;
+            await pending;
+            continue;
+          }
+        }
+        const headers: Record<string, string> = { accept: exchange.parts.accept };
+        if (exchange.parts.contentType && body !== undefined) headers['content-type'] = exchange.parts.contentType;
+        const sent = key === undefined ? undefined : this.auth.get(key);
+        if (sent) headers.authorization = sent.header;
 
-      const response = await this.send(url, { method, headers, ...(body === undefined ? {} : { body }) }, what);
-      const next = redirectOf(response, url, what);
-      if (next !== undefined) {
-        await response.body?.cancel();
-        if (hops === MAX_REDIRECTS) throw new RegistryRequestError(`${what}: more than ${MAX_REDIRECTS} redirects`);
-        hops += 1;
-        url = next;
-        // 303 asks for a GET of the new location (RFC 9110, section 15.4.4); the others repeat the request.
-        if (response.status === 303 && method !== 'HEAD') [method, body] = ['GET', undefined];
-        continue;
+        let response: RegistryResponse;
+        try {
+          response = await this.send(url, { method, headers, ...(body === undefined ? {} : { body }) }, what);
+        } catch (error) {
+          const untrusted = isCertificateRejection(error);
+          if (finding !== undefined && url.protocol === 'https:' && !untrusted && !(error instanceof InterruptedError)) {
+            // As crane's ping, plain HTTP after HTTPS failed. A TLS handshake answered in plain text tells at once, and
+            // the requests waiting go too; after another failure, only an answer over HTTP will.
+            if (speaksPlainHttp(error)) finding.found('http');
+            else httpsFailure = error;
+            endDiscovery();
+            url = exchange.url = new URL(url);
+            url.protocol = 'http:';
+            continue;
+          }
+          // A certificate we do not trust: the server speaks TLS, and the request says why it failed.
+          if (finding !== undefined && untrusted) finding.found('https');
+          // Nothing answered over HTTP either: HTTPS's failure is the one to tell (an interruption tells itself).
+          throw error instanceof InterruptedError ? error : (httpsFailure ?? error);
+        }
+        httpsFailure = undefined;
+        finding?.found(url.protocol === 'http:' ? 'http' : 'https');
+        finding = undefined;
+        if (response.status !== 401) endDiscovery();
+
+        const next = redirectOf(response, url, what);
+        if (next !== undefined) {
+          await response.body?.cancel();
+          if (hops === MAX_REDIRECTS) throw new RegistryRequestError(`${what}: more than ${MAX_REDIRECTS} redirects`);
+          hops += 1;
+          url = next;
+          // 303 asks for a GET of the new location (RFC 9110, section 15.4.4); the others repeat the request.
+          if (response.status === 303 && method !== 'HEAD') [method, body] = ['GET', undefined];
+          continue;
+        }
+        const logins = exchange.logins.get(url.origin) ?? 0;
+        if (response.status === 401 && logins < 2) {
+          const header = response.headers.get('www-authenticate');
+          await response.body?.cancel();
+          const challenges = parseChallenges(header ?? '');
+          this.rememberChallenges(url.origin, challenges);
+          endDiscovery();
+          // What we sent was refused (an expired ECR token, say): fetch fresh credentials, once.
+          if (key !== undefined && sent) this.forget(key, sent);
+          const auth = await this.login(exchange, url, challenges, header, what);
+          this.auth.set(authKey(url.origin, auth.scheme === 'basic' ? undefined : exchange.scope), auth);
+          // Counted once a login worked: a token endpoint's failures are retried under the policy, not held against it.
+          exchange.logins.set(url.origin, logins + 1);
+          continue;
+        }
+        if (response.ok || exchange.passing.has(response.status)) return { response, what };
+        throw await refusal(response, what);
       }
-      const logins = exchange.logins.get(url.origin) ?? 0;
-      if (response.status === 401 && logins < 2) {
-        const challenge = response.headers.get('www-authenticate');
-        await response.body?.cancel();
-        // What we sent was refused (an expired ECR token, say): fetch fresh credentials, once.
-        if (key !== undefined && sent) this.forget(key, sent);
-        const auth = await this.login(exchange, url, challenge, what);
-        this.auth.set(authKey(url.origin, auth.scheme === 'basic' ? undefined : exchange.scope), auth);
-        // Counted once a login worked: a token endpoint's failures are retried under the policy, not held against it.
-        exchange.logins.set(url.origin, logins + 1);
-        continue;
-      }
-      if (response.ok || exchange.passing.has(response.status)) return { response, what };
-      throw await refusal(response, what);
+    } finally {
+      finding?.end();
+      endDiscovery();
     }
   }
 
@@ -299,22 +406,73 @@ export class HttpRegistryClient implements ManifestRegistry {
     if (sent.credentialsOf !== undefined) this.options.credentials.invalidate?.(sent.credentialsOf);
   }
 
+  /** The registry host whose credentials `url`'s origin gets: the registry's own origin only. */
+  private credentialsHost(exchange: Exchange, url: URL): string {
+    return url.origin === exchange.url.origin ? exchange.ref.registry : url.host;
+  }
+
+  /**
+   * The credentials `url`'s origin gets: the registry's, at its own origin; none elsewhere. A redirect's backend is
+   * answered anonymously: were it given the logins we hold for its host, a source could borrow them (our target's,
+   * say) and have what they open taken for its own image.
+   */
+  private async credentialsAt(exchange: Exchange, url: URL): Promise<RegistryCredential | undefined> {
+    return url.origin === exchange.url.origin ? this.options.credentials.credentialsFor(exchange.ref.registry) : undefined;
+  }
+
+  /** Whether there are credentials for `url`'s origin: it will most likely ask for them. A provider that fails says no. */
+  private async hasCredentials(exchange: Exchange, url: URL): Promise<boolean> {
+    return (await this.credentialsAt(exchange, url).catch(() => undefined)) !== undefined;
+  }
+
+  /** Keeps what `origin` asked for where we can give it: a Bearer realm (its scope left to each request) or Basic. */
+  private rememberChallenges(origin: string, challenges: readonly Challenge[]): void {
+    const usable = challenges.flatMap(({ scheme, params }): Challenge[] => {
+      if (scheme === 'basic') return [{ scheme, params: {} }];
+      if (scheme !== 'bearer' || !URL.canParse(params.realm ?? '') || !isHttp(new URL(params.realm ?? ''))) return [];
+      return [{ scheme, params: Object.fromEntries(Object.entries(params).filter(([name]) => name !== 'scope' && name !== 'error')) }];
+    });
+    if (usable.length > 0) this.challenges.set(origin, usable);
+    else this.challenges.delete(origin);
+  }
+
+  /**
+   * Logs in at `url`'s origin as its last 401 asked, before it asks again: the cache key of what to send, undefined
+   * when there is nothing to send (Basic asked, no credentials).
+   */
+  private async loginAhead(exchange: Exchange, url: URL, what: string): Promise<string | undefined> {
+    const auth = await this.authFor(exchange, url, this.challenges.get(url.origin) ?? [], what);
+    if (auth === undefined) return undefined;
+    const key = authKey(url.origin, auth.scheme === 'basic' ? undefined : exchange.scope);
+    this.auth.set(key, auth);
+    exchange.logins.set(url.origin, (exchange.logins.get(url.origin) ?? 0) + 1);
+    return key;
+  }
+
   /** Answers a 401 from `url`'s origin: Bearer preferred (a token from its realm), then Basic. */
-  private async login(exchange: Exchange, url: URL, header: string | null, what: string): Promise<CachedAuth> {
-    // The registry's own origin gets the registry's credentials; another (a redirect's backend) only its own, if any.
-    const host = url.origin === exchange.url.origin ? exchange.ref.registry : url.host;
-    const credential = await this.options.credentials.credentialsFor(host);
-    // Known before it is sent, so that a registry echoing it in an error answer never gets it printed.
-    if (credential) rememberCredential(credential.username, credential.password);
-    const basic = credential ? `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}` : undefined;
-    const challenges = parseChallenges(header ?? '');
-    const bearer = challenges.find((challenge) => challenge.scheme === 'bearer');
-    if (bearer) return this.fetchToken(bearer.params, exchange.scope, basic === undefined ? undefined : { header: basic, host }, what);
+  private async login(exchange: Exchange, url: URL, challenges: readonly Challenge[], header: string | null, what: string): Promise<CachedAuth> {
+    const auth = await this.authFor(exchange, url, challenges, what);
+    if (auth !== undefined) return auth;
     if (challenges.some((challenge) => challenge.scheme === 'basic')) {
-      if (basic === undefined) throw new RegistryRequestError(`${what}: 401 Unauthorized and no credentials are configured for ${host}`, { status: 401 });
-      return { scheme: 'basic', header: basic, expiresAt: Number.POSITIVE_INFINITY, credentialsOf: host };
+      throw new RegistryRequestError(`${what}: 401 Unauthorized and no credentials are configured for ${this.credentialsHost(exchange, url)}`, { status: 401 });
     }
     throw new RegistryRequestError(`${what}: 401 Unauthorized with an unsupported challenge "${safeText(header ?? '')}"`, { status: 401 });
+  }
+
+  /** What `challenges` ask of `url`'s origin: a token from the Bearer realm, else Basic credentials; undefined when we have nothing they take. */
+  private async authFor(exchange: Exchange, url: URL, challenges: readonly Challenge[], what: string): Promise<CachedAuth | undefined> {
+    // The registry's own origin gets the registry's credentials; another (a redirect's backend) none.
+    const host = this.credentialsHost(exchange, url);
+    const credential = await this.credentialsAt(exchange, url);
+    // Known before it is sent, so that a registry echoing it in an error answer never gets it printed.
+    if (credential) rememberCredential(credential.username, credential.password);
+    const bearer = challenges.find((challenge) => challenge.scheme === 'bearer');
+    // A registry spoken to over HTTPS never has its login sent in clear to a plain-HTTP token realm.
+    const clearRealm = bearer !== undefined && URL.canParse(bearer.params.realm ?? '') && new URL(bearer.params.realm ?? '').protocol === 'http:' && url.protocol === 'https:';
+    const basic = credential && !clearRealm ? `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}` : undefined;
+    if (bearer) return this.fetchToken(bearer.params, exchange.scope, basic === undefined ? undefined : { header: basic, host }, what);
+    if (basic !== undefined && challenges.some((challenge) => challenge.scheme === 'basic')) return { scheme: 'basic', header: basic, expiresAt: Number.POSITIVE_INFINITY, credentialsOf: host };
+    return undefined;
   }
 
   /**
@@ -353,7 +511,7 @@ export class HttpRegistryClient implements ManifestRegistry {
   }
 
   /** A GET that follows redirects hop by hop, `authorization` deciding per origin what each hop is sent. */
-  private async sendFollowing(start: URL, authorization: (origin: string) => string | undefined, what: string): Promise<Response> {
+  private async sendFollowing(start: URL, authorization: (origin: string) => string | undefined, what: string): Promise<RegistryResponse> {
     let url = start;
     for (let hops = 0; ; hops += 1) {
       const header = authorization(url.origin);
@@ -370,7 +528,7 @@ export class HttpRegistryClient implements ManifestRegistry {
    * One fetch, redirects returned rather than followed (the caller decides what the next origin gets), ended by the
    * time limit or an interruption, whichever comes first; no answer throws, naming `what`.
    */
-  private async send(url: URL, init: RequestInit, what: string): Promise<Response> {
+  private async send(url: URL, init: RegistryRequestInit, what: string): Promise<RegistryResponse> {
     const timeout = AbortSignal.timeout(this.timeoutMs);
     try {
       return await this.fetch(url, { ...init, redirect: 'manual', signal: this.options.signal ? AbortSignal.any([this.options.signal, timeout]) : timeout });
@@ -380,7 +538,7 @@ export class HttpRegistryClient implements ManifestRegistry {
   }
 
   /** A body of at most `limit.bytes`, whole; a larger one is refused, no more of it read, and not retried: it will be as large next time. */
-  private async readBody(response: Response, limit: BodyLimit, what: string): Promise<Uint8Array> {
+  private async readBody(response: RegistryResponse, limit: BodyLimit, what: string): Promise<Uint8Array> {
     let bytes: Uint8Array | undefined;
     try {
       bytes = await readAtMost(response, limit.bytes);
@@ -405,7 +563,7 @@ export class HttpRegistryClient implements ManifestRegistry {
 }
 
 /** What a HEAD told: a digest held to the digest grammar, and to the pin when the reference has one. */
-function headOf(ref: ImageReference, digest: string, headers: Headers): ManifestHead {
+function headOf(ref: ImageReference, digest: string, headers: RegistryHeaders): ManifestHead {
   const what = `HEAD ${formatReference(ref)}`;
   checkDigest(digest, what);
   if (ref.digest !== undefined && digest !== ref.digest) {
@@ -417,12 +575,16 @@ function headOf(ref: ImageReference, digest: string, headers: Headers): Manifest
 }
 
 /** The next hop of a redirect, resolved against the current URL; undefined when `response` is no redirect. */
-function redirectOf(response: Response, url: URL, what: string): URL | undefined {
+function redirectOf(response: RegistryResponse, url: URL, what: string): URL | undefined {
   const location = response.headers.get('location');
   if (!REDIRECT_STATUS.has(response.status) || location === null) return undefined;
   const next = URL.canParse(location, url.href) ? new URL(location, url) : undefined;
   if (next === undefined || !isHttp(next)) {
     throw new RegistryRequestError(`${what}: ${response.status} redirect to "${safeText(location, 100)}", which is not an HTTP(S) URL`, { status: response.status });
+  }
+  // From HTTPS to plain HTTP, what is sent next (a token, the manifest asked for) would travel in clear.
+  if (url.protocol === 'https:' && next.protocol === 'http:') {
+    throw new RegistryRequestError(`${what}: ${response.status} redirect from HTTPS to plain HTTP (${safeText(next.origin, 100)}), not followed`, { status: response.status });
   }
   return next;
 }
@@ -438,15 +600,30 @@ function describeRequest(method: string, first: URL, current: URL): string {
 }
 
 /** The error a refusing answer becomes: Docker Hub's pull limit is final; 408, 429 and 5xx may clear on a retry. */
-async function refusal(response: Response, what: string): Promise<RegistryRequestError> {
+async function refusal(response: RegistryResponse, what: string): Promise<RegistryRequestError> {
   const detail = await errorDetail(response);
   const message = `${what}: ${response.status} ${safeText(response.statusText, 80)}${detail.text}`;
-  // Every retry of a manifest GET would spend more of a budget already spent: the image waits for the next run.
-  if (response.status === 429 && detail.code === 'TOOMANYREQUESTS') return new PullLimitError(message, { status: 429 });
+  // Docker Hub's pull limit: every retry of a manifest GET would spend more of a budget already spent, so the image
+  // waits for the next run. Told apart from other throttling (TOOMANYREQUESTS is the spec's code for any) by the
+  // budget headers that come with it, or Docker's own words (https://docs.docker.com/docker-hub/usage/pulls/).
+  if (response.status === 429 && detail.code === 'TOOMANYREQUESTS' && (pullBudgetOf(response.headers) !== undefined || /pull rate limit/i.test(detail.text))) {
+    return new PullLimitError(message, { status: 429 });
+  }
   if (!RETRYABLE_STATUS.has(response.status)) return new RegistryRequestError(message, { status: response.status });
   const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
   const ErrorClass = response.status === 429 ? RateLimitedError : RegistryRequestError;
   return new ErrorClass(message, { status: response.status, retryable: true, retryAfterMs });
+}
+
+/** Opens `key`'s turn in `turns`, for others to wait on: the function returned ends it (idempotent). */
+function openTurn(turns: Map<string, Promise<void>>, key: string): () => void {
+  let release = () => {};
+  const ended = new Promise<void>((resolve) => (release = resolve));
+  turns.set(key, ended);
+  return () => {
+    release();
+    if (turns.get(key) === ended) turns.delete(key);
+  };
 }
 
 function isHttp(url: URL): boolean {
@@ -467,7 +644,7 @@ function authKey(origin: string, scope: string | undefined): string {
  * The body's bytes, read chunk by chunk; undefined, its stream cancelled, once they pass `cap` or when Content-Length
  * says they will: a registry streaming without end costs `cap` and one chunk of memory, not all of it.
  */
-async function readAtMost(response: Response, cap: number): Promise<Uint8Array | undefined> {
+async function readAtMost(response: RegistryResponse, cap: number): Promise<Uint8Array | undefined> {
   if (Number(response.headers.get('content-length')) > cap) {
     await response.body?.cancel();
     return undefined;
@@ -492,7 +669,7 @@ async function readAtMost(response: Response, cap: number): Promise<Uint8Array |
  * `docker-ratelimit-source: 192.0.2.1`; https://docs.docker.com/docker-hub/usage/pulls/#view-pull-rate-and-limit), or
  * undefined when they are absent or unreadable: such a registry is taken to count no pulls.
  */
-export function pullBudgetOf(headers: Headers): PullBudgetSeen | undefined {
+export function pullBudgetOf(headers: RegistryHeaders): PullBudgetSeen | undefined {
   const limit = budgetHeader(headers.get('ratelimit-limit'));
   const remaining = budgetHeader(headers.get('ratelimit-remaining'));
   if (limit === undefined || remaining === undefined) return undefined;
@@ -565,7 +742,7 @@ export function parseChallenges(header: string): Challenge[] {
 }
 
 /** The registry's own words on a failure, best effort: its first error's code, and the text to show (empty when there is none). */
-async function errorDetail(response: Response): Promise<{ code?: string; text: string }> {
+async function errorDetail(response: RegistryResponse): Promise<{ code?: string; text: string }> {
   const bytes = await readAtMost(response, MAX_ERROR_BYTES).catch(() => undefined);
   const parsed = errorBody.safeParse(parseJson(bytes === undefined ? '' : utf8.decode(bytes)));
   const first = parsed.success ? parsed.data.errors?.[0] : undefined;

@@ -1,36 +1,61 @@
 import { X509Certificate } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { BlockList, isIP } from 'node:net';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import * as tls from 'node:tls';
 import type { Dispatcher, RequestInit as UndiciRequestInit } from 'undici';
 import { ConfigError } from '../errors.ts';
-import { DOCKER_HUB } from '../image-ref/reference.ts';
 import { rememberSecret, safeText } from '../safe-text.ts';
 
 // Our registry requests must reach the network as crane's do, or an image that crane can copy fails its lookups (or the
 // reverse): the same proxies (Go's net/http rules), the same CA certificates (Go reads SSL_CERT_FILE and SSL_CERT_DIR
 // on Linux), and the same choice between HTTPS and plain HTTP (go-containerregistry's). crane gets these variables
-// through CraneImageCopier's allow-list; this module reads them once, when the network is built.
+// through CraneImageCopier's allow-list; this module reads them once, when the network is built (the certificates
+// themselves when a server first needs them). The choice of scheme is made by the registry client (httpsFirst), which
+// sees the first answer of each registry.
 
 /** The environment, as process.env or a test's. */
 export type Env = Readonly<Record<string, string | undefined>>;
 
-/** How registry requests reach the network, fixed when built. */
-export interface RegistryNetwork {
-  /** fetch through the proxy the environment names for the URL (none for loopback or NO_PROXY hosts), trusting its CA certificates. */
-  readonly fetch: typeof fetch;
-  /** The base URL of a registry's API: `https://host`, or `http://host` where plain HTTP is allowed and HTTPS does not answer. */
-  readonly baseUrl: (registry: string) => Promise<string>;
-  /** Ends the network's connections. */
-  close(): Promise<void>;
+/** What a registry request sends: fetch's options, narrowed to those it uses; a body of text or bytes at most. */
+export interface RegistryRequestInit {
+  readonly method?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: string | Uint8Array;
+  readonly redirect?: 'follow' | 'manual' | 'error';
+  readonly signal?: AbortSignal;
 }
 
-export interface RegistryNetworkOptions {
-  /** Aborted when the run is interrupted: a probe in flight stops. */
-  readonly signal?: AbortSignal;
-  /** The longest wait for one probe of `/v2/` (10 s by default). */
-  readonly probeTimeoutMs?: number;
+/** The headers of an answer: a name's value, repeated ones joined with ", ", as fetch's Headers gives them. */
+export interface RegistryHeaders {
+  get(name: string): string | null;
+}
+
+/** What a registry request gets back: the part of fetch's Response it reads. */
+export interface RegistryResponse {
+  readonly status: number;
+  readonly statusText: string;
+  readonly ok: boolean;
+  readonly headers: RegistryHeaders;
+  readonly body: ReadableStream<Uint8Array> | null;
+}
+
+/** fetch, narrowed to what registry requests use: the global fetch is one. */
+export type RegistryFetch = (url: string | URL, init?: RegistryRequestInit) => Promise<RegistryResponse>;
+
+/** How registry requests reach the network, fixed when built. */
+export interface RegistryNetwork {
+  /**
+   * Sends through the proxy the environment names for the URL (none for loopback or NO_PROXY hosts), trusting its CA
+   * certificates. A request is sent again when Node's own CA certificates refuse its server's and the environment adds
+   * some.
+   */
+  readonly fetch: RegistryFetch;
+  /** Ends the network's connections. */
+  close(): Promise<void>;
 }
 
 /** Docker Hub's registry API, where `docker.io` references are served. */
@@ -123,51 +148,155 @@ function proxySettings(env: Env, problems: string[]): ProxySettings {
  * The network registry requests go through, built from `env` once: its proxies (readProxySettings) and its CA
  * certificates (Node's own, plus SSL_CERT_FILE and the files of SSL_CERT_DIR, as crane trusts them). Throws
  * ConfigError listing every variable that cannot be used: a proxy that is not a URL, a CA file missing, unreadable or
- * holding no certificate.
+ * holding no certificate, a CA directory that cannot be read.
+ *
+ * It costs a run only what the run uses. A request that follows no redirect (`redirect: 'manual'`, as every registry
+ * request is) and goes to no proxy is sent with Node's own HTTP client, keeping connections alive: a quarter of the CPU
+ * fetch() takes for a lookup, and none of its loading. Any other goes through undici, loaded (some 50 ms) on first use.
+ * The environment's CA certificates are read and loaded only for a server whose certificate Node's own refuse: no
+ * public registry's, nor a plain-HTTP one's.
  */
-export function createRegistryNetwork(env: Env, options: RegistryNetworkOptions = {}): RegistryNetwork {
+export function createRegistryNetwork(env: Env): RegistryNetwork {
   const problems: string[] = [];
   const settings = proxySettings(env, problems);
   const trust = trustedCertificates(env, problems);
   if (problems.length > 0) throw new ConfigError(`the network settings cannot be used: ${problems.join('; ')}`);
+  const direct = directTransport(trust);
+  const transport = lazyTransport(settings, trust);
+  // Origins whose certificate only the environment's CA certificates vouch for.
+  const privateCa = new Set<string>();
 
-  // undici takes some 50 ms to load: only a run that builds the network pays for it (not `mirror --help` nor `plan`),
-  // and it starts now, so that a Lambda pays in its init phase. Its failure is the first request's.
-  const transport = loadTransport(settings, trust);
-  transport.catch(() => undefined);
-  const registryFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    // undici's fetch takes its own Request class, not the global one: only URLs come through here.
-    if (typeof input !== 'string' && !(input instanceof URL)) throw new TypeError('registry requests take a URL, not a Request');
-    const { fetch: send, dispatcher } = await transport;
-    return (await send(input, { ...(init as unknown as UndiciRequestInit), dispatcher })) as unknown as Response;
+  const registryFetch = async (input: string | URL, init: RegistryRequestInit = {}): Promise<RegistryResponse> => {
+    const url = new URL(input);
+    const send = init.redirect === 'manual' && proxyFor(url, settings) === undefined ? direct.fetch : transport.fetch;
+    const trusting = trust !== undefined && privateCa.has(url.origin);
+    try {
+      return await send(url, init, trusting);
+    } catch (error) {
+      if (trusting || trust === undefined || !isCertificateRejection(error)) throw error;
+      // Refused before any byte of the request was sent: sent again, trusting the environment's CA certificates too.
+      privateCa.add(url.origin);
+      return send(url, init, true);
+    }
   };
-  return {
-    fetch: registryFetch as typeof fetch,
-    baseUrl: baseUrlResolver(registryFetch, options),
-    close: async () => (await transport).close(),
-  };
+  return { fetch: registryFetch, close: async () => void (await Promise.all([direct.close(), transport.close()])) };
 }
 
 /**
  * The HttpRegistryClient options that send its requests the way crane's go: createRegistryNetwork() over this process's
- * environment, which crane inherits (through CraneImageCopier's allow-list). Throws ConfigError as it does.
+ * environment, which crane inherits (through CraneImageCopier's allow-list), and HTTPS first where crane may fall back
+ * to plain HTTP. Throws ConfigError as createRegistryNetwork() does.
  */
-export function networkFromEnvironment(signal?: AbortSignal): Pick<RegistryNetwork, 'fetch' | 'baseUrl'> {
-  const network = createRegistryNetwork(process.env, signal ? { signal } : {});
-  return { fetch: network.fetch, baseUrl: network.baseUrl };
+export function networkFromEnvironment(): { fetch: RegistryFetch; httpsFirst: true } {
+  return { fetch: createRegistryNetwork(process.env).fetch, httpsFirst: true };
 }
 
-/** undici's fetch with the dispatcher that routes each origin directly or through its proxy. */
+/** One way of sending a request: with Node's CA certificates only, or (`trusting`) with the environment's too. */
 interface Transport {
-  readonly fetch: typeof import('undici').fetch;
-  readonly dispatcher: Dispatcher;
+  fetch(url: URL, init: RegistryRequestInit, trusting: boolean): Promise<RegistryResponse>;
   close(): Promise<void>;
 }
 
-async function loadTransport(settings: ProxySettings, trust: string[] | undefined): Promise<Transport> {
-  const { Agent, fetch, ProxyAgent } = await import('undici');
-  // One TLS context for every connection, to registries and to an https:// proxy alike; Node's default without CA files.
-  const connect = trust === undefined ? {} : { secureContext: tls.createSecureContext({ ca: trust }) };
+/**
+ * Node's HTTP client behind fetch's interface, for one hop (no redirect followed): the answer as fetch gives it
+ * (RegistryResponse, built without loading Node's fetch), a failure as fetch's `TypeError: fetch failed` with the cause,
+ * an abort as the signal's reason. Connections are kept alive, one agent per kind, created on first use.
+ */
+function directTransport(trust: Trust | undefined): Transport {
+  const agents = new Map<string, HttpAgent>();
+  const agentFor = (url: URL, trusting: boolean): HttpAgent => {
+    const kind = url.protocol === 'https:' ? (trusting ? 'trusting' : 'https') : 'http';
+    let agent = agents.get(kind);
+    if (agent === undefined) {
+      const options = { keepAlive: true, ...(kind === 'trusting' && trust ? { secureContext: trust.secureContext() } : {}) };
+      agent = kind === 'http' ? new HttpAgent(options) : new HttpsAgent(options);
+      agents.set(kind, agent);
+    }
+    return agent;
+  };
+  return {
+    fetch: (url, init, trusting) =>
+      new Promise<RegistryResponse>((resolve, reject) => {
+        const { signal } = init;
+        if (signal?.aborted) return reject(signal.reason);
+        const method = init.method ?? 'GET';
+        const headers: Record<string, string> = { 'user-agent': PROXY_USER_AGENT };
+        for (const [name, value] of Object.entries(init.headers ?? {})) headers[name.toLowerCase()] = value;
+        if (init.body !== undefined) headers['content-length'] = String(Buffer.byteLength(init.body));
+        const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method, headers, agent: agentFor(url, trusting) });
+        const abort = () => request.destroy(signal?.reason);
+        signal?.addEventListener('abort', abort, { once: true });
+        const done = () => signal?.removeEventListener('abort', abort);
+        request.on('error', (error) => {
+          done();
+          reject(signal?.aborted ? signal.reason : new TypeError('fetch failed', { cause: error }));
+        });
+        request.once('response', (answer) => {
+          answer.once('close', done);
+          const status = answer.statusCode ?? 0;
+          const received = new Map<string, string>();
+          for (let i = 0; i + 1 < answer.rawHeaders.length; i += 2) {
+            const name = (answer.rawHeaders[i] as string).toLowerCase();
+            const value = answer.rawHeaders[i + 1] as string;
+            const before = received.get(name);
+            received.set(name, before === undefined ? value : `${before}, ${value}`);
+          }
+          const empty = method === 'HEAD' || NULL_BODY_STATUS.has(status);
+          // Read to its end, so that the connection serves another request; a late failure has nothing left to spoil.
+          if (empty) answer.on('error', () => {}).resume();
+          let body: ReadableStream<Uint8Array> | undefined;
+          resolve({
+            status,
+            statusText: answer.statusMessage ?? '',
+            ok: status >= 200 && status <= 299,
+            headers: { get: (name) => received.get(name.toLowerCase()) ?? null },
+            // Made when asked for: most answers are read whole or cancelled, a HEAD's not at all.
+            get body() {
+              return empty ? null : (body ??= Readable.toWeb(answer) as ReadableStream<Uint8Array>);
+            },
+          });
+        });
+        request.end(init.body);
+      }),
+    close: async () => {
+      for (const agent of agents.values()) agent.destroy();
+    },
+  };
+}
+
+// Statuses whose answer has no body (RFC 9110, sections 15.3.5, 15.3.6 and 15.4.5).
+const NULL_BODY_STATUS = new Set([204, 205, 304]);
+
+/** undici, loaded on first use, with its dispatchers: Node's CA certificates only, or the environment's too. */
+function lazyTransport(settings: ProxySettings, trust: Trust | undefined): Transport {
+  let undici: Promise<typeof import('undici')> | undefined;
+  // undici is CommonJS: where the CLI's bundle is split into chunks, its exports come under `default` only.
+  const load = () => (undici ??= import('undici').then((loaded) => (loaded as unknown as { default?: typeof loaded }).default ?? loaded));
+  const dispatchers = new Map<boolean, Promise<Dispatcher[]>>();
+  const dispatcherOf = (trusting: boolean): Promise<Dispatcher[]> => {
+    let built = dispatchers.get(trusting);
+    if (built === undefined) {
+      built = load().then((loaded) => buildDispatchers(loaded, settings, trusting && trust ? trust.secureContext() : undefined));
+      dispatchers.set(trusting, built);
+    }
+    return built;
+  };
+  return {
+    async fetch(input, init, trusting) {
+      const [{ fetch: send }, [dispatcher]] = await Promise.all([load(), dispatcherOf(trusting)]);
+      return (await send(input, { ...(init as UndiciRequestInit), ...(dispatcher ? { dispatcher } : {}) })) as unknown as RegistryResponse;
+    },
+    async close() {
+      const all = await Promise.allSettled(dispatchers.values());
+      await Promise.all(all.flatMap((built) => (built.status === 'fulfilled' ? built.value.slice(1).map((agent) => agent.close()) : [])));
+    },
+  };
+}
+
+/** The dispatcher that routes each origin directly or through its proxy, then every agent under it (to close them). */
+function buildDispatchers({ Agent, ProxyAgent }: typeof import('undici'), settings: ProxySettings, secureContext: tls.SecureContext | undefined): Dispatcher[] {
+  // One TLS context for every connection, to registries and to an https:// proxy alike; Node's default without one.
+  const connect = secureContext === undefined ? {} : { secureContext };
   const direct = new Agent({ connect });
   const proxyAgents = new Map<string, Dispatcher>();
   for (const proxy of [settings.httpProxy, settings.httpsProxy]) {
@@ -181,60 +310,7 @@ async function loadTransport(settings: ProxySettings, trust: string[] | undefine
     const agent = proxy === undefined ? undefined : proxyAgents.get(proxy.href);
     return agent === undefined ? dispatch(opts, handler) : agent.dispatch(opts, handler);
   });
-  return {
-    fetch,
-    dispatcher,
-    close: async () => {
-      await Promise.all([direct.close(), ...[...proxyAgents.values()].map((agent) => agent.close())]);
-    },
-  };
-}
-
-/** What a probe of `GET /v2/` found: a registry (200 or 401), another HTTP answer, a TLS certificate we do not trust, nothing. */
-type Probe = 'registry' | 'answer' | 'untrusted' | 'none';
-
-/**
- * `(registry) => base URL`. `https://host` where crane uses HTTPS only. Where it may fall back to plain HTTP
- * (registryScheme), HTTPS is tried first with `GET /v2/`, then HTTP, as crane's ping does (go-containerregistry v0.14.0,
- * pkg/v1/remote/transport/ping.go: `schemes := []string{"https"}`, "http" added only when `reg.Scheme() == "http"`).
- * Both schemes give the answer crane's 200 or 401 gives; beyond that: a server that speaks TLS (any HTTP answer over
- * HTTPS, or a certificate we do not trust) keeps HTTPS, so that the request says why it failed rather than meeting a
- * TLS port in plain text; a plain-HTTP answer that is not a registry's is used but not kept; nothing at all gives
- * HTTPS, not kept, and the next request probes again.
- */
-function baseUrlResolver(registryFetch: (url: string, init?: RequestInit) => Promise<Response>, options: RegistryNetworkOptions): (registry: string) => Promise<string> {
-  const timeoutMs = options.probeTimeoutMs ?? 10_000;
-  const known = new Map<string, Promise<string>>();
-  const probe = async (base: string): Promise<Probe> => {
-    const timeout = AbortSignal.timeout(timeoutMs);
-    try {
-      const response = await registryFetch(`${base}/v2/`, { signal: options.signal ? AbortSignal.any([options.signal, timeout]) : timeout });
-      await response.body?.cancel();
-      return response.status === 200 || response.status === 401 ? 'registry' : 'answer';
-    } catch (error) {
-      return isCertificateRejection(error) ? 'untrusted' : 'none';
-    }
-  };
-  const choose = async (registry: string): Promise<{ url: string; keep: boolean }> => {
-    const https = `https://${registry}`;
-    if ((await probe(https)) !== 'none') return { url: https, keep: true };
-    const http = `http://${registry}`;
-    const found = await probe(http);
-    return found === 'none' ? { url: https, keep: false } : { url: http, keep: found === 'registry' };
-  };
-  return async (registry) => {
-    if (registry === DOCKER_HUB) return DOCKER_HUB_API;
-    if (registryScheme(registry) === 'https') return `https://${registry}`;
-    const kept = known.get(registry);
-    if (kept !== undefined) return kept;
-    // Requests that start together share one probe.
-    const choosing = choose(registry);
-    const url = choosing.then((choice) => choice.url);
-    known.set(registry, url);
-    const choice = await choosing;
-    if (!choice.keep && known.get(registry) === url) known.delete(registry);
-    return choice.url;
-  };
+  return [dispatcher, direct, ...proxyAgents.values()];
 }
 
 // Node's names for a certificate refused in the TLS handshake: OpenSSL's verification results (UNABLE_TO_VERIFY_LEAF_SIGNATURE,
@@ -243,9 +319,24 @@ const CERTIFICATE_CODE = /CERT|SIGNATURE|ISSUER|SELF_SIGNED|ALTNAME/;
 
 /** True when the TLS handshake failed on the server's certificate (not trusted, expired, another name): no retry will help. */
 export function isCertificateRejection(error: unknown): boolean {
+  return hasCode(error, (code) => CERTIFICATE_CODE.test(code));
+}
+
+// What OpenSSL says when the answer to its ClientHello is not TLS at all (a plain-HTTP server's `400 Bad Request`): as
+// Node names it when read, or in the message of an EPROTO when the request was being written.
+const NOT_TLS_CODES = new Set(['ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG', 'ERR_SSL_RECORD_LAYER_FAILURE']);
+const NOT_TLS_REASON = /wrong version number|packet length too long|record layer failure/i;
+
+/** True when a TLS handshake was answered in something other than TLS: the server speaks plain HTTP on that port. */
+export function speaksPlainHttp(error: unknown): boolean {
+  return hasCode(error, (code, message) => NOT_TLS_CODES.has(code) || (code === 'EPROTO' && NOT_TLS_REASON.test(message)));
+}
+
+/** True when `error` or one of its causes has a `code` that `matches`. */
+function hasCode(error: unknown, matches: (code: string, message: string) => boolean): boolean {
   for (let current = error; current instanceof Error; current = current.cause) {
     const code = (current as NodeJS.ErrnoException).code;
-    if (typeof code === 'string' && CERTIFICATE_CODE.test(code)) return true;
+    if (typeof code === 'string' && matches(code, current.message)) return true;
   }
   return false;
 }
@@ -272,8 +363,16 @@ function proxyUrl(env: Env, upper: string, problems: string[]): URL | undefined 
     problems.push(`${found.name} is not a proxy URL`);
     return undefined;
   }
-  // A password in a proxy URL is a secret like any other: never printed.
-  if (url.password) rememberSecret(decodeURIComponent(url.password));
+  // A password in a proxy URL is a secret like any other: never printed, in either of its forms.
+  if (url.password) {
+    rememberSecret(url.password);
+    try {
+      rememberSecret(decodeURIComponent(url.password));
+    } catch {
+      problems.push(`${found.name}: the proxy password is not valid percent-encoding`);
+      return undefined;
+    }
+  }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     problems.push(`${found.name}: ${safeText(url.protocol.slice(0, -1), 20)} proxies are not supported, only http:// and https:// ones`);
     return undefined;
@@ -326,22 +425,40 @@ function ipFamily(host: string): 'ipv4' | 'ipv6' | undefined {
   return version === 4 ? 'ipv4' : version === 6 ? 'ipv6' : undefined;
 }
 
+/** The CA certificates the environment adds to Node's own, as one TLS context, built on first use. */
+interface Trust {
+  secureContext(): tls.SecureContext;
+}
+
 /**
  * The CA certificates to trust when the environment adds to Node's own: Node's defaults (NODE_EXTRA_CA_CERTS included),
  * the bundle in SSL_CERT_FILE, the certificate files of the directories in SSL_CERT_DIR (`:`-separated, as Go reads
  * it). Go on Linux reads SSL_CERT_FILE in place of the system bundle and SSL_CERT_DIR in place of the system
  * directories (crypto/x509, root_unix.go), the other still read: the system roots plus the private CA, as here, in
  * the usual case of one of them set. Undefined when neither is set: Node's defaults then hold as they are. The file
- * and each directory named must be readable, and the file must hold a certificate; each problem is added to
- * `problems`, naming the variable.
+ * must be readable and hold a certificate, and each directory named must be readable: each problem is added to
+ * `problems`, naming the variable. The directories' files are read, and every certificate loaded, only when the TLS
+ * context is first asked for.
  */
-function trustedCertificates(env: Env, problems: string[]): string[] | undefined {
+function trustedCertificates(env: Env, problems: string[]): Trust | undefined {
   const certFile = env.SSL_CERT_FILE || undefined;
   const certDirs = (env.SSL_CERT_DIR ?? '').split(':').filter((dir) => dir !== '');
   if (certFile === undefined && certDirs.length === 0) return undefined;
-  const added = certFile === undefined ? [] : certificatesOf('SSL_CERT_FILE', certFile, problems);
-  for (const dir of certDirs) added.push(...directoryCertificates(dir, problems));
-  return [...new Set([...nodeDefaultCertificates(env), ...added])];
+  const fileText = certFile === undefined ? undefined : certificateFile('SSL_CERT_FILE', certFile, problems);
+  const dirFiles = certDirs.map((dir) => directoryFiles(dir, problems));
+  let context: tls.SecureContext | undefined;
+  return {
+    secureContext() {
+      if (context !== undefined) return context;
+      const texts = [...nodeDefaultCertificates(env), fileText ?? '', ...dirFiles.flat().map(readIfFile)];
+      // The same certificate often comes several times (a bundle, its files, their hash links; Node's own roots): once
+      // is enough, and each block costs OpenSSL a parse. A block that does not parse is passed over, as Go does.
+      const blocks = new Map<string, string>();
+      for (const text of texts) for (const pem of text.match(PEM_CERTIFICATE) ?? []) blocks.set(pem.replace(/\s+/g, ''), pem);
+      context = tls.createSecureContext({ ca: [...blocks.values()] });
+      return context;
+    },
+  };
 }
 
 /**
@@ -353,59 +470,48 @@ function nodeDefaultCertificates(env: Env): string[] {
   const getDefaults = (tls as { getCACertificates?: (type: 'default') => string[] }).getCACertificates;
   if (getDefaults) return getDefaults('default');
   const extraFile = env.NODE_EXTRA_CA_CERTS || undefined;
-  let extra: string[] = [];
-  try {
-    if (extraFile !== undefined) extra = pemCertificates(readFileSync(extraFile, 'utf8'));
-  } catch {
-    // As Node does.
-  }
-  return [...tls.rootCertificates, ...extra];
+  return [...tls.rootCertificates, extraFile === undefined ? '' : readIfFile(extraFile)];
 }
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
 
-/** The certificates of a PEM file the environment names; a file that cannot be read, or holds none that parse, is a problem. */
-function certificatesOf(variable: string, file: string, problems: string[]): string[] {
+/** The text of a PEM file the environment names; a file that cannot be read, or holds no certificate, is a problem. */
+function certificateFile(variable: string, file: string, problems: string[]): string | undefined {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
     problems.push(`${variable} names "${safeText(file)}", which cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-    return [];
+    return undefined;
   }
-  const found = pemCertificates(text);
-  if (found.length === 0) problems.push(`${variable} names "${safeText(file)}", which holds no PEM certificate`);
-  return found;
-}
-
-/** The certificates of a directory's files; files that hold none are passed over, as Go does, but the directory must be readable. */
-function directoryCertificates(dir: string, problems: string[]): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch (error) {
-    problems.push(`SSL_CERT_DIR names "${safeText(dir)}", which cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-    return [];
-  }
-  const found: string[] = [];
-  for (const name of names) {
-    try {
-      found.push(...pemCertificates(readFileSync(join(dir, name), 'utf8')));
-    } catch {
-      // A subdirectory, or a file we may not read: Go passes over it too.
-    }
-  }
-  return found;
-}
-
-/** The PEM certificate blocks of a text that parse as X.509 certificates. */
-function pemCertificates(text: string): string[] {
-  return (text.match(PEM_CERTIFICATE) ?? []).filter((pem) => {
+  // The first block that parses is enough to tell a bundle from another file; the others are left to OpenSSL.
+  const parses = (pem: string) => {
     try {
       new X509Certificate(pem);
       return true;
     } catch {
       return false;
     }
-  });
+  };
+  if (!(text.match(PEM_CERTIFICATE) ?? []).some(parses)) problems.push(`${variable} names "${safeText(file)}", which holds no PEM certificate`);
+  return text;
+}
+
+/** The paths of a directory's files, read later; the directory must be readable. */
+function directoryFiles(dir: string, problems: string[]): string[] {
+  try {
+    return readdirSync(dir).map((name) => join(dir, name));
+  } catch (error) {
+    problems.push(`SSL_CERT_DIR names "${safeText(dir)}", which cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    return [];
+  }
+}
+
+/** A file's text, or nothing for a subdirectory or a file we may not read: Go passes over them too. */
+function readIfFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
 }

@@ -1,6 +1,7 @@
-import { rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFile, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { createSecureContext } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { pushImage } from '../../scripts/lib/oci-seed.ts';
 import type { Report } from '../../shared/plan/report.ts';
 import { createRegistryNetwork, PROXY_USER_AGENT } from '../../shared/registry/network.ts';
@@ -8,6 +9,13 @@ import { runBin, writeImagesTree } from '../support/cli.ts';
 import { type ConnectProxy, startConnectProxy } from '../support/connect-proxy.ts';
 import { stack, uniqueName } from '../support/stack.ts';
 import { startTlsRegistry, type TlsRegistry } from '../support/tls-registry.ts';
+
+// A spy on the TLS context of the environment's CA certificates, which the network must build once, and only when needed.
+vi.mock('node:tls', async (importOriginal) => {
+  const tls = await importOriginal<typeof import('node:tls')>();
+  // getCACertificates is absent before Node 22.15: said so, as the real module says it.
+  return { ...tls, getCACertificates: (tls as { getCACertificates?: unknown }).getCACertificates, createSecureContext: vi.fn(tls.createSecureContext) };
+});
 
 // A name no resolver knows: only the proxy maps it to 127.0.0.1. Go's net/http never proxies a loopback address, so the
 // registry must be named this way for the proxy to be used at all.
@@ -69,20 +77,44 @@ describe('mirror sync reaches registries as crane does: proxy, private CA, schem
     expect(proxy.tunnels).toHaveLength(tunnelsBefore);
   });
 
-  it('trusts a CA from the files of SSL_CERT_DIR, and from NODE_EXTRA_CA_CERTS next to it', async () => {
+  it("trusts a CA from the files of SSL_CERT_DIR, and from NODE_EXTRA_CA_CERTS next to it, for one hop (Node's client) and with redirects followed (undici)", async () => {
     const empty = await writeImagesTree({ 'README': 'no certificate here\n' });
     trees.push(empty);
     for (const env of [{ SSL_CERT_DIR: dirname(registry.certificates.caFile) }, { SSL_CERT_DIR: empty, NODE_EXTRA_CA_CERTS: registry.certificates.caFile }]) {
-      const network = createRegistryNetwork(env);
-      try {
-        expect(await network.baseUrl(registry.host)).toBe(`https://${registry.host}`);
-        const answer = await network.fetch(`https://${registry.host}/v2/`);
-        expect(answer.status).toBe(200);
-        await answer.body?.cancel();
-      } finally {
-        await network.close();
+      for (const redirect of ['manual', 'follow'] as const) {
+        const network = createRegistryNetwork(env);
+        try {
+          const answer = await network.fetch(`https://${registry.host}/v2/`, { redirect });
+          expect(answer.status).toBe(200);
+          await answer.body?.cancel();
+        } finally {
+          await network.close();
+        }
       }
     }
+  });
+
+  it("loads the environment's CA certificates once, for the server Node's own refuse, each certificate once whatever its copies", async () => {
+    const ca = await readFile(registry.certificates.caFile, 'utf8');
+    const notACertificate = '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n';
+    const dir = await writeImagesTree({ 'ca.pem': ca, 'ca-copy.pem': ca, 'bundle.pem': `${notACertificate}${ca}`, 'README': 'no certificate here\n' });
+    trees.push(dir);
+    vi.mocked(createSecureContext).mockClear();
+    const network = createRegistryNetwork({ SSL_CERT_DIR: dir, SSL_CERT_FILE: join(dir, 'bundle.pem') });
+    try {
+      for (let i = 0; i < 3; i += 1) {
+        const answer = await network.fetch(`https://${registry.host}/v2/`, { redirect: 'manual' });
+        expect(answer.status).toBe(200);
+        await answer.body?.cancel();
+      }
+    } finally {
+      await network.close();
+    }
+    expect(createSecureContext).toHaveBeenCalledTimes(1);
+    const loaded = vi.mocked(createSecureContext).mock.calls[0]?.[0]?.ca as string[];
+    const bare = (pem: string) => pem.replace(/\s+/g, '');
+    expect(loaded.filter((pem) => bare(pem) === bare(ca))).toHaveLength(1);
+    expect(new Set(loaded.map(bare)).size).toBe(loaded.length);
   });
 
   it('fails the image clearly, and exits 1, when the private CA is not trusted', async () => {

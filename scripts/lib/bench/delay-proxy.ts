@@ -25,8 +25,8 @@ export async function startDelayProxy(upstream: string, delayMs: number, port = 
   const server = createServer({ allowHalfOpen: true }, (client) => {
     const target = connect({ port: Number(upstreamPort), host: upstreamHost, allowHalfOpen: true });
     sockets.add(client).add(target);
-    // crane and skopeo probe https before falling back to http: a TLS handshake goes through undelayed, so that the
-    // plain-HTTP registry refuses it at once, as it would without the proxy; only HTTP requests wait.
+    // crane, skopeo and image-mirror try https before falling back to http: a TLS handshake goes through undelayed, so
+    // that the plain-HTTP registry refuses it at once, as it would without the proxy; only HTTP requests wait.
     let delay: number | undefined;
     const later = (action: () => void) => (delay === 0 ? action() : setTimeout(action, delay));
     // Equal delays fire in the order they were set, so the byte stream keeps its order.

@@ -23,6 +23,8 @@ export interface RunContext {
   /** The same credentials as `mirror sync --credentials` reads them. */
   readonly credentialsFile: string;
   readonly concurrency: number;
+  /** image-mirror's `--lookup-concurrency`: HEADs at once, apart from copies (all of a no-op run in one wave at 32). */
+  readonly lookupConcurrency: number;
   readonly images: readonly SeededImage[];
 }
 
@@ -85,6 +87,8 @@ export interface ImageMirrorVariant {
   readonly command: readonly [string, ...string[]];
   /** A fixed --concurrency instead of the benchmark's. */
   readonly concurrency?: number;
+  /** A fixed --lookup-concurrency instead of the benchmark's. */
+  readonly lookupConcurrency?: number;
 }
 
 /** image-mirror's CLI: `mirror sync` with the same target names as the seed document's loop. */
@@ -94,7 +98,8 @@ export function imageMirrorTool(variant: ImageMirrorVariant): Tool {
     name: variant.name,
     async run(context) {
       const args = [...prefix, 'sync', '--images', context.imagesDir, '--target', targetBase(context), '--name-template', '{registry}/{repository}'];
-      args.push('--credentials', context.credentialsFile, '--concurrency', String(variant.concurrency ?? context.concurrency), '--json', '--quiet');
+      args.push('--credentials', context.credentialsFile, '--concurrency', String(variant.concurrency ?? context.concurrency));
+      args.push('--lookup-concurrency', String(variant.lookupConcurrency ?? context.lookupConcurrency), '--json', '--quiet');
       const done = await timed(command, args, { cwd: context.root, env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } });
       let note: string;
       try {

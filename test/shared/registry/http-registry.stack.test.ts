@@ -9,6 +9,7 @@ import { startFaultProxy } from '../../support/fault-proxy.ts';
 import { stack, uniqueName } from '../../support/stack.ts';
 import { startRedirectingRegistry } from '../../support/upstreams/redirecting-registry.ts';
 import { startTokenRegistry } from '../../support/upstreams/token-registry.ts';
+import { startTlsRegistry } from '../../support/tls-registry.ts';
 
 const fastRetry: RetryPolicy = { attempts: 3, baseDelayMs: 1, maxDelayMs: 5_000, budgetMs: 10_000 };
 const anonymous = () => new HttpRegistryClient({ credentials: new StaticCredentialProvider(), retry: fastRetry });
@@ -179,5 +180,32 @@ describe('HttpRegistryClient against upstreams that behave as real ones do', () 
     expect(await client.headManifest(parseImageReference(`${proxy.host}/${ns}/x:1`))).toMatchObject({ digest: pushed.digest, pullsSpent: 1 });
     expect(await client.headManifest(parseImageReference(`${proxy.host}/${ns}/x:1`))).toMatchObject({ digest: pushed.digest, pullsSpent: 1 });
     expect(proxy.log.map((entry) => `${entry.method} ${entry.status}`)).toEqual(['HEAD 405', 'GET 200', 'GET 200']);
+  });
+});
+
+describe('HttpRegistryClient finding the scheme of a TLS registry on 127.0.0.1 (httpsFirst)', () => {
+  it('keeps HTTPS and fails clearly, with no plain-HTTP try and no retry, when the certificate is not trusted', async () => {
+    const registry = await startTlsRegistry();
+    try {
+      const urls: string[] = [];
+      const fetch = ((input: string | URL | Request, init?: RequestInit) => {
+        urls.push(String(input));
+        return globalThis.fetch(input, init);
+      }) as typeof globalThis.fetch;
+      const sleeps: number[] = [];
+      const client = new HttpRegistryClient({ credentials: new StaticCredentialProvider(), httpsFirst: true, fetch, sleep: async (ms) => void sleeps.push(ms) });
+      for (const name of ['a', 'b']) {
+        const error = await client.headManifest(parseImageReference(`${registry.host}/team/${name}:1`)).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(RegistryRequestError);
+        expect(error).toMatchObject({ retryable: false });
+        const message = (error as Error).message;
+        expect(message.startsWith(`HEAD https://${registry.host}/v2/team/${name}/manifests/1: `)).toBe(true);
+        expect(message.endsWith("(the registry's certificate is not trusted: give its CA bundle in SSL_CERT_FILE)")).toBe(true);
+      }
+      expect(urls).toEqual([`https://${registry.host}/v2/team/a/manifests/1`, `https://${registry.host}/v2/team/b/manifests/1`]);
+      expect(sleeps).toEqual([]);
+    } finally {
+      await registry.close();
+    }
   });
 });

@@ -3,10 +3,26 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createSecureContext, rootCertificates } from 'node:tls';
+import { fetch as undiciFetch } from 'undici';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../../shared/errors.ts';
-import { createRegistryNetwork, DOCKER_HUB_API, type Env, proxyFor, readProxySettings, registryScheme, type RegistryNetwork } from '../../../shared/registry/network.ts';
+import { createRegistryNetwork, type Env, isCertificateRejection, proxyFor, readProxySettings, registryScheme, type RegistryNetwork, speaksPlainHttp } from '../../../shared/registry/network.ts';
 import { type ConnectProxy, startConnectProxy } from '../../support/connect-proxy.ts';
+
+// Spies on what the network must only load when a request needs it: a TLS context of the environment's CA certificates,
+// and undici.
+vi.mock('node:tls', async (importOriginal) => {
+  const tls = await importOriginal<typeof import('node:tls')>();
+  // getCACertificates is absent before Node 22.15: said so, as the real module says it.
+  return { ...tls, getCACertificates: (tls as { getCACertificates?: unknown }).getCACertificates, createSecureContext: vi.fn(tls.createSecureContext) };
+});
+vi.mock('undici', async (importOriginal) => {
+  const undici = await importOriginal<typeof import('undici')>();
+  const fetch = vi.fn(undici.fetch);
+  // The network takes undici's exports from `default` where there is one, as a bundle split into chunks has them.
+  return { ...undici, fetch, default: { ...undici, fetch } };
+});
 
 describe('registryScheme (go-containerregistry v0.14.0 name.Registry.Scheme)', () => {
   it.each([
@@ -129,67 +145,82 @@ async function plainRegistry(status: () => number): Promise<{ server: Server; po
   return { server, port: (server.address() as AddressInfo).port, requests };
 }
 
-describe('baseUrl', () => {
-  const opened: { close(): unknown }[] = [];
-  afterEach(async () => {
-    for (const item of opened.splice(0)) await item.close();
+describe('createRegistryNetwork, costing a run only what it uses', () => {
+  let dir = '';
+  let registry: Awaited<ReturnType<typeof plainRegistry>>;
+  const opened: RegistryNetwork[] = [];
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'image-mirror-network-'));
+    registry = await plainRegistry(() => 401);
   });
-  const network = (env: Env = {}): RegistryNetwork => {
-    const built = createRegistryNetwork(env, { probeTimeoutMs: 5_000 });
+  afterAll(async () => {
+    await Promise.all(opened.map((network) => network.close()));
+    await new Promise((resolve) => registry.server.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  });
+  const network = (env: Env) => {
+    const built = createRegistryNetwork(env);
     opened.push(built);
     return built;
   };
-  const serve = async (status: () => number) => {
-    const registry = await plainRegistry(status);
-    opened.push({ close: () => new Promise((resolve) => registry.server.close(resolve)) });
-    return registry;
-  };
 
-  it('sends Docker Hub to its API host and every other public host to HTTPS, with no probe', async () => {
-    const { baseUrl } = network();
-    expect(await baseUrl('docker.io')).toBe(DOCKER_HUB_API);
-    expect(await baseUrl('quay.io')).toBe('https://quay.io');
-    expect(await baseUrl('registry.example.invalid:5000')).toBe('https://registry.example.invalid:5000');
+  it("sends a registry request (one hop, no proxy) with Node's own HTTP client, over plain HTTP or HTTPS to a server that speaks none: no undici, no certificate loaded, whatever the CA variables", async () => {
+    const bundle = join(dir, 'bundle.pem');
+    await writeFile(bundle, `${rootCertificates.slice(0, 3).join('\n')}\n`, { mode: 0o600 });
+    vi.mocked(createSecureContext).mockClear();
+    vi.mocked(undiciFetch).mockClear();
+    const { fetch } = network({ SSL_CERT_FILE: bundle, SSL_CERT_DIR: dir, NODE_EXTRA_CA_CERTS: bundle, HTTP_PROXY: 'http://proxy.invalid:3128' });
+    const answer = await fetch(`http://127.0.0.1:${registry.port}/v2/`, { redirect: 'manual' });
+    expect(answer.status).toBe(401);
+    await answer.body?.cancel();
+    const tlsTry = await fetch(`https://127.0.0.1:${registry.port}/v2/`, { redirect: 'manual' }).catch((e: unknown) => e);
+    expect(tlsTry).toMatchObject({ name: 'TypeError', message: 'fetch failed' });
+    expect(speaksPlainHttp(tlsTry)).toBe(true);
+    expect(isCertificateRejection(tlsTry)).toBe(false);
+    expect(createSecureContext).not.toHaveBeenCalled();
+    expect(undiciFetch).not.toHaveBeenCalled();
   });
 
-  it('falls back to plain HTTP where crane may, after HTTPS, and keeps the answer', async () => {
-    let status = 401;
-    const registry = await serve(() => status);
-    const { baseUrl } = network();
-    expect(await baseUrl(`127.0.0.1:${registry.port}`)).toBe(`http://127.0.0.1:${registry.port}`);
-    expect(await baseUrl(`localhost:${registry.port}`)).toBe(`http://localhost:${registry.port}`);
-    status = 500;
-    expect(await baseUrl(`127.0.0.1:${registry.port}`)).toBe(`http://127.0.0.1:${registry.port}`);
-    // One GET /v2/ per host name: the TLS hello the server could not read is no request.
-    expect(registry.requests).toEqual(['GET /v2/', 'GET /v2/']);
+  it('answers as fetch does: the status, every header (repeated ones joined), the body, none for a HEAD', async () => {
+    const server = createServer((req, res) => {
+      res.writeHead(401, 'Unauthorized', { 'www-authenticate': ['Basic realm="a"', 'Bearer realm="b"'], 'content-type': 'application/json' });
+      res.end(req.method === 'HEAD' ? undefined : `{"method":"${req.method}","body":"${req.headers['content-length'] ?? ''}"}`);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { fetch } = network({});
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v2/`;
+      const put = await fetch(url, { method: 'PUT', body: '{"x":1}', redirect: 'manual' });
+      expect([put.status, put.statusText, put.ok, put.headers.get('www-authenticate')]).toEqual([401, 'Unauthorized', false, 'Basic realm="a", Bearer realm="b"']);
+      expect(await new Response(put.body).json()).toEqual({ method: 'PUT', body: '7' });
+      const head = await fetch(url, { method: 'HEAD', redirect: 'manual' });
+      expect([head.status, head.body]).toEqual([401, null]);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
-  it('asks again next time when the plain-HTTP answer was not a registry', async () => {
-    let status = 503;
-    const registry = await serve(() => status);
-    const { baseUrl } = network();
-    expect(await baseUrl(`127.0.0.1:${registry.port}`)).toBe(`http://127.0.0.1:${registry.port}`);
-    status = 200;
-    expect(await baseUrl(`127.0.0.1:${registry.port}`)).toBe(`http://127.0.0.1:${registry.port}`);
-    expect(registry.requests).toEqual(['GET /v2/', 'GET /v2/']);
+  it("fails as fetch does: `fetch failed` with the cause, and an abort with the signal's reason", async () => {
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const { fetch } = network({});
+      await expect(fetch(`http://127.0.0.1:${port}/v2/`, { redirect: 'manual', signal: AbortSignal.timeout(50) })).rejects.toMatchObject({ name: 'TimeoutError' });
+    } finally {
+      silent.closeAllConnections();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+    const refused = await network({}).fetch(`http://127.0.0.1:${port}/v2/`, { redirect: 'manual' }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ name: 'TypeError', message: 'fetch failed', cause: { code: 'ECONNREFUSED' } });
   });
 
-  it('uses HTTPS when nothing answers, and asks again next time', async () => {
-    const registry = await serve(() => 200);
-    await new Promise((resolve) => registry.server.close(resolve));
-    const host = `127.0.0.1:${registry.port}`;
-    const { baseUrl } = network();
-    expect(await baseUrl(host)).toBe(`https://${host}`);
-    await new Promise<void>((resolve) => registry.server.listen(registry.port, '127.0.0.1', resolve));
-    expect(await baseUrl(host)).toBe(`http://${host}`);
-  });
-
-  it('shares one probe between requests that start together', async () => {
-    const registry = await serve(() => 200);
-    const { baseUrl } = network();
-    const host = `127.0.0.1:${registry.port}`;
-    expect(await Promise.all([baseUrl(host), baseUrl(host), baseUrl(host)])).toEqual(Array(3).fill(`http://${host}`));
-    expect(registry.requests).toEqual(['GET /v2/']);
+  it('sends with undici a request that follows redirects', async () => {
+    vi.mocked(undiciFetch).mockClear();
+    const answer = await network({}).fetch(`http://127.0.0.1:${registry.port}/v2/`);
+    expect(answer.status).toBe(401);
+    await answer.body?.cancel();
+    expect(undiciFetch).toHaveBeenCalledTimes(1);
   });
 });
 

@@ -192,7 +192,12 @@ async function startStreamingRegistries(): Promise<{ hosts: Hosts; close(): Prom
     res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${tokenHost}/token",service="x"`, 'content-type': 'application/json' }).end('{}');
   });
   const manifest = createServer((req, res) => {
-    if (req.method === 'GET' && /\/manifests\//.test(req.url ?? '')) return endless(res, '{"schemaVersion":2,"x":"');
+    const isManifest = /\/manifests\//.test(req.url ?? '');
+    if (req.method === 'GET' && isManifest) return endless(res, '{"schemaVersion":2,"x":"');
+    // The HEAD says an index, whose cost only a GET tells: the cost lookup then reads the endless body.
+    if (req.method === 'HEAD' && isManifest) {
+      return void res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json', 'docker-content-digest': `sha256:${'0'.repeat(64)}` }).end();
+    }
     res.writeHead(req.url === '/v2/' ? 200 : 404).end();
   });
   const listen = (server: Server) => new Promise<string>((resolve) => server.listen(0, '127.0.0.1', () => resolve(`127.0.0.1:${(server.address() as AddressInfo).port}`)));

@@ -1,32 +1,26 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { manifestDigest, pushImage, pushIndex, type SeedTarget } from '../../scripts/lib/oci-seed.ts';
 import { startFaultProxy } from '../support/fault-proxy.ts';
 import { run, stack, uniqueName } from '../support/stack.ts';
 import { startRedirectingRegistry } from '../support/upstreams/redirecting-registry.ts';
 import { syncSources, targetRepository } from '../support/upstreams/sync-run.ts';
 import { startTokenRegistry } from '../support/upstreams/token-registry.ts';
+import { cleanedAfterEach } from '../support/upstreams/cleanup.ts';
 
 // registry.k8s.io answers every API request with a 307 to a regional backend on another origin (see
 // test/support/upstreams/redirecting-registry.ts); the front is named `127.0.0.1:<port>`, the backend `localhost:<port>`.
 describe('mirror sync from a registry that redirects every request to another origin, as registry.k8s.io does', () => {
   const s = stack();
   const target: SeedTarget = { registry: s.targetRegistry, auth: { username: s.targetUsername, password: s.targetPassword } };
-  const closers: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    await Promise.all(closers.splice(0).map((close) => close()));
-  });
-  const started = <T extends { close(): Promise<void> }>(server: T): T => {
-    closers.push(() => server.close());
-    return server;
-  };
+  const { started, later } = cleanedAfterEach();
 
   /** Runs crane alone, with a Docker config of only `auths` (none by default), as a user would from a shell. */
   async function crane(args: readonly string[], auths: Record<string, { auth: string }> = {}) {
     const config = await mkdtemp(join(tmpdir(), 'upstreams-crane-'));
-    closers.push(() => rm(config, { recursive: true, force: true }));
+    later(() => rm(config, { recursive: true, force: true }));
     await writeFile(join(config, 'config.json'), JSON.stringify({ auths }), { mode: 0o600 });
     return run(s.crane, [...args], { env: { PATH: process.env.PATH ?? '', HOME: config, DOCKER_CONFIG: config } });
   }

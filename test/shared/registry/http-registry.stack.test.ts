@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RateLimitedError, RegistryRequestError } from '../../../shared/errors.ts';
 import { parseImageReference } from '../../../shared/image-ref/reference.ts';
 import { StaticCredentialProvider } from '../../../shared/registry/credentials.ts';
@@ -10,6 +10,7 @@ import { stack, uniqueName } from '../../support/stack.ts';
 import { startRedirectingRegistry } from '../../support/upstreams/redirecting-registry.ts';
 import { startTokenRegistry } from '../../support/upstreams/token-registry.ts';
 import { startTlsRegistry } from '../../support/tls-registry.ts';
+import { cleanedAfterEach } from '../../support/upstreams/cleanup.ts';
 
 const fastRetry: RetryPolicy = { attempts: 3, baseDelayMs: 1, maxDelayMs: 5_000, budgetMs: 10_000 };
 const anonymous = () => new HttpRegistryClient({ credentials: new StaticCredentialProvider(), retry: fastRetry });
@@ -128,14 +129,7 @@ describe('HttpRegistryClient through a fault-injecting proxy', () => {
 });
 
 describe('HttpRegistryClient against upstreams that behave as real ones do', () => {
-  const closers: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    await Promise.all(closers.splice(0).map((close) => close()));
-  });
-  const started = <T extends { close(): Promise<void> }>(server: T): T => {
-    closers.push(() => server.close());
-    return server;
-  };
+  const { started } = cleanedAfterEach();
 
   it('follows a registry.k8s.io-style 307 to a backend of another origin that wants its own token, never sending it the front token', async () => {
     const s = stack();

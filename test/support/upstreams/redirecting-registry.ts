@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listening } from './listening.ts';
 
 /**
  * A registry front that serves nothing itself: every API request under /v2/ (manifests and blobs alike) is answered
@@ -68,15 +68,12 @@ export async function startRedirectingRegistry(options: RedirectingRegistryOptio
     if (url.pathname === '/v2/') return answer(req, res, 200, { 'content-type': 'application/json' }, '{}');
     return answer(req, res, 307, { location: `${backend}${req.url}` });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { port, close } = await listening(server);
+  host = `127.0.0.1:${port}`;
   return {
     host,
     log,
     tokens,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close,
   };
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, request as httpRequest, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listening } from './listening.ts';
 
 /**
  * A registry that wants a Bearer token on every API request, public images included, as GHCR does, in front of a real
@@ -95,16 +95,13 @@ export async function startTokenRegistry(options: TokenRegistryOptions): Promise
     upstream.on('error', () => answer(req, res, 502, {}, '{"errors":[{"code":"UNAVAILABLE"}]}'));
     req.pipe(upstream);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  host = `${options.hostname ?? '127.0.0.1'}:${(server.address() as AddressInfo).port}`;
+  const { port, close } = await listening(server);
+  host = `${options.hostname ?? '127.0.0.1'}:${port}`;
   return {
     host,
     log,
     tokens,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close,
   };
 }
 

@@ -162,7 +162,7 @@ export class HttpRegistryClient implements ManifestRegistry {
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Bearer tokens by origin and scope, Basic credentials by origin (see authKey). */
   private readonly auth = new Map<string, CachedAuth>();
-  /** Registries that answered a HEAD with 405, or with no digest: asked by GET from then on. */
+  /** Registries that answered a HEAD with 405: asked by GET from then on. */
   private readonly headless = new Set<string>();
   /** The scheme each registry that may speak plain HTTP answered on (httpsFirst). */
   private readonly schemes = new Map<string, 'http' | 'https'>();
@@ -279,12 +279,14 @@ export class HttpRegistryClient implements ManifestRegistry {
     if (pending !== undefined) await pending;
     const known = this.schemes.get(ref.registry);
     if (known !== undefined) return { url: this.apiUrl(ref, path, known) };
+    // Made before the turn opens: nothing may throw between opening it and handing over its end.
+    const url = this.apiUrl(ref, path, 'https');
     const end = pending === undefined ? openTurn(this.findingScheme, ref.registry) : () => {};
     const found = (scheme: 'http' | 'https') => {
       this.schemes.set(ref.registry, scheme);
       end();
     };
-    return { url: this.apiUrl(ref, path, 'https'), finding: { found, end } };
+    return { url, finding: { found, end } };
   }
 
   /**
@@ -311,7 +313,8 @@ export class HttpRegistryClient implements ManifestRegistry {
     try {
       for (let hops = 0; ; ) {
         const what = describeRequest(exchange.method, exchange.url, url);
-        let key = this.authKeyFor(url.origin, exchange.scope);
+        // Another origin (a redirect's backend) is sent only what was got there anonymously, never a login we hold.
+        let key = this.authKeyFor(url.origin, exchange.scope, url.origin !== exchange.url.origin);
         if (key === undefined && this.challenges.has(url.origin)) {
           key = await this.loginAhead(exchange, url, what);
         } else if (key === undefined && discovery === undefined && !waited) {
@@ -355,7 +358,14 @@ export class HttpRegistryClient implements ManifestRegistry {
         finding = undefined;
         if (response.status !== 401) endDiscovery();
 
-        const next = redirectOf(response, url, what);
+        let next: URL | undefined;
+        try {
+          next = redirectOf(response, url, what);
+        } catch (error) {
+          // A redirect not followed: its body is let go, or its connection would hold the process until the time limit.
+          await response.body?.cancel();
+          throw error;
+        }
         if (next !== undefined) {
           await response.body?.cancel();
           if (hops === MAX_REDIRECTS) throw new RegistryRequestError(`${what}: more than ${MAX_REDIRECTS} redirects`);
@@ -393,10 +403,10 @@ export class HttpRegistryClient implements ManifestRegistry {
    * The cache key of what to send to `origin` for `scope`: its token for that scope, else its Basic credentials, which
    * hold for the whole origin: sent up front, they save a 401 round trip per repository.
    */
-  private authKeyFor(origin: string, scope: string): string | undefined {
+  private authKeyFor(origin: string, scope: string, anonymousOnly = false): string | undefined {
     for (const key of [authKey(origin, scope), authKey(origin, undefined)]) {
       const cached = this.auth.get(key);
-      if (cached && cached.expiresAt > Date.now()) return key;
+      if (cached && cached.expiresAt > Date.now() && !(anonymousOnly && cached.credentialsOf !== undefined)) return key;
     }
     return undefined;
   }
@@ -454,7 +464,8 @@ export class HttpRegistryClient implements ManifestRegistry {
     const auth = await this.authFor(exchange, url, challenges, what);
     if (auth !== undefined) return auth;
     if (challenges.some((challenge) => challenge.scheme === 'basic')) {
-      throw new RegistryRequestError(`${what}: 401 Unauthorized and no credentials are configured for ${this.credentialsHost(exchange, url)}`, { status: 401 });
+      const whose = url.origin === exchange.url.origin ? `no credentials are configured for ${exchange.ref.registry}` : `${url.host}, where ${exchange.ref.registry} redirected, asks for a login, and none is ever lent to another origin`;
+      throw new RegistryRequestError(`${what}: 401 Unauthorized and ${whose}`, { status: 401 });
     }
     throw new RegistryRequestError(`${what}: 401 Unauthorized with an unsupported challenge "${safeText(header ?? '')}"`, { status: 401 });
   }
@@ -604,9 +615,9 @@ async function refusal(response: RegistryResponse, what: string): Promise<Regist
   const detail = await errorDetail(response);
   const message = `${what}: ${response.status} ${safeText(response.statusText, 80)}${detail.text}`;
   // Docker Hub's pull limit: every retry of a manifest GET would spend more of a budget already spent, so the image
-  // waits for the next run. Told apart from other throttling (TOOMANYREQUESTS is the spec's code for any) by the
-  // budget headers that come with it, or Docker's own words (https://docs.docker.com/docker-hub/usage/pulls/).
-  if (response.status === 429 && detail.code === 'TOOMANYREQUESTS' && (pullBudgetOf(response.headers) !== undefined || /pull rate limit/i.test(detail.text))) {
+  // waits for the next run. Told apart from other throttling (TOOMANYREQUESTS is the spec's code for any, and
+  // ratelimit-* are generic names) by Docker's own header or words (https://docs.docker.com/docker-hub/usage/pulls/).
+  if (response.status === 429 && detail.code === 'TOOMANYREQUESTS' && (response.headers.get('docker-ratelimit-source') !== null || /pull rate limit/i.test(detail.text))) {
     return new PullLimitError(message, { status: 429 });
   }
   if (!RETRYABLE_STATUS.has(response.status)) return new RegistryRequestError(message, { status: response.status });

@@ -1,10 +1,9 @@
 import { X509Certificate } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpAgent, type IncomingMessage, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { BlockList, isIP } from 'node:net';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import * as tls from 'node:tls';
 import type { Dispatcher, RequestInit as UndiciRequestInit } from 'undici';
 import { ConfigError } from '../errors.ts';
@@ -208,7 +207,8 @@ function directTransport(trust: Trust | undefined): Transport {
     const kind = url.protocol === 'https:' ? (trusting ? 'trusting' : 'https') : 'http';
     let agent = agents.get(kind);
     if (agent === undefined) {
-      const options = { keepAlive: true, ...(kind === 'trusting' && trust ? { secureContext: trust.secureContext() } : {}) };
+      // Idle connections closed after 4 s, as undici does: a NAT or the server may have dropped them meanwhile.
+      const options = { keepAlive: true, timeout: IDLE_TIMEOUT_MS, ...(kind === 'trusting' && trust ? { secureContext: trust.secureContext() } : {}) };
       agent = kind === 'http' ? new HttpAgent(options) : new HttpsAgent(options);
       agents.set(kind, agent);
     }
@@ -224,7 +224,12 @@ function directTransport(trust: Trust | undefined): Transport {
         for (const [name, value] of Object.entries(init.headers ?? {})) headers[name.toLowerCase()] = value;
         if (init.body !== undefined) headers['content-length'] = String(Buffer.byteLength(init.body));
         const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method, headers, agent: agentFor(url, trusting) });
-        const abort = () => request.destroy(signal?.reason);
+        let answering: IncomingMessage | undefined;
+        // Before the answer, the request; once it came, its body too, so that a read cut off says why (a time limit).
+        const abort = () => {
+          answering?.destroy(signal?.reason);
+          request.destroy(signal?.reason);
+        };
         signal?.addEventListener('abort', abort, { once: true });
         const done = () => signal?.removeEventListener('abort', abort);
         request.on('error', (error) => {
@@ -232,6 +237,7 @@ function directTransport(trust: Trust | undefined): Transport {
           reject(signal?.aborted ? signal.reason : new TypeError('fetch failed', { cause: error }));
         });
         request.once('response', (answer) => {
+          answering = answer;
           answer.once('close', done);
           const status = answer.statusCode ?? 0;
           const received = new Map<string, string>();
@@ -252,7 +258,7 @@ function directTransport(trust: Trust | undefined): Transport {
             headers: { get: (name) => received.get(name.toLowerCase()) ?? null },
             // Made when asked for: most answers are read whole or cancelled, a HEAD's not at all.
             get body() {
-              return empty ? null : (body ??= Readable.toWeb(answer) as ReadableStream<Uint8Array>);
+              return empty ? null : (body ??= webBody(answer));
             },
           });
         });
@@ -262,6 +268,37 @@ function directTransport(trust: Trust | undefined): Transport {
       for (const agent of agents.values()) agent.destroy();
     },
   };
+}
+
+/** How long a kept-alive connection may stay idle before it is closed. */
+const IDLE_TIMEOUT_MS = 4_000;
+
+/**
+ * An answer's body as fetch gives it. Cancelled (a 401's, a redirect's), it is read to its end when it has all come,
+ * so that the connection serves the next request, and destroyed when more is still on its way.
+ */
+function webBody(answer: IncomingMessage): ReadableStream<Uint8Array> {
+  let cancelled = false;
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      answer.on('data', (chunk: Buffer) => {
+        if (cancelled) return;
+        controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        if ((controller.desiredSize ?? 0) <= 0) answer.pause();
+      });
+      answer.once('end', () => cancelled || controller.close());
+      answer.on('error', (error) => cancelled || controller.error(error));
+      answer.pause();
+    },
+    pull() {
+      answer.resume();
+    },
+    cancel() {
+      cancelled = true;
+      if (answer.complete) answer.resume();
+      else answer.destroy();
+    },
+  });
 }
 
 // Statuses whose answer has no body (RFC 9110, sections 15.3.5, 15.3.6 and 15.4.5).

@@ -353,8 +353,23 @@ async function copyIndex(job: Required<MirrorJob>, digest: string, platforms: re
   if (read.index === undefined) return copyWhole(job, digest, deps, copy);
   const { index } = read;
 
+  // Once an image fails, the ones not started never start (their pulls go back); those running are waited for, so that
+  // the copy's pulls are settled only after the last one was sent.
   const limit = pLimit(INDEX_IMAGES_AT_ONCE);
-  await Promise.all(index.children.map((child) => limit(() => copy(withDigest(job.source, child.digest), withDigest(job.target, child.digest), 1))));
+  let failed = false;
+  const copies = index.children.map((child) =>
+    limit(async () => {
+      if (failed) return;
+      try {
+        await copy(withDigest(job.source, child.digest), withDigest(job.target, child.digest), 1);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }),
+  );
+  const failure = (await Promise.allSettled(copies)).find((result) => result.status === 'rejected');
+  if (failure !== undefined) throw failure.reason;
   let written: string;
   try {
     written = await deps.registry.putManifest(job.target, index.body, index.mediaType);

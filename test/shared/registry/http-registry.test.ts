@@ -333,15 +333,20 @@ describe('HttpRegistryClient following redirects', () => {
     expect(lines(backend.log)).toEqual(['HEAD /v2/team/app/manifests/1']);
   });
 
-  it('answers a redirect backend anonymously, even one whose host we hold a login for: a source never borrows it', async () => {
-    // The backend is a host we hold a login for (our target, say); the source redirects there and it asks for Basic.
-    const backend = await serve(() => unauthorized('Basic realm="target"'), 'localhost');
-    const front = await serve((request) => ({ status: 307, headers: { location: `${backend.origin}${request.url.pathname}` } }));
+  it('answers a redirect backend anonymously, even one whose host we hold a login for, cached or not: a source never borrows it', async () => {
+    // The backend is a host we hold a login for (our target, say); the source redirects there, and it asks for Basic.
     const login = { username: 'mirror', password: 'target-only-password' };
+    const basic = `Basic ${Buffer.from('mirror:target-only-password').toString('base64')}`;
+    const backend = await serve((request) => (request.authorization === basic ? manifestAnswer() : unauthorized('Basic realm="target"')), 'localhost');
+    const front = await serve((request) => ({ status: 307, headers: { location: `${backend.origin}${request.url.pathname}` } }));
     const { client } = loopbackClient({ credentials: new StaticCredentialProvider(new Map([[backend.host, login]])) });
-    const error = await client.headManifest(parseImageReference(`${front.host}/team/app:1`)).catch((e: unknown) => e);
+    // Our own request to the backend logs in and keeps the login for its origin.
+    expect(await client.headManifest(parseImageReference(`${backend.host}/team/app:1`))).toMatchObject({ digest: MANIFEST_DIGEST });
+    backend.log.splice(0);
+
+    const error = await client.headManifest(parseImageReference(`${front.host}/secret/app:1`)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RegistryRequestError);
-    expect((error as Error).message).toContain('401 Unauthorized and no credentials are configured');
+    expect((error as Error).message).toContain(`401 Unauthorized and ${backend.host}, where ${front.host} redirected, asks for a login, and none is ever lent to another origin`);
     expect(backend.log.map((request) => request.authorization)).toEqual([undefined]);
   });
 

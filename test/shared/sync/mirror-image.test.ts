@@ -8,6 +8,7 @@ import { StaticCredentialProvider } from '../../../shared/registry/credentials.t
 import { reportFailed } from '../../../shared/plan/report.ts';
 import type { ImageCopier } from '../../../shared/ports.ts';
 import { mirrorImage, syncAll } from '../../../shared/sync/mirror-image.ts';
+import { PullBudgets } from '../../../shared/sync/pull-budget.ts';
 import { FakeCopier, FakeManifestRegistry } from '../../fakes/registry.ts';
 
 const D1 = `sha256:${'1'.repeat(64)}`;
@@ -234,6 +235,24 @@ describe('syncAll with a source that counts pulls (fakes)', () => {
     expect(report.results[0]).toMatchObject({ status: 'copied', digest, pulls: 4 });
     expect(copier.requests).toHaveLength(3);
     expect(registry.digests.get('mirror.example.com/x/multi:1')).toBe(digest);
+  });
+
+  it('starts no more images of an index once one failed, and gives back the pulls of those never started', async () => {
+    const registry = hubWith(100, []);
+    addIndex(registry, 'multi', 8);
+    let started = 0;
+    const copier = new FakeCopier(() => {
+      started += 1;
+      throw new CopyFailedError('crane copy failed: MANIFEST_UNKNOWN', { reason: 'permanent' });
+    });
+    const budgets = new PullBudgets(20);
+    const report = await syncAll({ jobs: [jobFor('multi')], errors: [], warnings: [] }, deps(registry, copier), { budgets });
+    expect(report.results[0]).toMatchObject({ status: 'failed' });
+    // The four started at once each sent their pull; the other four never started.
+    expect(started).toBe(4);
+    expect(report.results[0]?.pulls).toBe(1 + 4);
+    // 100 seen on the HEAD, less the index read and the four images sent: the rest went back.
+    expect(budgets.current(HUB)?.remaining).toBe(95);
   });
 
   it('never lets another copy take pulls between an index read and its images: what is left goes to whole images', async () => {

@@ -416,11 +416,6 @@ export class HttpRegistryClient implements ManifestRegistry {
     if (sent.credentialsOf !== undefined) this.options.credentials.invalidate?.(sent.credentialsOf);
   }
 
-  /** The registry host whose credentials `url`'s origin gets: the registry's own origin only. */
-  private credentialsHost(exchange: Exchange, url: URL): string {
-    return url.origin === exchange.url.origin ? exchange.ref.registry : url.host;
-  }
-
   /**
    * The credentials `url`'s origin gets: the registry's, at its own origin; none elsewhere. A redirect's backend is
    * answered anonymously: were it given the logins we hold for its host, a source could borrow them (our target's,
@@ -473,7 +468,7 @@ export class HttpRegistryClient implements ManifestRegistry {
   /** What `challenges` ask of `url`'s origin: a token from the Bearer realm, else Basic credentials; undefined when we have nothing they take. */
   private async authFor(exchange: Exchange, url: URL, challenges: readonly Challenge[], what: string): Promise<CachedAuth | undefined> {
     // The registry's own origin gets the registry's credentials; another (a redirect's backend) none.
-    const host = this.credentialsHost(exchange, url);
+    const host = exchange.ref.registry;
     const credential = await this.credentialsAt(exchange, url);
     // Known before it is sent, so that a registry echoing it in an error answer never gets it printed.
     if (credential) rememberCredential(credential.username, credential.password);

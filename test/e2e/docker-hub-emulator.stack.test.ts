@@ -4,10 +4,11 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manifestDigest, pushImage, pushIndex, type Descriptor, type SeedTarget } from '../../scripts/lib/oci-seed.ts';
 import { type DockerHubEmulator, type DockerHubOptions, startDockerHub, TOO_MANY_REQUESTS_BODY } from '../support/docker-hub.ts';
 import { run, stack, uniqueName } from '../support/stack.ts';
+import { cleanedAfterEach } from '../support/upstreams/cleanup.ts';
 
 const MANIFEST_TYPES = [
   'application/vnd.oci.image.index.v1+json',
@@ -23,7 +24,7 @@ describe('the Docker Hub emulator, with the real crane', () => {
   const ns = uniqueName('hub');
   const single = `${ns}/single`;
   const multi = `${ns}/multi`;
-  const hubs: DockerHubEmulator[] = [];
+  const { started } = cleanedAfterEach();
   let image: Descriptor;
   let indexEntries: number;
   let layers: { digest: string; size: number }[];
@@ -39,18 +40,13 @@ describe('the Docker Hub emulator, with the real crane', () => {
     work = await mkdtemp(join(tmpdir(), 'docker-hub-test-'));
   });
 
-  afterEach(async () => {
-    await Promise.all(hubs.splice(0).map((hub) => hub.close()));
-  });
 
   afterAll(async () => {
     await rm(work, { recursive: true, force: true });
   });
 
   async function startHub(options: Omit<DockerHubOptions, 'backend'> = {}): Promise<DockerHubEmulator> {
-    const hub = await startDockerHub({ backend: s.sourceRegistry, ...options });
-    hubs.push(hub);
-    return hub;
+    return started(await startDockerHub({ backend: s.sourceRegistry, ...options }));
   }
 
   // crane with its own Docker config: the target's login, and whatever else a test gives it (none of the machine's).
@@ -258,8 +254,7 @@ describe('the Docker Hub emulator, with the real crane', () => {
       await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
       const backendHost = `127.0.0.1:${(backend.address() as AddressInfo).port}`;
       try {
-        const hub = await startDockerHub({ backend: backendHost });
-        hubs.push(hub);
+        const hub = started(await startDockerHub({ backend: backendHost }));
         const token = await tokenFor(hub, 'repository:x:pull');
         const moved = await fetch(`http://${hub.host}/v2/x/blobs/sha256:${'0'.repeat(64)}?q=1`, { headers: { authorization: `Bearer ${token}` }, redirect: 'manual' });
         expect(moved.status).toBe(307);

@@ -1,27 +1,23 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { pushImage, pushIndex, type SeedTarget } from '../../scripts/lib/oci-seed.ts';
 import type { Report } from '../../shared/plan/report.ts';
 import { runCli, writeImagesTree } from '../support/cli.ts';
 import { type DockerHubEmulator, type DockerHubOptions, startDockerHub } from '../support/docker-hub.ts';
 import { stack, uniqueName } from '../support/stack.ts';
+import { cleanedAfterEach } from '../support/upstreams/cleanup.ts';
 
 // The pull budget against a Docker Hub–like source (test/support/docker-hub.ts): every manifest GET spends a pull,
 // HEADs are free and tell what is left, and a GET past the limit is refused with 429 TOOMANYREQUESTS.
 describe('mirror sync spends no more of a source pull budget than it may (Docker Hub emulator, real crane)', () => {
   const s = stack();
   const backend: SeedTarget = { registry: s.sourceRegistry };
-  const hubs: DockerHubEmulator[] = [];
+  const { started } = cleanedAfterEach();
 
-  afterEach(async () => {
-    await Promise.all(hubs.splice(0).map((hub) => hub.close()));
-  });
 
   async function startHub(options: Omit<DockerHubOptions, 'backend'>): Promise<DockerHubEmulator> {
-    const hub = await startDockerHub({ backend: s.sourceRegistry, ...options });
-    hubs.push(hub);
-    return hub;
+    return started(await startDockerHub({ backend: s.sourceRegistry, ...options }));
   }
 
   /** Six single images and two indexes of two platforms: 6 × 1 + 2 × 3 = 12 pulls to copy them all. */

@@ -1,23 +1,21 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { manifestDigest, pushImage, type SeedTarget } from '../../scripts/lib/oci-seed.ts';
 import { stack, uniqueName } from '../support/stack.ts';
 import { syncSources, targetRepository } from '../support/upstreams/sync-run.ts';
-import { type TokenRegistry, startTokenRegistry } from '../support/upstreams/token-registry.ts';
+import { cleanedAfterEach } from '../support/upstreams/cleanup.ts';
+import { startTokenRegistry } from '../support/upstreams/token-registry.ts';
 
 // A 401 may offer several ways in (RFC 9110, section 11.6.1): several challenges in one WWW-Authenticate header, or
 // several headers. image-mirror takes Bearer when it is offered, else Basic (see test/support/upstreams/token-registry.ts).
 describe('mirror sync from a registry whose 401 offers several challenges', () => {
   const s = stack();
   const target: SeedTarget = { registry: s.targetRegistry, auth: { username: s.targetUsername, password: s.targetPassword } };
-  let registry: TokenRegistry | undefined;
-  afterEach(async () => {
-    await registry?.close();
-  });
+  const { started } = cleanedAfterEach();
 
   it('mirrors an image from a registry that sends a Negotiate header and a Bearer one, anonymously', async () => {
     const ns = uniqueName('challenges');
     const pushed = await pushImage({ registry: s.sourceRegistry }, `${ns}/app`, '1');
-    registry = await startTokenRegistry({ upstream: s.sourceRegistry, service: 'registry.corp.example', challenges: (bearer) => ['Negotiate', bearer] });
+    const registry = started(await startTokenRegistry({ upstream: s.sourceRegistry, service: 'registry.corp.example', challenges: (bearer) => ['Negotiate', bearer] }));
     const image = `${registry.host}/${ns}/app:1`;
 
     const synced = await syncSources(ns, [image]);
@@ -31,7 +29,7 @@ describe('mirror sync from a registry whose 401 offers several challenges', () =
     const ns = uniqueName('challenges');
     const pushed = await pushImage({ registry: s.sourceRegistry }, `${ns}/app`, '1');
     const login = { username: 'reader', password: 'reader-password-1' };
-    registry = await startTokenRegistry({ upstream: s.sourceRegistry, service: 'registry.corp.example', basic: login, challenges: (bearer) => [`Basic realm="corp", ${bearer}`] });
+    const registry = started(await startTokenRegistry({ upstream: s.sourceRegistry, service: 'registry.corp.example', basic: login, challenges: (bearer) => [`Basic realm="corp", ${bearer}`] }));
     const image = `${registry.host}/${ns}/app:1`;
 
     const synced = await syncSources(ns, [image], { credentials: { [registry.host]: login } });

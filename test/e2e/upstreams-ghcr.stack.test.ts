@@ -1,23 +1,21 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { manifestDigest, pushIndex, type SeedTarget } from '../../scripts/lib/oci-seed.ts';
 import { stack, uniqueName } from '../support/stack.ts';
 import { syncSources, targetRepository } from '../support/upstreams/sync-run.ts';
-import { type TokenRegistry, startTokenRegistry } from '../support/upstreams/token-registry.ts';
+import { cleanedAfterEach } from '../support/upstreams/cleanup.ts';
+import { startTokenRegistry } from '../support/upstreams/token-registry.ts';
 
 // GHCR wants a Bearer token on every request, public images included, and hands out anonymous ones (see
 // test/support/upstreams/token-registry.ts).
 describe('mirror sync from a GHCR-style registry that wants an anonymous token even for public images', () => {
   const s = stack();
   const target: SeedTarget = { registry: s.targetRegistry, auth: { username: s.targetUsername, password: s.targetPassword } };
-  let ghcr: TokenRegistry | undefined;
-  afterEach(async () => {
-    await ghcr?.close();
-  });
+  const { started } = cleanedAfterEach();
 
   it('mirrors a public index with no credentials configured, then skips it after a HEAD, with no GET', async () => {
     const ns = uniqueName('ghcr');
     const pushed = await pushIndex({ registry: s.sourceRegistry }, `${ns}/hadolint`, 'v2.12.0', ['linux/amd64', 'linux/arm64'], { format: 'docker' });
-    ghcr = await startTokenRegistry({ upstream: s.sourceRegistry });
+    const ghcr = started(await startTokenRegistry({ upstream: s.sourceRegistry }));
     const image = `${ghcr.host}/${ns}/hadolint:v2.12.0`;
 
     const first = await syncSources(ns, [image]);

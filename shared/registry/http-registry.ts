@@ -358,17 +358,8 @@ export class HttpRegistryClient implements ManifestRegistry {
         finding = undefined;
         if (response.status !== 401) endDiscovery();
 
-        let next: URL | undefined;
-        try {
-          next = redirectOf(response, url, what);
-        } catch (error) {
-          // A redirect not followed: its body is let go, or its connection would hold the process until the time limit.
-          await response.body?.cancel();
-          throw error;
-        }
+        const next = await nextHop(response, url, what, hops);
         if (next !== undefined) {
-          await response.body?.cancel();
-          if (hops === MAX_REDIRECTS) throw new RegistryRequestError(`${what}: more than ${MAX_REDIRECTS} redirects`);
           hops += 1;
           url = next;
           // 303 asks for a GET of the new location (RFC 9110, section 15.4.4); the others repeat the request.
@@ -522,10 +513,8 @@ export class HttpRegistryClient implements ManifestRegistry {
     for (let hops = 0; ; hops += 1) {
       const header = authorization(url.origin);
       const response = await this.send(url, { headers: header === undefined ? {} : { authorization: header } }, what);
-      const next = redirectOf(response, url, what);
+      const next = await nextHop(response, url, what, hops);
       if (next === undefined) return response;
-      await response.body?.cancel();
-      if (hops === MAX_REDIRECTS) throw new RegistryRequestError(`${what}: more than ${MAX_REDIRECTS} redirects`);
       url = next;
     }
   }
@@ -578,6 +567,24 @@ function headOf(ref: ImageReference, digest: string, headers: RegistryHeaders): 
   const mediaType = headers.get('content-type');
   const budget = pullBudgetOf(headers);
   return { digest, ...(mediaType ? { mediaType } : {}), ...(budget ? { budget } : {}) };
+}
+
+/**
+ * Where a redirect leads after `hops` followed, its body let go; undefined when `response` is the answer itself. A
+ * redirect not followed (past MAX_REDIRECTS, to no HTTP(S) URL, from HTTPS to HTTP) throws, its body let go too: left
+ * unread, its connection would hold the process until the time limit.
+ */
+async function nextHop(response: RegistryResponse, url: URL, what: string, hops: number): Promise<URL | undefined> {
+  let next: URL | undefined;
+  try {
+    next = redirectOf(response, url, what);
+    if (next !== undefined && hops === MAX_REDIRECTS) throw new RegistryRequestError(`${what}: more than ${MAX_REDIRECTS} redirects`);
+  } catch (error) {
+    await response.body?.cancel();
+    throw error;
+  }
+  if (next !== undefined) await response.body?.cancel();
+  return next;
 }
 
 /** The next hop of a redirect, resolved against the current URL; undefined when `response` is no redirect. */

@@ -96,10 +96,40 @@ export interface ImageCopier {
   copy(request: CopyRequest): Promise<void>;
 }
 
-/** Makes sure a target repository exists before anything is pushed to it. */
+/**
+ * What a repository store did to one repository: created it, put back managed settings that had drifted (in words:
+ * "scan on push", "lifecycle policy", "tag managed-by", "tag source"), and what it found wrong and cannot change.
+ */
+export interface RepositoryReport {
+  readonly created: boolean;
+  readonly repaired: readonly string[];
+  readonly warnings: readonly string[];
+}
+
+/** A repository the mirror manages (tagged managed-by=image-mirror), with the source its `source` tag names. */
+export interface ManagedRepository {
+  readonly name: string;
+  readonly source?: string;
+}
+
+/** The managed repositories under a prefix, and how many repositories the prefix holds in all. */
+export interface ManagedListing {
+  readonly repositories: readonly ManagedRepository[];
+  /** Repositories under the prefix, managed or not, `except` ones included. */
+  readonly total: number;
+}
+
+/**
+ * Target repositories with managed settings, for a registry that does not create them on push (ECR). Jobs of one
+ * repository that run at once share one check; only the job that did the work gets its report, the others an empty one.
+ */
 export interface RepositoryStore {
-  /** Returns whether this call created the repository. */
-  ensure(repository: string, source: string): Promise<'created' | 'exists'>;
+  /** Checks an existing repository and puts back its managed settings where they drifted; undefined, creating nothing, when it does not exist. */
+  check(repository: string, source: string): Promise<RepositoryReport | undefined>;
+  /** Creates the repository with its managed settings, or checks it as check() does when it exists. */
+  ensure(repository: string, source: string): Promise<RepositoryReport>;
+  /** The repositories named `<prefix>/…` (every one for an empty prefix), but those in `except`, that the mirror manages. */
+  listManaged(prefix: string, except?: ReadonlySet<string>): Promise<ManagedListing>;
 }
 
 /** The payload of one worker invocation. */
@@ -158,6 +188,15 @@ export interface MirrorResult {
   readonly budget?: PullBudgetSeen;
   /** Manifest GETs this image spent on its source (Docker Hub's counted pulls), when any. */
   readonly pulls?: number;
+  /** What this job did to its ECR repository, when there is something to say: created, settings put back, warnings. */
+  readonly repository?: RepositoryNote;
+}
+
+/** A RepositoryReport as a result line carries it: only what there is to say. */
+export interface RepositoryNote {
+  readonly created?: true;
+  readonly repaired?: readonly string[];
+  readonly warnings?: readonly string[];
 }
 
 /** Where outcomes go: a log line and metrics on AWS. */

@@ -13,16 +13,20 @@ import { planReport, type Report, reportDeferred, reportFailed } from '../../sha
 import type { DockerfileSource } from '../../shared/ports.ts';
 import { comparePlans } from '../../shared/sync/compare-plans.ts';
 import { DEFAULT_LOOKUP_CONCURRENCY, syncAll } from '../../shared/sync/mirror-image.ts';
+import { findOrphans } from '../../shared/sync/orphans.ts';
 import { baseTree, credentialsFile, imagesDirectory, sourceLookups } from '../../shared/wiring/cli.ts';
 import { guardLines, safeMessage, safeText } from '../../shared/safe-text.ts';
+import { ecrRepositoryStore, isEcrTarget } from '../../shared/wiring/ecr.ts';
 import { createSyncDeps, stopCopiesNow } from '../../shared/wiring/sync.ts';
 import { addBotCommands } from './bots.ts';
+import { renderOrphans } from './render-orphans.ts';
 import { progressLine, renderReport } from './render.ts';
 import { renderDiffMarkdown, renderDiffText } from './render-diff.ts';
 
 /**
- * Exit codes: 0 all good, 1 an image failed or a file was invalid, 2 a usage error, 3 nothing failed but images were
- * deferred to keep a source's pull budget (run again later), 128 + n stopped by signal n.
+ * Exit codes: 0 all good, 1 an image failed or a file was invalid (`orphans`: orphaned repositories found), 2 a usage
+ * error, 3 nothing failed but images were deferred to keep a source's pull budget (run again later), 128 + n stopped by
+ * signal n.
  */
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
@@ -187,8 +191,8 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--lookup-concurrency <n>', `images looked up (HEAD on source and target, free on Docker Hub) at once (1-${MAX_LOOKUP_CONCURRENCY})`, wholeNumber('--lookup-concurrency', MAX_LOOKUP_CONCURRENCY), DEFAULT_LOOKUP_CONCURRENCY)
     .option('--pull-reserve <n>', `pulls of a source's budget (Docker Hub: 100 or 200 per 6 h) never spent, kept for the clusters still pulling from it; an image that would go below is deferred (0-${MAX_PULL_RESERVE})`, wholeNumber('--pull-reserve', MAX_PULL_RESERVE, 0), DEFAULT_PULL_RESERVE)
     .option('--platform <os/arch>', 'copy only these platforms out of multi-platform indexes (repeatable; default: the whole index, digest kept)', collect, [] as string[])
-    .option('--ecr', 'treat the target as ECR (create repositories) even if its host is not *.dkr.ecr.*.amazonaws.com')
-    .option('--kms-key <arn>', 'KMS key for new ECR repositories (default AES256)')
+    .option('--ecr', 'treat the target as ECR (create repositories, put back their drifted settings) even if its host is not *.dkr.ecr.*.amazonaws.com')
+    .option('--kms-key <arn>', 'KMS key of ECR repositories (default AES256): new ones get it, an existing one encrypted otherwise is reported')
     .option('--credentials <file>', 'JSON keyed by registry host: {"docker.io": {"username": "…", "password": "…"}}')
     .option('--crane <path>', 'crane binary (env: CRANE)', io.env.CRANE ?? 'crane')
     .option('--timeout <seconds>', `time limit of one image copy (1-${MAX_TIMEOUT_SECONDS})`, wholeNumber('--timeout', MAX_TIMEOUT_SECONDS), 600)
@@ -246,13 +250,48 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       if (stoppedBy !== undefined) setExit(EXIT_SIGNAL[stoppedBy]);
     });
 
+  commonOptions(program.command('orphans'))
+    .description('list the ECR repositories under the target prefix, tagged managed-by=image-mirror, that no Dockerfile names any more (nothing is deleted)')
+    .requiredOption('--target <registry[/prefix]>', 'the ECR registry and prefix the sync mirrors into')
+    .option('--ecr', 'treat the target as ECR even if its host is not *.dkr.ecr.*.amazonaws.com')
+    .option('--region <region>', 'AWS region, where the target host does not tell it (env: AWS_REGION)')
+    .addOption(new Option('--format <format>', 'output: a table (text) or one JSON document (json, same as --json)').choices(['text', 'json'] as const))
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Give the same --images, --name-template and --allow-registry as the sync: the repositories it would mirror into',
+        'are the ones kept. A repository whose source directory (<registry>/<repository>/) holds an invalid Dockerfile is',
+        'not called orphaned while the file is broken.',
+        '',
+        'Exit codes: 0 no orphans, 1 orphans found, 2 usage or setup error (a target that is not ECR, ECR refusing).',
+        '',
+        'Example:',
+        '  mirror orphans --images images/ --target 123456789012.dkr.ecr.eu-west-1.amazonaws.com/mirror',
+        '  aws ecr delete-repository --repository-name mirror/docker.io/library/old --force   # once nothing pulls it',
+      ].join('\n'),
+    )
+    .action(async (options) => {
+      const format = formatOf(options);
+      const target = parseTargetBase(options.target);
+      if (!isEcrTarget({ target, ecr: options.ecr === true })) {
+        throw new UsageError(`--target: "${safeText(options.target)}" is not an ECR registry (*.dkr.ecr.<region>.amazonaws.com): only ECR repositories are tagged and listed; give --ecr for ECR under another name`);
+      }
+      const plan = await loadPlan(options, target);
+      const region = options.region ?? io.env.AWS_REGION;
+      const store = ecrRepositoryStore({ target, ...(region ? { region } : {}) });
+      const report = await findOrphans(plan, store, target.prefix);
+      io.stdout(format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderOrphans(report, target));
+      setExit(report.orphans.length > 0 ? EXIT_FAILED : EXIT_OK);
+    });
+
   addBotCommands(program, io, (ok) => setExit(ok ? EXIT_OK : EXIT_FAILED));
   return program;
 }
 
 /**
  * Runs the `mirror` command with these arguments (without node and the script) and returns its exit code:
- * 0 all good, 1 an image failed or a file was invalid, 2 a usage error, 3 images deferred for a source's pull budget
+ * 0 all good, 1 an image failed or a file was invalid (or `orphans` found some), 2 a usage error, 3 images deferred for a source's pull budget
  * (nothing failed), 130 or 143 a sync stopped by SIGINT or SIGTERM.
  * Nothing is written but through `io`.
  */

@@ -23,6 +23,7 @@ export function renderReport(report: Report, kind: 'plan' | 'sync'): string {
     lines.push('', 'Target tags that held another image (now overwritten):');
     for (const r of replaced) lines.push(`  ${r.target ?? r.source}: was ${r.replaced}`);
   }
+  lines.push(...repositoryLines(report.results));
   const failed = report.results.filter((r) => r.error && r.status !== 'deferred');
   if (failed.length > 0) {
     lines.push('', 'Failed or interrupted images:');
@@ -37,6 +38,17 @@ export function renderReport(report: Report, kind: 'plan' | 'sync'): string {
   lines.push(...budgetLines(report));
   lines.push('', summaryLine(report, kind));
   return lines.join('\n');
+}
+
+/** ECR repositories whose drifted settings were put back, or whose settings the mirror cannot change; one line each. */
+function repositoryLines(results: readonly MirrorResult[]): string[] {
+  const lines: string[] = [];
+  for (const r of results) {
+    const repository = r.target?.replace(/:[^:/]+$/, '') ?? r.source;
+    if (r.repository?.repaired !== undefined) lines.push(`  ${repository}: put back ${r.repository.repaired.join(', ')}`);
+    for (const warning of r.repository?.warnings ?? []) lines.push(`  ${repository}: ${warning}`);
+  }
+  return lines.length === 0 ? [] : ['', 'Repositories (settings that had drifted were put back):', ...lines];
 }
 
 /** The invalid files and the warnings, each block only when it has entries. */

@@ -1,6 +1,6 @@
 import { describeError, isRetryable } from '../errors.ts';
 import { formatReference } from '../image-ref/reference.ts';
-import type { FileIssue, MirrorResult, MirrorStatus, PullBudgetSeen } from '../ports.ts';
+import type { FileIssue, MirrorResult, MirrorStatus, PullBudgetSeen, RepositoryNote } from '../ports.ts';
 import { safeMessage } from '../safe-text.ts';
 import type { MirrorJob, Plan } from './plan.ts';
 
@@ -52,6 +52,8 @@ export interface JobOutcome {
   readonly durationMs?: number;
   readonly budget?: PullBudgetSeen | undefined;
   readonly pulls?: number | undefined;
+  /** What the job did to its target repository, when there is something to say. */
+  readonly repository?: RepositoryNote | undefined;
 }
 
 /**
@@ -73,7 +75,13 @@ export function resultOf(job: MirrorJob, outcome: JobOutcome): MirrorResult {
     ...(outcome.durationMs === undefined ? {} : { durationMs: Math.round(outcome.durationMs) }),
     ...(outcome.budget === undefined ? {} : { budget: outcome.budget }),
     ...(outcome.pulls ? { pulls: outcome.pulls } : {}),
+    ...(outcome.repository === undefined ? {} : { repository: repositoryNote(outcome.repository) }),
   };
+}
+
+// Warnings may carry a KMS key name from the repository's own settings: made safe to print like everything else.
+function repositoryNote(note: RepositoryNote): RepositoryNote {
+  return { ...note, ...(note.warnings === undefined ? {} : { warnings: note.warnings.map((warning) => safeMessage(warning)) }) };
 }
 
 /** File issues made safe to print: the names and the messages come from the files. */

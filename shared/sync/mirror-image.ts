@@ -2,10 +2,10 @@ import pLimit from 'p-limit';
 import { CopyFailedError, DeferredError, describeError, InterruptedError, isAuthFailure, isDeferral, isInterruption, isPullLimitRefusal, mayRetry, MirrorError, PlatformNotFoundError, PullLimitError, RateLimitedError, RegistryRequestError, SourceRateLimitedError } from '../errors.ts';
 import { isImageManifestMediaType, type ManifestDescriptor, OCI_INDEX } from '../oci/manifest.ts';
 import { isNarrowedCopyOf, narrowIndex, type Platform } from '../oci/platform.ts';
-import { formatReference, type ImageReference, withDigest } from '../image-ref/reference.ts';
+import { formatReference, type ImageReference, repositoryName, withDigest } from '../image-ref/reference.ts';
 import type { MirrorJob, Plan } from '../plan/plan.ts';
 import { buildReport, type Report, resultOf } from '../plan/report.ts';
-import type { CredentialProvider, ImageCopier, Manifest, ManifestHead, ManifestRegistry, MirrorResult, MirrorStatus, PullBudgetSeen, RegistryCredential, RepositoryStore } from '../ports.ts';
+import type { CredentialProvider, ImageCopier, Manifest, ManifestHead, ManifestRegistry, MirrorResult, MirrorStatus, PullBudgetSeen, RegistryCredential, RepositoryNote, RepositoryReport, RepositoryStore } from '../ports.ts';
 import { afterAttempts, COPY_RETRY, retrying, type RetryPolicy, sleep } from '../retry.ts';
 import { describeLimit, isRefusal, PullBudgets, type PullGrant, type PullRefusal } from './pull-budget.ts';
 
@@ -17,7 +17,8 @@ export interface MirrorOutcome {
   readonly budget?: PullBudgetSeen;
   /** Manifest GETs spent on the source (pulls on Docker Hub), when any. */
   readonly pulls?: number;
-  readonly repositoryCreated?: boolean;
+  /** What the job did to its target repository (ECR), when there is something to say. */
+  readonly repository?: RepositoryNote;
   /** For `copied`: what the target tag held before, when it was another image. */
   readonly replaced?: string;
 }
@@ -28,6 +29,8 @@ export interface ImageFacts {
   /** Manifest GETs spent on the source so far (each a pull on Docker Hub). */
   pulls?: number;
   budget?: PullBudgetSeen;
+  /** What was done to the target repository, when there is something to say: kept on a failure after the check. */
+  repository?: RepositoryNote;
 }
 
 /** The ports the sync use case works through. */
@@ -95,7 +98,7 @@ export async function syncAll(plan: Plan, deps: SyncDeps, options: SyncAllOption
         const outcome = 'status' in examined ? examined : await copies(() => copyImage(examined, deps, shared, facts));
         result = resultOf(job, { ...outcome, durationMs: performance.now() - started });
       } catch (error) {
-        result = resultOf(job, { status: statusOf(error), digest: facts.digest, budget: facts.budget, pulls: facts.pulls, error, durationMs: performance.now() - started });
+        result = resultOf(job, { status: statusOf(error), digest: facts.digest, budget: facts.budget, pulls: facts.pulls, repository: facts.repository, error, durationMs: performance.now() - started });
       }
       done += 1;
       options.onResult?.(result, done, plan.jobs.length);
@@ -112,8 +115,9 @@ export function statusOf(error: unknown): 'failed' | 'interrupted' | 'deferred' 
 }
 
 /**
- * Mirrors one image: ensures the target repository, compares digests by HEAD on both sides (no pull
- * spent when they match), otherwise copies the exact source digest and checks what landed.
+ * Mirrors one image: compares digests by HEAD on both sides (no pull spent when they match) while the target
+ * repository is checked and its drifted settings put back; creates the repository once the source is known to exist;
+ * otherwise copies the exact source digest and checks what landed.
  * Throws a MirrorError that names the image and the step that failed; `facts` keeps what was learnt before.
  */
 export async function mirrorImage(job: MirrorJob, deps: SyncDeps, options: SyncOptions = {}, facts: ImageFacts = {}): Promise<MirrorOutcome> {
@@ -127,31 +131,51 @@ interface PendingCopy {
   readonly job: Required<MirrorJob>;
   readonly source: ManifestHead;
   readonly target: ManifestHead | undefined;
-  readonly repositoryCreated: boolean;
+  /** True when `source` is the source's own answer, not just the digest a pinned reference names. */
+  readonly sourceSeen: boolean;
 }
 
-/** The look-up: the repository ensured, both digests by HEAD; an outcome when nothing is to be copied. */
+/**
+ * The look-up: both digests by HEAD while the target repository is checked (and its drifted settings put back); the
+ * repository created only once the source is known to exist. An outcome when nothing is to be copied.
+ */
 async function examineImage(job: MirrorJob, deps: SyncDeps, options: SyncOptions, facts: ImageFacts): Promise<MirrorOutcome | PendingCopy> {
   const { source, target } = job;
   if (target === undefined) throw new MirrorError(`mirroring "${formatReference(source)}": the job has no target`);
   const platforms = options.platforms ?? [];
-
-  let repositoryCreated = false;
-  if (deps.repositories && !options.dryRun) {
-    repositoryCreated = (await deps.repositories.ensure(target.repository, `${source.registry}/${source.repository}`)) === 'created';
-  }
+  // A dry run changes no repository: it neither creates one nor puts back a setting.
+  const repositories = options.dryRun ? undefined : deps.repositories;
+  const sourceName = repositoryName(source);
 
   // A digest-pinned source needs no request on the source side unless it is to be copied.
-  const [sourceHead, targetHead] = await Promise.all([
+  const [sourceLooked, targetLooked, checked] = await Promise.allSettled([
     source.digest !== undefined ? Promise.resolve<ManifestHead>({ digest: source.digest }) : lookup(deps.registry, source, 'source'),
     lookup(deps.registry, target, 'target'),
+    repositories?.check(target.repository, sourceName),
   ]);
+  if (checked.status === 'fulfilled') noteRepository(checked.value, facts);
+  const missing = repositories !== undefined && checked.status === 'fulfilled' && checked.value === undefined;
+  let sourceHead = settled(sourceLooked);
+  let sourceSeen = source.digest === undefined;
+  // No repository yet, so a copy follows: a pinned source is looked at now, for none is created for an image that does not exist.
+  if (missing && !sourceSeen) {
+    sourceHead = await lookup(deps.registry, source, 'source');
+    sourceSeen = true;
+  }
   if (sourceHead === undefined) {
     throw new RegistryRequestError(`looking up source "${formatReference(source)}": no such image (404)`, { status: 404 });
   }
   noteLookup(sourceHead, source, options, facts);
   facts.digest = sourceHead.digest;
-  const pending: PendingCopy = { job: job as Required<MirrorJob>, source: sourceHead, target: targetHead, repositoryCreated };
+  settled(checked);
+  let targetHead: ManifestHead | undefined;
+  if (missing) {
+    // The target holds nothing, whatever it answered: a registry may answer a HEAD in a missing repository with an error.
+    noteRepository(await repositories.ensure(target.repository, sourceName), facts);
+  } else {
+    targetHead = settled(targetLooked);
+  }
+  const pending: PendingCopy = { job: job as Required<MirrorJob>, source: sourceHead, target: targetHead, sourceSeen };
   const upToDate = targetHead !== undefined && (targetHead.digest === sourceHead.digest || (platforms.length > 0 && (await holdsNarrowedCopy(deps.registry, target, sourceHead.digest, platforms))));
   if (upToDate) return outcomeOf(pending, options.dryRun ? 'would-skip' : 'skipped', facts);
   if (options.dryRun) return outcomeOf(pending, 'would-copy', facts);
@@ -164,7 +188,7 @@ async function copyImage(pending: PendingCopy, deps: SyncDeps, options: SyncOpti
   const { source } = job;
   if (options.signal?.aborted) throw new InterruptedError(`copying "${formatReference(source)}": interrupted before the copy started`);
   let head = pending.source;
-  if (source.digest !== undefined) {
+  if (!pending.sourceSeen) {
     // A pinned source was not looked at: one free HEAD says that it exists, what kind it is, and what budget is left.
     const found = await lookup(deps.registry, source, 'source');
     if (found === undefined) throw new RegistryRequestError(`looking up source "${formatReference(source)}": no such image (404)`, { status: 404 });
@@ -211,8 +235,25 @@ function outcomeOf(pending: PendingCopy, status: MirrorOutcome['status'], facts:
     digest: pending.source.digest,
     ...(facts.budget !== undefined ? { budget: facts.budget } : {}),
     ...(facts.pulls ? { pulls: facts.pulls } : {}),
-    ...(pending.repositoryCreated ? { repositoryCreated: true } : {}),
+    ...(facts.repository !== undefined ? { repository: facts.repository } : {}),
   };
+}
+
+/** A settled look-up's value, or its error thrown. */
+function settled<T>(result: PromiseSettledResult<T>): T {
+  if (result.status === 'rejected') throw result.reason;
+  return result.value;
+}
+
+/** What a repository check or creation did, kept in the facts when there is something to say. */
+function noteRepository(report: RepositoryReport | undefined, facts: ImageFacts): void {
+  if (report === undefined) return;
+  const note: RepositoryNote = {
+    ...(report.created ? { created: true as const } : {}),
+    ...(report.repaired.length > 0 ? { repaired: report.repaired } : {}),
+    ...(report.warnings.length > 0 ? { warnings: report.warnings } : {}),
+  };
+  if (Object.keys(note).length > 0) facts.repository = note;
 }
 
 /** What a source look-up says of the budget, and the pull it spent when the registry answered no HEAD. */

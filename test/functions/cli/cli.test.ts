@@ -72,6 +72,10 @@ describe('usage errors exit 2 and say what is wrong', () => {
     [['plan', '--images', '.', '--allow-registry', 'not a host'], '--allow-registry: "not a host" is not a registry host'],
     [['sync', '--images', '.', '--target', 'r.example.com', '--credentials', '/nonexistent.json'], '--credentials: cannot read "/nonexistent.json": ENOENT'],
     [['frobnicate'], "unknown command 'frobnicate'"],
+    [['orphans', '--images', '.'], "required option '--target <registry[/prefix]>' not specified"],
+    [['orphans', '--images', '.', '--target', 'r.example.com/mirror'], '--target: "r.example.com/mirror" is not an ECR registry (*.dkr.ecr.<region>.amazonaws.com)'],
+    [['orphans', '--images', '.', '--target', '123456789012.dkr.ecr.eu-west-1.amazonaws.com/m', '--format', 'markdown'], "argument 'markdown' is invalid"],
+    [['orphans', '--images', '/nonexistent/dir', '--target', '123456789012.dkr.ecr.eu-west-1.amazonaws.com/m'], '--images: "/nonexistent/dir" is not a directory'],
   ])('%j', async (args, message) => {
     const run = await runCli(args);
     expect(run.code).toBe(2);
@@ -92,6 +96,15 @@ describe('usage errors exit 2 and say what is wrong', () => {
     const run = await runCli(['sync', '--help']);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('--platform <os/arch>');
+  });
+});
+
+describe('mirror orphans', () => {
+  it('shows help with an example and the exit codes', async () => {
+    const run = await runCli(['orphans', '--help']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('mirror orphans --images images/ --target 123456789012.dkr.ecr.eu-west-1.amazonaws.com/mirror');
+    expect(run.stdout).toContain('Exit codes: 0 no orphans, 1 orphans found, 2 usage or setup error');
   });
 });
 

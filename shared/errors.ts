@@ -92,6 +92,9 @@ export class ExpansionError extends DockerfileError {}
 /** The run was told to stop (SIGINT, SIGTERM) before this work finished; nothing was left half-done on our side. */
 export class InterruptedError extends MirrorError {}
 
+/** A worker invocation's time ran out before the work ended: requests and the copy in flight were stopped. Final: another attempt gets no more time. */
+export class DeadlineError extends MirrorError {}
+
 /** A mistake in how the `mirror` command was called: exit code 2. */
 export class UsageError extends MirrorError {}
 

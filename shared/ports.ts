@@ -137,6 +137,8 @@ export interface WorkerJobPayload {
   readonly source: string;
   readonly target: string;
   readonly files: readonly string[];
+  /** The scheduler run that sent it: on every log line of the worker, so that one run's outcome can be found. */
+  readonly runId?: string;
 }
 
 /** Starts one worker per image, without waiting for it to finish. */
@@ -201,7 +203,10 @@ export interface RepositoryNote {
 
 /** Where outcomes go: a log line and metrics on AWS. */
 export interface OutcomeRecorder {
+  /** The image's final outcome: one per event. */
   record(result: MirrorResult): void;
+  /** An attempt that failed for a reason that may clear, to be tried again after `waitMs`: never a final outcome. */
+  retrying(result: MirrorResult, attempt: { readonly number: number; readonly of: number; readonly waitMs: number }): void;
 }
 
 /** What a scheduler run did, returned to the caller and logged. */

@@ -2,6 +2,7 @@ import { parsePlatform, type Platform } from '../oci/platform.ts';
 import { DEFAULT_NAME_TEMPLATE, parseTargetBase, type TargetBase, validateNameTemplate } from '../image-ref/target.ts';
 import { normaliseRegistryHost } from '../image-ref/reference.ts';
 import { DEFAULT_PULL_RESERVE } from '../plan/cost.ts';
+import { WORKER_RETRY } from '../retry.ts';
 import { EnvReader, optionalField } from './env.ts';
 
 /** The worker Lambda's settings, read once at cold start. */
@@ -20,7 +21,17 @@ export interface WorkerConfig {
   readonly region?: string;
   /** Pulls of a source's budget (Docker Hub's) the worker never spends: kept for the clusters still pulling from it. */
   readonly pullReserve: number;
+  /** The worker's own attempts at an image whose failure may clear, the first included (Lambda's retries are for crashes). */
+  readonly maxAttempts: number;
+  /** The longest first wait between those attempts, in milliseconds; it doubles for each one after. */
+  readonly retryDelayMs: number;
 }
+
+/** Attempts inside one invocation: more would only wait out the 15 minutes. */
+const MAX_ATTEMPTS = 10;
+
+/** Waits of more than five minutes belong to the next scheduled run, not to an invocation. */
+const MAX_RETRY_DELAY_SECONDS = 300;
 
 /** No budget Docker Hub hands out is larger; a reserve beyond it would defer everything. */
 export const MAX_PULL_RESERVE = 100_000;
@@ -46,6 +57,8 @@ export function loadWorkerConfig(env: Readonly<Record<string, string | undefined
     platforms,
     allowRegistries,
     pullReserve: read.wholeNumber('PULL_RESERVE', DEFAULT_PULL_RESERVE, MAX_PULL_RESERVE, 0),
+    maxAttempts: read.wholeNumber('MAX_ATTEMPTS', WORKER_RETRY.attempts, MAX_ATTEMPTS),
+    retryDelayMs: read.wholeNumber('RETRY_DELAY_SECONDS', WORKER_RETRY.baseDelayMs / 1000, MAX_RETRY_DELAY_SECONDS) * 1000,
     ...optionalField('sourceCredentialsSecretId', read.optional('SOURCE_CREDENTIALS_SECRET_ID')),
     ...optionalField('kmsKey', read.optional('KMS_KEY_ARN')),
     ...optionalField('region', read.optional('AWS_REGION')),

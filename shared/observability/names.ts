@@ -10,10 +10,14 @@ export const DIMENSION = {
 
 /** Every metric, in one place; the only dimension is `service` (and SourceRegistry for the budget), to keep cardinality low. */
 export const METRIC = {
-  /** Worker: images copied, skipped (digests already equal) and failed. */
+  /** Worker: images copied, skipped (digests already equal), and failed for good (a permanent failure, or the last attempt's). */
   copied: 'ImagesCopied',
   skipped: 'ImagesSkipped',
   failed: 'ImagesFailed',
+  /** Worker: attempts that failed for a reason that may clear and were tried again (never paged: a failed last attempt is ImagesFailed). */
+  retried: 'ImagesRetried',
+  /** Worker: mirror repositories whose managed settings (scan on push, lifecycle policy, tags) had drifted and were put back. */
+  repositoriesRepaired: 'RepositoriesRepaired',
   /** Worker: images left for the next run to keep a source's pull budget above the reserve (never paged). */
   deferred: 'ImagesDeferred',
   /** Worker: a source's pull budget as its last answer told it, less what the worker has spent since; by SourceRegistry. */

@@ -25,6 +25,7 @@ export class PowertoolsOutcomeRecorder implements OutcomeRecorder {
       ...(result.budget === undefined ? {} : { pullBudget: result.budget }),
     };
     if (result.budget !== undefined) this.recordBudget(result);
+    this.recordRepository(result);
     if (result.status === 'deferred') {
       // Not a failure: the next scheduled run picks it up. Counted, shown on the dashboard, never paged.
       this.logger.warn('image deferred', { ...attributes, reason: result.error });
@@ -40,6 +41,31 @@ export class PowertoolsOutcomeRecorder implements OutcomeRecorder {
       this.metrics.addMetric(METRIC.skipped, MetricUnit.Count, 1);
     }
     if (result.durationMs !== undefined) this.metrics.addMetric(METRIC.duration, MetricUnit.Milliseconds, result.durationMs);
+  }
+
+  retrying(result: MirrorResult, attempt: { readonly number: number; readonly of: number; readonly waitMs: number }): void {
+    // Not a failure yet: counted apart from ImagesFailed, which only the last attempt's failure (or a permanent one) moves.
+    this.logger.warn('image retried', {
+      source: result.source,
+      target: result.target,
+      digest: result.digest,
+      error: result.error,
+      attempt: attempt.number,
+      attempts: attempt.of,
+      retryInMs: attempt.waitMs,
+    });
+    this.metrics.addMetric(METRIC.retried, MetricUnit.Count, 1);
+  }
+
+  // A repository whose managed settings drifted is put back by the worker: said once, counted, never paged. Encryption,
+  // which cannot change, is only reported.
+  private recordRepository(result: MirrorResult): void {
+    const repository = result.repository;
+    if (repository?.repaired?.length) {
+      this.logger.warn('repository repaired', { source: result.source, target: result.target, repaired: repository.repaired });
+      this.metrics.addMetric(METRIC.repositoriesRepaired, MetricUnit.Count, 1);
+    }
+    for (const warning of repository?.warnings ?? []) this.logger.warn('repository settings differ', { source: result.source, target: result.target, warning });
   }
 
   // The one metric with a second dimension: a budget is per source registry, and there are few of them.

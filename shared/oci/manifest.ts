@@ -62,6 +62,15 @@ const manifestSchema = z.looseObject({
   annotations,
 });
 
+const sizedSchema = z.object({ size: z.int().check(z.gte(0)) });
+const imageSizesSchema = z.looseObject({ config: sizedSchema, layers: z.array(sizedSchema) });
+
+/** The bytes an image manifest's config and layers add up to; undefined for an index, or a manifest that does not say. */
+export function imageBytes(json: ManifestJson): number | undefined {
+  const parsed = imageSizesSchema.safeParse(json);
+  return parsed.success ? parsed.data.layers.reduce((sum, layer) => sum + layer.size, parsed.data.config.size) : undefined;
+}
+
 /** Parses a manifest or index body, checking the fields mirroring reads; throws an Error saying which field is wrong. */
 export function parseManifestJson(body: string): ManifestJson {
   let data: unknown;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { InterruptedError, PullLimitError, RateLimitedError, RegistryRequestError } from '../errors.ts';
+import { InterruptedError, MirrorError, PullLimitError, RateLimitedError, RegistryRequestError } from '../errors.ts';
 import { DOCKER_HUB, formatReference, type ImageReference } from '../image-ref/reference.ts';
 import * as z from 'zod/mini';
 import { isDigest, type ManifestJson, MANIFEST_MEDIA_TYPES, parseManifestJson } from '../oci/manifest.ts';
@@ -12,8 +12,12 @@ export interface HttpRegistryOptions {
   readonly credentials: CredentialProvider;
   readonly retry?: RetryPolicy;
   readonly timeoutMs?: number;
-  /** Aborted when the run is told to stop (SIGINT, SIGTERM): requests and retry waits end at once, as `interrupted`. */
-  readonly signal?: AbortSignal;
+  /**
+   * Aborted when the run is told to stop (SIGINT, SIGTERM) or its time is up: requests and retry waits end at once, as
+   * `interrupted`. A function when the signal changes over the client's life: a Lambda container's client serves one
+   * invocation after another, each with its own deadline.
+   */
+  readonly signal?: AbortSignal | (() => AbortSignal | undefined);
   /** Sends every request: manifest requests, each redirect hop and the token endpoints'. */
   readonly fetch?: RegistryFetch;
   /** The wait between attempts, given the run's signal so that an interruption can end it. */
@@ -180,6 +184,12 @@ export class HttpRegistryClient implements ManifestRegistry {
     this.sleep = options.sleep ?? sleep;
   }
 
+  /** The signal that ends the current run's requests, if any. */
+  private get signal(): AbortSignal | undefined {
+    const signal = this.options.signal;
+    return typeof signal === 'function' ? signal() : signal;
+  }
+
   /**
    * The digest by HEAD, free on Docker Hub. A HEAD answered 200 without Docker-Content-Digest is followed by a GET; a
    * registry that answers HEAD with 405 is asked by GET from then on, for the client's lifetime (a run, or a Lambda
@@ -251,7 +261,7 @@ export class HttpRegistryClient implements ManifestRegistry {
     return retrying(this.retry, () => this.attempt(exchange), {
       classify: (error) => ({ retryable: error instanceof RegistryRequestError && error.retryable, retryAfterMs: error instanceof RegistryRequestError ? error.retryAfterMs : undefined }),
       giveUp: (error, attempts, retryable) => (retryable && error instanceof RegistryRequestError ? withAttempts(error, attempts) : error),
-      sleep: (ms) => this.sleep(ms, this.options.signal),
+      sleep: (ms) => this.sleep(ms, this.signal),
     });
   }
 
@@ -526,7 +536,8 @@ export class HttpRegistryClient implements ManifestRegistry {
   private async send(url: URL, init: RegistryRequestInit, what: string): Promise<RegistryResponse> {
     const timeout = AbortSignal.timeout(this.timeoutMs);
     try {
-      return await this.fetch(url, { ...init, redirect: 'manual', signal: this.options.signal ? AbortSignal.any([this.options.signal, timeout]) : timeout });
+      const signal = this.signal;
+      return await this.fetch(url, { ...init, redirect: 'manual', signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
     } catch (error) {
       throw this.failure(what, error);
     }
@@ -549,7 +560,8 @@ export class HttpRegistryClient implements ManifestRegistry {
    * trusted next time either); or cut off or timed out (another attempt may get it).
    */
   private failure(what: string, error: unknown): RegistryRequestError | InterruptedError {
-    if (this.options.signal?.aborted) return new InterruptedError(`${what}: interrupted`, { cause: error });
+    const signal = this.signal;
+    if (signal?.aborted) return new InterruptedError(`${what}: ${signal.reason instanceof MirrorError ? signal.reason.message : 'interrupted'}`, { cause: error });
     if (isCertificateRejection(error)) {
       return new RegistryRequestError(`${what}: ${networkMessage(error)} (the registry's certificate is not trusted: give its CA bundle in SSL_CERT_FILE)`, { cause: error });
     }

@@ -1,11 +1,14 @@
-import { describeError, InvalidImageReferenceError, InvalidJobError, isRetryable } from '../errors.ts';
+import { CopyFailedError, DeadlineError, describeError, InvalidImageReferenceError, InvalidJobError, isRetryable } from '../errors.ts';
 import type { Platform } from '../oci/platform.ts';
-import { formatReference, type ImageReference, parseImageReference } from '../image-ref/reference.ts';
+import { formatReference, type ImageReference, parseImageReference, withDigest } from '../image-ref/reference.ts';
 import { type TargetBase, targetFor } from '../image-ref/target.ts';
 import type { MirrorJob } from '../plan/plan.ts';
 import { resultOf } from '../plan/report.ts';
-import type { MirrorResult, OutcomeRecorder } from '../ports.ts';
+import type { ManifestRegistry, MirrorResult, OutcomeRecorder } from '../ports.ts';
+import { imageBytes } from '../oci/manifest.ts';
+import { nextDelay, type RetryPolicy, sleep, WORKER_RETRY } from '../retry.ts';
 import { type ImageFacts, mirrorImage, statusOf, type SyncDeps, type SyncOptions } from './mirror-image.ts';
+import { PullBudgets } from './pull-budget.ts';
 import { safeMessage, safeText } from '../safe-text.ts';
 
 /** What the scheduler (or a person with `aws lambda invoke`) sends the worker: `{"source": "postgres:14"}` is enough. */
@@ -13,6 +16,13 @@ export interface WorkerEvent {
   readonly source?: unknown;
   readonly target?: unknown;
   readonly files?: unknown;
+  readonly runId?: unknown;
+}
+
+/** The run id an event carries, when it is one the scheduler could have written (anyone may invoke the worker). */
+export function runIdOf(event: WorkerEvent | null | undefined): string | undefined {
+  const runId: unknown = typeof event === 'object' && event !== null ? event.runId : undefined;
+  return typeof runId === 'string' && /^[\w:./+-]{1,100}$/.test(runId) ? runId : undefined;
 }
 
 export interface WorkerSettings {
@@ -60,18 +70,37 @@ function parseTarget(value: unknown, base: TargetBase): ImageReference {
   return target;
 }
 
+/** No attempt starts with less than this before the deadline: it could not look up and copy anything. */
+const MIN_ATTEMPT_MS = 30_000;
+
+/** After the deadline, how long the work is given to stop by itself (its requests and crane are aborted) before it is abandoned. */
+const STOP_GRACE_MS = 2_000;
+
+export interface WorkerRunOptions extends Pick<SyncOptions, 'copyRetry' | 'pullReserve' | 'sleep'> {
+  /** Epoch milliseconds by which the outcome must be known: the Lambda deadline less the time to log it and flush metrics. */
+  readonly deadline?: number;
+  /** The worker's own attempts at an image and the waits between them (WORKER_RETRY when absent). */
+  readonly retry?: RetryPolicy;
+  /**
+   * Told the invocation's signal, aborted at the deadline, before the work starts (and `undefined` after it ends), so that
+   * adapters built once per container (the registry client) stop their requests with it.
+   */
+  readonly bindSignal?: (signal: AbortSignal | undefined) => void;
+}
+
 /**
- * Mirrors the image of one worker event and records the outcome. Returns the result for permanent
- * failures (an invalid event, a missing image), throws retryable ones so Lambda retries them and,
- * when retries run out, sends the event to the dead-letter queue.
+ * Mirrors the image of one worker event and records its outcome once. A failure that may clear is tried again inside the
+ * invocation (Lambda tells a function no attempt number, so only the worker's own attempts can tell the last one from
+ * the others): each such attempt is recorded as retrying, and only the last one's failure as the outcome. The outcome
+ * is returned, never thrown: Lambda's own retries are left for invocations that crashed. Everything is bounded by
+ * `deadline`: requests and crane are stopped there, and the outcome says so.
  */
 export async function runWorkerJob(
   event: WorkerEvent,
   deps: SyncDeps & { recorder: OutcomeRecorder },
   settings: WorkerSettings,
-  options: Pick<SyncOptions, 'deadline' | 'copyRetry' | 'pullReserve'> = {},
+  options: WorkerRunOptions = {},
 ): Promise<MirrorResult> {
-  const started = performance.now();
   let job: MirrorJob;
   try {
     job = jobFromEvent(event, settings);
@@ -81,17 +110,164 @@ export async function runWorkerJob(
     deps.recorder.record(result);
     return result;
   }
-  const facts: ImageFacts = {};
+  const clock = new InvocationClock(options.deadline);
+  options.bindSignal?.(clock.signal);
   try {
-    const outcome = await mirrorImage(job, deps, { ...options, platforms: settings.platforms }, facts);
-    const result = resultOf(job, { ...outcome, durationMs: performance.now() - started });
+    const result = await clock.settle(attempts(job, deps, settings, options, clock), () => clock.outOfTime(job, new DeadlineError('the work did not stop when asked')));
     deps.recorder.record(result);
     return result;
-  } catch (error) {
-    // Deferred for the pull budget is no failure: the next scheduled run picks the image up, nothing is retried or paged.
-    const result = resultOf(job, { status: statusOf(error), digest: facts.digest, budget: facts.budget, pulls: facts.pulls, error, durationMs: performance.now() - started });
-    deps.recorder.record(result);
-    if (result.status === 'failed' && isRetryable(error)) throw error;
-    return result;
+  } finally {
+    clock.dispose();
+    options.bindSignal?.(undefined);
   }
+}
+
+/** The image tried until it is mirrored, deferred, fails for good, or no attempt fits before the deadline. */
+async function attempts(job: MirrorJob, deps: SyncDeps & { recorder: OutcomeRecorder }, settings: WorkerSettings, options: WorkerRunOptions, clock: InvocationClock): Promise<MirrorResult> {
+  const policy = options.retry ?? WORKER_RETRY;
+  const started = performance.now();
+  const startedAt = Date.now();
+  // One budget and one record of pulls across attempts: a retry spends from what the first left.
+  const budgets = new PullBudgets(options.pullReserve);
+  const facts: ImageFacts = {};
+  const sync: SyncOptions = {
+    platforms: settings.platforms,
+    budgets,
+    signal: clock.signal,
+    ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
+    ...(options.copyRetry ? { copyRetry: options.copyRetry } : {}),
+    ...(options.sleep ? { sleep: options.sleep } : {}),
+  };
+  for (let attempt = 1; ; attempt += 1) {
+    let failure: unknown;
+    try {
+      const outcome = await mirrorImage(job, deps, sync, facts);
+      return resultOf(job, { ...outcome, durationMs: performance.now() - started });
+    } catch (error) {
+      failure = clock.expired ? clock.failure(job, error) : await lastWords(job, error, deps.registry, facts);
+    }
+    // Deferred for the pull budget is no failure: the next scheduled run picks the image up, nothing is retried or paged.
+    // The deadline's abort interrupts the work, but to the worker it is a failure: the image was not mirrored in time.
+    const result = resultOf(job, { status: failure instanceof DeadlineError ? 'failed' : statusOf(failure), digest: facts.digest, budget: facts.budget, pulls: facts.pulls, repository: facts.repository, error: failure, durationMs: performance.now() - started });
+    if (result.status !== 'failed' || !isRetryable(failure)) return result;
+    const waitMs = nextDelay(policy, { attempt, startedAt, ...(options.deadline === undefined ? {} : { deadline: options.deadline - MIN_ATTEMPT_MS }) });
+    if (waitMs === undefined) return result;
+    deps.recorder.retrying(result, { number: attempt, of: policy.attempts, waitMs: Math.round(waitMs) });
+    // The wait ends early at the deadline (sleep() resolves on the abort): the last failure is then the outcome.
+    await (options.sleep ?? sleep)(waitMs, clock.signal);
+    if (clock.expired) return resultOf(job, { status: 'failed', digest: facts.digest, budget: facts.budget, pulls: facts.pulls, repository: facts.repository, error: clock.failure(job, failure), durationMs: performance.now() - started });
+  }
+}
+
+/**
+ * A copy that crane ran until its time limit is too large (or its source too slow) for one invocation: no attempt will do
+ * better, so say what will, with the image's size where it can be read for free. (A copy not started for want of time
+ * has no crane failure as its cause: another run may do.)
+ */
+async function lastWords(job: MirrorJob, error: unknown, registry: ManifestRegistry, facts: ImageFacts): Promise<unknown> {
+  const ranOutOfTime = error instanceof CopyFailedError && error.reason === 'timeout' && error.cause instanceof CopyFailedError && error.cause.reason === 'timeout';
+  if (!ranOutOfTime) return error;
+  const size = await sizeOf(job, registry, facts);
+  return new CopyFailedError(`${describeError(error)}${size}: ${TOO_LARGE(job)}`, { cause: error, reason: 'timeout', retryable: false });
+}
+
+/** How long the size may take to read: it only adds to a report. */
+const SIZE_LOOKUP_MS = 5_000;
+
+/**
+ * ` (the image is 12.3 GB)` or ` (an index of 4 images)`, from one manifest GET; nothing where that GET would spend a
+ * pull of a source's budget (Docker Hub's), where it fails, or where it takes too long.
+ */
+async function sizeOf(job: MirrorJob, registry: ManifestRegistry, facts: ImageFacts): Promise<string> {
+  if (facts.budget !== undefined || facts.digest === undefined) return '';
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), SIZE_LOOKUP_MS)));
+    const manifest = await Promise.race([registry.getManifest(withDigest(job.source, facts.digest)), late]);
+    if (manifest === undefined) return '';
+    const bytes = imageBytes(manifest.json);
+    if (bytes !== undefined) return ` (the image is ${formatBytes(bytes)})`;
+    const images = manifest.json.manifests?.length;
+    return images ? ` (an index of ${images} images)` : '';
+  } catch {
+    return '';
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(1)} GB`;
+  return bytes >= 1e6 ? `${Math.round(bytes / 1e6)} MB` : `${bytes} bytes`;
+}
+
+const TOO_LARGE = (job: MirrorJob): string =>
+  `too large or too slow to copy within one worker invocation (Lambda's 15 minutes); not retried. Mirror it once with \`mirror sync\` from a machine without that limit (README: "Time limits: an image too large for the worker"); from then on the worker finds it unchanged and only looks it up (source ${formatReference(job.source)})`;
+
+/**
+ * The invocation's deadline as a signal: aborted with a DeadlineError when it passes, so that requests and crane stop; and
+ * the guard that abandons work which did not stop, so that the outcome is always recorded before Lambda's own timeout.
+ */
+class InvocationClock {
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout | undefined;
+  private readonly startedAt = Date.now();
+
+  constructor(private readonly deadline: number | undefined) {
+    if (deadline !== undefined) {
+      this.timer = setTimeout(() => this.controller.abort(new DeadlineError("the invocation's time ran out")), Math.max(0, deadline - Date.now()));
+    }
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get expired(): boolean {
+    return this.controller.signal.aborted;
+  }
+
+  /** The work's result, or `late()` when the work has not settled shortly after the deadline. */
+  async settle<T>(work: Promise<T>, late: () => T): Promise<T> {
+    if (this.deadline === undefined) return work;
+    let guard: NodeJS.Timeout | undefined;
+    const abandoned = new Promise<T>((resolve) => {
+      const start = () => (guard = setTimeout(() => resolve(late()), STOP_GRACE_MS));
+      if (this.signal.aborted) start();
+      else this.signal.addEventListener('abort', start, { once: true });
+    });
+    // The abandoned work may still reject later: nobody waits for it any more.
+    work.catch(() => undefined);
+    try {
+      return await Promise.race([work, abandoned]);
+    } finally {
+      clearTimeout(guard);
+    }
+  }
+
+  /** What a failure after the deadline is: a copy that ran out of time is too large for the worker; anything else ran out of time. */
+  failure(job: MirrorJob, error: unknown): DeadlineError {
+    const copying = chainHas(error, CopyFailedError);
+    const what = copying ? `copying "${formatReference(job.source)}"` : `mirroring "${formatReference(job.source)}"`;
+    const detail = `${what}: stopped at the invocation's deadline, ${this.elapsed()} s after it started (${describeError(error)})`;
+    return new DeadlineError(copying ? `${detail}: ${TOO_LARGE(job)}` : `${detail}; the next scheduled run tries again`, { cause: error });
+  }
+
+  /** The outcome of work that did not stop at the deadline. */
+  outOfTime(job: MirrorJob, error: unknown): MirrorResult {
+    return resultOf(job, { status: 'failed', error: this.failure(job, error) });
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+  }
+
+  private elapsed(): number {
+    return Math.round((Date.now() - this.startedAt) / 1000);
+  }
+}
+
+function chainHas(error: unknown, type: abstract new (...args: never[]) => Error): boolean {
+  for (let current: unknown = error; current instanceof Error; current = (current as Error).cause) if (current instanceof type) return true;
+  return false;
 }

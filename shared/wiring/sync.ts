@@ -26,8 +26,8 @@ export interface SyncWiring {
   readonly kmsKey?: string;
   readonly region?: string;
   readonly retry?: RetryPolicy;
-  /** Aborted when the run is interrupted: requests and copies in flight stop. */
-  readonly signal?: AbortSignal;
+  /** Aborted when the run is interrupted: requests in flight stop. A function where each invocation has its own (Lambda). */
+  readonly signal?: AbortSignal | (() => AbortSignal | undefined);
 }
 
 /** The only place SDK clients and adapters are constructed. */

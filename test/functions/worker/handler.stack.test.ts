@@ -106,27 +106,89 @@ describe('worker handler end to end (moto ECR + Secrets Manager, real registries
     expect(value?.error).toContain('no such image (404)');
   });
 
-  it('throws a retryable failure so that Lambda retries it and dead-letters it, after logging and counting it', async () => {
-    const proxy = await startFaultProxy({ upstream: s.sourceRegistry, faults: [{ times: 100, status: 503 }] });
+  it('records a failure that may clear, tried again inside the invocation, as ImagesRetried and the copy that followed as the outcome', async () => {
+    // Four 503s use up the registry client's own retries of the HEAD: the worker's first attempt fails, its second copies.
+    const proxy = await startFaultProxy({ upstream: s.sourceRegistry, faults: [{ method: 'HEAD', times: 4, status: 503 }] });
     try {
-      const handler = await loadHandler(workerEnv());
-      const { error, lines } = await captureJsonLines(() => handler({ source: `${proxy.host}/${ns}/app:1` }, lambdaContext('worker')));
-      expect(error).toMatchObject({ retryable: true });
-      expect(String((error as Error).message)).toContain(`looking up source "${proxy.host}/${ns}/app:1"`);
-      expect(lines.find((line) => line.message === 'image failed')).toMatchObject({ retryable: true });
-      expect(emfMetrics(lines)[0]).toMatchObject({ [METRIC.failed]: 1 });
+      const handler = await loadHandler({ ...workerEnv(), RETRY_DELAY_SECONDS: '1' });
+      const source = `${proxy.host}/${ns}/app:1`;
+      const { value, error, lines } = await captureJsonLines(() => handler({ source, runId: '2026-12-03T10:00:00Z/3f2a9c1e' }, lambdaContext('worker')));
+      expect(error).toBeUndefined();
+      expect(value).toMatchObject({ status: 'copied', digest: index.index.digest });
+      const retried = lines.filter((line) => line.message === 'image retried');
+      expect(retried).toHaveLength(1);
+      expect(retried[0]).toMatchObject({ level: 'WARN', source, attempt: 1, attempts: 3, runId: '2026-12-03T10:00:00Z/3f2a9c1e' });
+      expect(String(retried[0]?.error)).toContain(`looking up source "${source}"`);
+      expect(lines.find((line) => line.message === 'image copied')).toMatchObject({ runId: '2026-12-03T10:00:00Z/3f2a9c1e', cold_start: expect.any(Boolean), function_request_id: expect.any(String) });
+      const metrics = Object.assign({}, ...emfMetrics(lines)) as Record<string, unknown>;
+      expect(metrics).toMatchObject({ [METRIC.retried]: 1, [METRIC.copied]: 1 });
+      expect(metrics[METRIC.failed]).toBeUndefined();
     } finally {
       await proxy.close();
     }
   });
 
-  it('stops before the Lambda deadline instead of being killed mid-copy, as a retryable failure', async () => {
+  it('returns the last attempt\'s failure as ImagesFailed, without throwing: Lambda would only run it again and count it again', async () => {
+    const proxy = await startFaultProxy({ upstream: s.sourceRegistry, faults: [{ times: 100, status: 503 }] });
+    try {
+      const handler = await loadHandler({ ...workerEnv(), MAX_ATTEMPTS: '2', RETRY_DELAY_SECONDS: '1' });
+      const { value, error, lines } = await captureJsonLines(() => handler({ source: `${proxy.host}/${ns}/app:1` }, lambdaContext('worker')));
+      expect(error).toBeUndefined();
+      expect(value).toMatchObject({ status: 'failed', retryable: true });
+      expect(value?.error).toContain(`looking up source "${proxy.host}/${ns}/app:1"`);
+      expect(lines.filter((line) => line.message === 'image retried')).toHaveLength(1);
+      expect(lines.filter((line) => line.message === 'image failed')).toHaveLength(1);
+      const metrics = Object.assign({}, ...emfMetrics(lines)) as Record<string, unknown>;
+      expect(metrics).toMatchObject({ [METRIC.retried]: 1, [METRIC.failed]: 1 });
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('ends a lookup that hangs at the invocation\'s deadline and records why, before Lambda\'s own timeout', async () => {
+    const proxy = await startFaultProxy({ upstream: s.sourceRegistry, faults: [{ method: 'HEAD', times: 100, action: 'stall' }] });
+    try {
+      const handler = await loadHandler(workerEnv());
+      const started = Date.now();
+      // 18 s left: the 15 s margin makes the deadline 3 s away, well before the client's own 30 s per request.
+      const { value, error, lines } = await captureJsonLines(() => handler({ source: `${proxy.host}/${ns}/app:1` }, lambdaContext('worker', 18_000)));
+      expect(error).toBeUndefined();
+      expect(Date.now() - started).toBeLessThan(18_000);
+      expect(value).toMatchObject({ status: 'failed', retryable: false });
+      expect(value?.error).toMatch(/mirroring ".*\/app:1": stopped at the invocation's deadline, \d+ s after it started/);
+      expect(lines.find((line) => line.message === 'image failed')).toBeDefined();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('reports a copy that outlasts its time as too large for the worker, not retried', async () => {
+    // Blobs never come: crane runs into its limit (1 s here, 840 s on AWS) like an image too large for 15 minutes.
+    const pushed = await pushImage({ registry: s.sourceRegistry }, `${ns}/huge`, '1');
+    const proxy = await startFaultProxy({ upstream: s.sourceRegistry, faults: [{ path: /\/blobs\//, times: 1000, action: 'stall' }] });
+    try {
+      const handler = await loadHandler({ ...workerEnv(), COPY_TIMEOUT_SECONDS: '1', RETRY_DELAY_SECONDS: '1' });
+      const { value, error, lines } = await captureJsonLines(() => handler({ source: `${proxy.host}/${ns}/huge:1` }, lambdaContext('worker')));
+      expect(error).toBeUndefined();
+      expect(value).toMatchObject({ status: 'failed', retryable: false, digest: pushed.digest });
+      expect(value?.error).toContain('crane copy timed out after 1 s');
+      // Its size, from one manifest GET: this source has no pull budget to spend.
+      expect(value?.error).toMatch(/\(the image is \d+ bytes\)/);
+      expect(value?.error).toContain('too large or too slow to copy within one worker invocation');
+      expect(lines.some((line) => line.message === 'image retried')).toBe(false);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('records a copy it had no time left to start as a failure, stopped before the Lambda deadline instead of killed mid-copy', async () => {
     const handler = await loadHandler(workerEnv());
     const pushed = await pushImage({ registry: s.sourceRegistry }, `${ns}/late`, '1');
     // 16 s left: the 15 s margin leaves 1 s, too little to start a copy.
-    const { error, lines } = await captureJsonLines(() => handler({ source: `${s.sourceRegistry}/${ns}/late:1` }, lambdaContext('worker', 16_000)));
-    expect(error).toMatchObject({ retryable: true });
-    expect((error as Error).message).toMatch(/stopped, [01] s left before the deadline is too little to copy safely/);
+    const { value, error, lines } = await captureJsonLines(() => handler({ source: `${s.sourceRegistry}/${ns}/late:1` }, lambdaContext('worker', 16_000)));
+    expect(error).toBeUndefined();
+    expect(value).toMatchObject({ status: 'failed' });
+    expect(value?.error).toMatch(/stopped, [01] s left before the deadline is too little to copy safely|stopped at the invocation's deadline/);
     expect(lines.find((line) => line.message === 'image failed')).toBeDefined();
     expect(await manifestDigest(target, targetRepo('late'), '1')).toBeUndefined();
     expect(pushed.digest).toMatch(/^sha256:/);

@@ -15,6 +15,8 @@ describe('loadWorkerConfig', () => {
       platforms: [],
       allowRegistries: [],
       pullReserve: 20,
+      maxAttempts: 3,
+      retryDelayMs: 20_000,
     });
     expect(Object.isFrozen(config)).toBe(true);
   });
@@ -32,9 +34,13 @@ describe('loadWorkerConfig', () => {
       ALLOW_REGISTRIES: 'index.docker.io,quay.io',
       AWS_REGION: 'eu-west-1',
       PULL_RESERVE: '0',
+      MAX_ATTEMPTS: '1',
+      RETRY_DELAY_SECONDS: '90',
     });
     expect(config).toMatchObject({
       pullReserve: 0,
+      maxAttempts: 1,
+      retryDelayMs: 90_000,
       ecr: true,
       copyTimeoutMs: 60_000,
       sourceCredentialsSecretId: 'image-mirror/registry-credentials',
@@ -55,6 +61,8 @@ describe('loadWorkerConfig', () => {
     expect(loadWorkerConfig({ TARGET: 'localhost:5000/m', COPY_TIMEOUT_SECONDS: '900' }).copyTimeoutMs).toBe(900_000);
     expect(() => loadWorkerConfig({ TARGET: 'localhost:5000/m', PULL_RESERVE: '-1' })).toThrow('PULL_RESERVE must be a whole number from 0 to 100000, got "-1"');
     expect(() => loadWorkerConfig({ TARGET: 'localhost:5000/m', PULL_RESERVE: '007' })).toThrow('PULL_RESERVE must be a whole number from 0 to 100000');
+    expect(() => loadWorkerConfig({ TARGET: 'localhost:5000/m', MAX_ATTEMPTS: '0' })).toThrow('MAX_ATTEMPTS must be a whole number from 1 to 10, got "0"');
+    expect(() => loadWorkerConfig({ TARGET: 'localhost:5000/m', RETRY_DELAY_SECONDS: '301' })).toThrow('RETRY_DELAY_SECONDS must be a whole number from 1 to 300, got "301"');
   });
 });
 

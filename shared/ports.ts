@@ -211,6 +211,8 @@ export interface OutcomeRecorder {
 
 /** What a scheduler run did, returned to the caller and logged. */
 export interface ScheduleSummary {
+  /** Names this run on the scheduler's log line and in every worker event it sent. */
+  readonly runId: string;
   readonly dryRun: boolean;
   readonly planned: number;
   readonly invoked: number;
@@ -221,13 +223,16 @@ export interface ScheduleSummary {
   readonly warnings: readonly FileIssue[];
   /** `only` entries that matched no image of the plan. */
   readonly unmatched: readonly string[];
+  /** The images whose worker could not be invoked (a partial fan-out): not retried by this run, picked up by the next. */
   readonly invokeErrors: readonly { source: string; message: string }[];
+  /** Repositories under the target prefix, tagged managed-by=image-mirror, that no Dockerfile names (ECR targets only). */
+  readonly orphans?: { readonly repositories: readonly string[]; readonly checked: number } | { readonly error: string };
 }
 
 /** Where a run's outcome goes: a log line and metrics on AWS. */
 export interface ScheduleRecorder {
   recordRun(summary: ScheduleSummary): void;
-  recordFailure(error: unknown): void;
+  recordFailure(error: unknown, runId: string): void;
 }
 
 /** Findings of one scanned image by severity; a severity ECR leaves out counts 0. */

@@ -1,4 +1,5 @@
 import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { loadFindingsConfig } from '../../shared/config/findings-config.ts';
 import { recordScanEvent } from '../../shared/findings/scan-event.ts';
@@ -9,4 +10,6 @@ const config = loadFindingsConfig(process.env);
 const deps = createFindingsDeps();
 
 /** Logs and counts the findings of one ECR "Image Scan" event (EventBridge) for a mirrored repository. */
-export const handler = middy((event: unknown) => recordScanEvent(event, deps, config)).use(logMetrics(deps.metrics));
+export const handler = middy((event: unknown) => recordScanEvent(event, deps, config))
+  .use(injectLambdaContext(deps.logger, { resetKeys: true }))
+  .use(logMetrics(deps.metrics));

@@ -14,6 +14,9 @@ export interface SchedulerConfig {
   readonly githubApiUrl: string;
   readonly workerFunctionName: string;
   readonly target: TargetBase;
+  /** Treat the target as ECR whatever its host (local stand-ins): its orphaned repositories are looked for. */
+  readonly ecr: boolean;
+  readonly region?: string;
   readonly nameTemplate: string;
   readonly allowRegistries: readonly string[];
   readonly maxInFlight: number;
@@ -40,11 +43,13 @@ export function loadSchedulerConfig(env: Readonly<Record<string, string | undefi
     githubApiUrl: (read.optional('GITHUB_API_URL') ?? 'https://api.github.com').replace(/\/+$/, ''),
     workerFunctionName: read.required('WORKER_FUNCTION_NAME'),
     target: target ?? { registry: '', prefix: '' },
+    ecr: read.boolean('TARGET_IS_ECR', false),
     nameTemplate,
     allowRegistries,
     maxInFlight: read.wholeNumber('MAX_IN_FLIGHT', 10, MAX_IN_FLIGHT),
     ...optionalField('ref', read.optional('GITHUB_REF')),
     ...optionalField('githubTokenSecretId', read.optional('GITHUB_TOKEN_SECRET_ID')),
+    ...optionalField('region', read.optional('AWS_REGION')),
   };
   read.done('scheduler');
   return Object.freeze(config);

@@ -17,7 +17,9 @@ export class LambdaWorkerInvoker implements WorkerInvoker {
       );
       status = response.StatusCode;
     } catch (error) {
-      throw new InvokeError(`invoking ${this.functionName} for "${job.source}": ${describeError(error)}`, { cause: error, retryable: true });
+      // The SDK's error name is the Lambda API's error type (TooManyRequestsException, ResourceNotFoundException…): what to look up.
+      const type = error instanceof Error && error.name !== 'Error' ? `${error.name}: ` : '';
+      throw new InvokeError(`invoking ${this.functionName} for "${job.source}": ${type}${describeError(error)}`, { cause: error, retryable: true });
     }
     if (status !== 202) throw new InvokeError(`invoking ${this.functionName} for "${job.source}": expected status 202, got ${status}`, { retryable: true });
   }

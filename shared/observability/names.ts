@@ -30,6 +30,10 @@ export const METRIC = {
   invoked: 'WorkersInvoked',
   invalidFiles: 'InvalidFiles',
   schedulerFailures: 'SchedulerFailures',
+  /** Scheduler: images of a run whose worker could not be invoked (a partial fan-out; paged, never retried wholesale). */
+  notInvoked: 'WorkersNotInvoked',
+  /** Scheduler: repositories under the prefix, tagged managed-by=image-mirror, that no Dockerfile names any more (never deleted). */
+  orphanedRepositories: 'OrphanedRepositories',
   /** Findings: mirrored images whose scan on push completed, and their critical and high findings (summed over images). */
   imagesScanned: 'ImagesScanned',
   scanCritical: 'ScanFindingsCritical',

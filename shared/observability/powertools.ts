@@ -83,6 +83,9 @@ function registryOf(reference: string): string {
   return reference.slice(0, Math.max(0, reference.indexOf('/')));
 }
 
+/** Orphans named on the scheduler's line; the count says how many more there are. */
+const MAX_LOGGED_ORPHANS = 100;
+
 /** One JSON log line per scheduler run (plus one per invalid file) and its metrics. */
 export class PowertoolsScheduleRecorder implements ScheduleRecorder {
   constructor(
@@ -91,13 +94,18 @@ export class PowertoolsScheduleRecorder implements ScheduleRecorder {
   ) {}
 
   recordRun(summary: ScheduleSummary): void {
-    for (const error of summary.errors) this.logger.warn('invalid file', { file: error.file, error: error.message });
-    for (const failure of summary.invokeErrors) this.logger.error('worker invocation failed', failure);
+    for (const error of summary.errors) this.logger.warn('invalid file', { runId: summary.runId, file: error.file, error: error.message });
+    for (const failure of summary.invokeErrors) this.logger.error('worker invocation failed', { runId: summary.runId, ...failure });
+    if (summary.invokeErrors.length > 0) {
+      // One line that answers "which images did this run leave out?"; the next run invokes them again.
+      this.logger.error('workers not invoked', { runId: summary.runId, count: summary.invokeErrors.length, sources: summary.invokeErrors.map((failure) => failure.source) });
+    }
     this.logger.info('sync scheduled', {
+      runId: summary.runId,
       dryRun: summary.dryRun,
       planned: summary.planned,
       invoked: summary.invoked,
-      failedInvokes: summary.failedInvokes,
+      notInvoked: summary.failedInvokes,
       invalid: summary.invalid,
       warnings: summary.warnings.length,
       unmatched: summary.unmatched,
@@ -106,11 +114,34 @@ export class PowertoolsScheduleRecorder implements ScheduleRecorder {
     this.metrics.addMetric(METRIC.planned, MetricUnit.Count, summary.planned);
     this.metrics.addMetric(METRIC.invoked, MetricUnit.Count, summary.invoked);
     this.metrics.addMetric(METRIC.invalidFiles, MetricUnit.Count, summary.invalid);
+    this.metrics.addMetric(METRIC.notInvoked, MetricUnit.Count, summary.failedInvokes);
+    this.recordOrphans(summary);
   }
 
-  recordFailure(error: unknown): void {
+  // Orphans are for a person to decide on (nothing deletes them): a line naming them and a count, no page.
+  private recordOrphans(summary: ScheduleSummary): void {
+    const orphans = summary.orphans;
+    if (orphans === undefined) return;
+    if ('error' in orphans) {
+      this.logger.warn('orphan check failed', { runId: summary.runId, error: orphans.error });
+      return;
+    }
+    const count = orphans.repositories.length;
+    if (count > 0) {
+      this.logger.warn('orphaned repositories', {
+        runId: summary.runId,
+        count,
+        checked: orphans.checked,
+        // A bounded line: the first ones, and `mirror orphans` for the whole list.
+        repositories: orphans.repositories.slice(0, MAX_LOGGED_ORPHANS),
+      });
+    }
+    this.metrics.addMetric(METRIC.orphanedRepositories, MetricUnit.Count, count);
+  }
+
+  recordFailure(error: unknown, runId: string): void {
     // GitHub's own words may be in it: escaped, capped and with secrets hidden like every message.
-    this.logger.error('schedule failed', { error: safeMessage(describeError(error)), retryable: isRetryable(error) });
+    this.logger.error('schedule failed', { runId, error: safeMessage(describeError(error)), retryable: isRetryable(error) });
     this.metrics.addMetric(METRIC.schedulerFailures, MetricUnit.Count, 1);
   }
 }

@@ -1,10 +1,11 @@
 import pLimit from 'p-limit';
-import { ConfigError, describeError, InvokeError } from '../errors.ts';
+import { ConfigError, describeError } from '../errors.ts';
 import { formatReference, parseImageReference, repositoryName } from '../image-ref/reference.ts';
-import { buildPlan, type MirrorJob, type PlanOptions } from '../plan/plan.ts';
+import { buildPlan, type MirrorJob, type Plan, type PlanOptions } from '../plan/plan.ts';
 import { safeIssues } from '../plan/report.ts';
 import type { DockerfileSource, ScheduleRecorder, ScheduleSummary, WorkerInvoker, WorkerJobPayload } from '../ports.ts';
 import { safeMessage } from '../safe-text.ts';
+import type { OrphanReport } from './orphans.ts';
 
 /** The event the scheduler accepts: `{}` for a full sync, `{"only": [...]}` for a subset, `{"dryRun": true}` to plan only. */
 export interface ScheduleRequest {
@@ -16,23 +17,33 @@ export interface ScheduleDeps {
   readonly source: DockerfileSource;
   readonly invoker: WorkerInvoker;
   readonly recorder: ScheduleRecorder;
+  /** For an ECR target: the repositories under the prefix no Dockerfile names any more (reported, never deleted). */
+  readonly orphans?: (plan: Plan) => Promise<OrphanReport>;
 }
 
 export interface ScheduleOptions extends PlanOptions {
   readonly maxInFlight: number;
 }
 
+/** A run id that sorts by time and names one run: `2026-12-03T10:00:00Z/3f2a9c1e` (start, then the Lambda request id's start). */
+export function newRunId(requestId: string, now = new Date()): string {
+  const id = requestId.replace(/[^A-Za-z0-9]/g, '').slice(0, 8) || Math.random().toString(16).slice(2, 10);
+  return `${now.toISOString().slice(0, 19)}Z/${id}`;
+}
+
 /**
- * Reads the Dockerfiles, plans, and invokes one worker per image (a bounded number of invocations
- * in flight). Invalid files are reported and counted, never fatal. Throws when the source cannot be
- * read or any invocation failed, after recording the run, so that the Lambda's error alarm fires.
+ * Reads the Dockerfiles, plans, and invokes one worker per image (a bounded number of invocations in flight), each told
+ * the run id. Invalid files are reported and counted, never fatal. A worker that cannot be invoked is reported with its
+ * image, counted and left for the next run; the run itself succeeds, so that nothing ever re-runs the whole fan-out and
+ * copies (and spends pulls on) every other image again. Throws only when the images tree cannot be read or the request
+ * is malformed: nothing was invoked then.
  */
-export async function scheduleSync(request: ScheduleRequest | null | undefined, deps: ScheduleDeps, options: ScheduleOptions): Promise<ScheduleSummary> {
+export async function scheduleSync(request: ScheduleRequest | null | undefined, deps: ScheduleDeps, options: ScheduleOptions, runId = newRunId('')): Promise<ScheduleSummary> {
   try {
     const { only, dryRun } = parseRequest(request);
     const plan = buildPlan(await deps.source.list(), options);
     const { jobs, unmatched } = selectJobs(plan.jobs, only);
-    const payloads = jobs.map(payloadOf);
+    const payloads = jobs.map((job) => payloadOf(job, runId));
     const invokeErrors: { source: string; message: string }[] = [];
     if (!dryRun) {
       const limit = pLimit(options.maxInFlight);
@@ -48,7 +59,9 @@ export async function scheduleSync(request: ScheduleRequest | null | undefined, 
         ),
       );
     }
+    const orphans = deps.orphans ? await orphansOf(plan, deps.orphans) : undefined;
     const summary: ScheduleSummary = {
+      runId,
       dryRun,
       planned: payloads.length,
       invoked: dryRun ? 0 : payloads.length - invokeErrors.length,
@@ -59,15 +72,23 @@ export async function scheduleSync(request: ScheduleRequest | null | undefined, 
       warnings: safeIssues(plan.warnings),
       unmatched: unmatched.map((entry) => safeMessage(entry, 300)),
       invokeErrors,
+      ...(orphans ? { orphans } : {}),
     };
     deps.recorder.recordRun(summary);
-    if (invokeErrors.length > 0) {
-      throw new InvokeError(`invoking workers: ${invokeErrors.length} of ${payloads.length} invocations failed, first: ${invokeErrors[0]?.source}: ${invokeErrors[0]?.message}`, { retryable: true });
-    }
     return summary;
   } catch (error) {
-    deps.recorder.recordFailure(error);
+    deps.recorder.recordFailure(error, runId);
     throw error;
+  }
+}
+
+// A report beside the run: its failure (ECR refusing the listing, say) is said, never fatal to the fan-out already done.
+async function orphansOf(plan: Plan, find: (plan: Plan) => Promise<OrphanReport>): Promise<NonNullable<ScheduleSummary['orphans']>> {
+  try {
+    const report = await find(plan);
+    return { repositories: report.orphans.map((orphan) => orphan.name), checked: report.checked };
+  } catch (error) {
+    return { error: safeMessage(`looking for orphaned repositories: ${describeError(error)}`) };
   }
 }
 
@@ -104,6 +125,6 @@ function selectJobs(jobs: readonly MirrorJob[], only: string[] | undefined): { j
   return { jobs: jobs.filter((job) => selected.has(job)), unmatched };
 }
 
-function payloadOf(job: MirrorJob): WorkerJobPayload {
-  return { source: formatReference(job.source), target: job.target === undefined ? '' : formatReference(job.target), files: job.files };
+function payloadOf(job: MirrorJob, runId: string): WorkerJobPayload {
+  return { source: formatReference(job.source), target: job.target === undefined ? '' : formatReference(job.target), files: job.files, runId };
 }

@@ -9,12 +9,16 @@ import { PowertoolsScheduleRecorder } from '../observability/powertools.ts';
 import type { DockerfileEntry, DockerfileSource } from '../ports.ts';
 import { CachedSecret, githubToken } from '../secrets/secrets-manager.ts';
 import { GitHubDockerfileSource } from '../source/github.ts';
+import type { Plan } from '../plan/plan.ts';
+import { findOrphans } from '../sync/orphans.ts';
 import type { ScheduleDeps } from '../sync/schedule.ts';
+import { ecrRepositoryStore, isEcrTarget } from './ecr.ts';
+import { AWS_CLIENT_SETTINGS } from './aws-clients.ts';
 import { createTelemetry } from './telemetry.ts';
 
 /** The scheduler's adapters: GitHub (token from Secrets Manager, read on first use), the Lambda invoker. */
 export function createSchedulerDeps(config: SchedulerConfig, telemetry = createTelemetry()): ScheduleDeps & { metrics: Metrics; logger: Logger } {
-  const secret = config.githubTokenSecretId === undefined ? undefined : new CachedSecret(new SecretsManagerClient({}), config.githubTokenSecretId);
+  const secret = config.githubTokenSecretId === undefined ? undefined : new CachedSecret(new SecretsManagerClient({ ...AWS_CLIENT_SETTINGS }), config.githubTokenSecretId);
   let source: Promise<GitHubDockerfileSource> | undefined;
   const lazySource: DockerfileSource = {
     async list(): Promise<DockerfileEntry[]> {
@@ -29,9 +33,12 @@ export function createSchedulerDeps(config: SchedulerConfig, telemetry = createT
       return (await source).list();
     },
   };
+  // An ECR target: each run also reports the repositories no Dockerfile names any more.
+  const store = isEcrTarget(config) ? ecrRepositoryStore({ target: config.target, ...(config.region ? { region: config.region } : {}) }) : undefined;
   return {
     source: lazySource,
-    invoker: new LambdaWorkerInvoker(new LambdaClient({}), config.workerFunctionName),
+    ...(store ? { orphans: (plan: Plan) => findOrphans(plan, store, config.target.prefix) } : {}),
+    invoker: new LambdaWorkerInvoker(new LambdaClient({ ...AWS_CLIENT_SETTINGS }), config.workerFunctionName),
     recorder: new PowertoolsScheduleRecorder(telemetry.logger, telemetry.metrics),
     ...telemetry,
   };

@@ -1,3 +1,5 @@
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +20,7 @@ describe('fan-out offline: EventBridge-style run of the scheduler, one async wor
   const digests = new Map<string, string>();
   let github: FakeGitHub;
   let offline: OfflineLambdas | undefined;
+  let lambdaApi: LambdaApiFaults | undefined;
 
   beforeAll(async () => {
     const files: Record<string, string> = { 'README.md': '# mirrored images\n' };
@@ -31,10 +34,12 @@ describe('fan-out offline: EventBridge-style run of the scheduler, one async wor
     await secrets.send(new CreateSecretCommand({ Name: `gh/${ns}`, SecretString: token }));
     await secrets.send(new CreateSecretCommand({ Name: `registries/${ns}`, SecretString: '{}' }));
     const lambdaPort = 3600 + Math.floor(Math.random() * 300);
+    // The scheduler reaches the Lambda API through a proxy that can refuse one image's invoke, as Lambda does under load.
+    lambdaApi = await startLambdaApiFaults(lambdaPort);
     offline = await startOffline({
       lambdaPort,
       httpPort: lambdaPort + 400,
-      env: { ...aws, AWS_ENDPOINT_URL_LAMBDA: `http://localhost:${lambdaPort}` },
+      env: { ...aws, AWS_ENDPOINT_URL_LAMBDA: lambdaApi.url },
       params: {
         githubRepository: 'octo/images',
         githubApiUrl: github.url,
@@ -50,6 +55,7 @@ describe('fan-out offline: EventBridge-style run of the scheduler, one async wor
   afterAll(async () => {
     await offline?.stop();
     await github?.close();
+    await lambdaApi?.close();
   });
 
   it('invokes one worker per image and every image lands with its digest', async () => {
@@ -85,4 +91,74 @@ describe('fan-out offline: EventBridge-style run of the scheduler, one async wor
     await new Promise((r) => setTimeout(r, 1_000));
     expect(workerRuns()).toBe(before);
   });
+
+  it('leaves a refused invoke to the next run, invoking every other worker once, each told the run id', async () => {
+    const lambda = new LambdaClient({ region: 'us-east-1', endpoint: offline!.lambdaEndpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    const workerRuns = () => offline!.output().match(/\(λ: worker\)/g)?.length ?? 0;
+    const skippedLines = () => offline!.output().match(/"message":"image skipped"/g)?.length ?? 0;
+    const [before, skippedBefore] = [workerRuns(), skippedLines()];
+    lambdaApi!.refuse(/charlie/);
+    try {
+      const response = await lambda.send(new InvokeCommand({ FunctionName: 'image-mirror-local-scheduler', Payload: new TextEncoder().encode('{}') }));
+      // No function error: Lambda would retry a failed run, invoking the four other workers again.
+      expect(response.FunctionError, offline!.output()).toBeUndefined();
+      const summary = JSON.parse(new TextDecoder().decode(response.Payload)) as ScheduleSummary;
+      expect(summary).toMatchObject({ planned: images.length, invoked: images.length - 1, failedInvokes: 1 });
+      expect(summary.invokeErrors.map((failure) => failure.source)).toEqual([`${s.sourceRegistry}/${ns}/charlie:1`]);
+      expect(summary.invokeErrors[0]?.message).toContain('TooManyRequestsException');
+
+      const settled = Date.now() + 60_000;
+      while (Date.now() < settled && skippedLines() - skippedBefore < images.length - 1) await new Promise((r) => setTimeout(r, 250));
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(offline!.output()).toContain('"message":"workers not invoked"');
+      // Each of the four others ran exactly once, and none for the refused image.
+      expect(workerRuns() - before, offline!.output()).toBe(images.length - 1);
+      expect(skippedLines() - skippedBefore).toBe(images.length - 1);
+      const lines = offline!.output().split('\n').filter((line) => line.includes('"message":"image skipped"')).slice(skippedBefore);
+      expect(lines.every((line) => line.includes(`"runId":"${summary.runId}"`))).toBe(true);
+      expect(lines.some((line) => line.includes('/charlie:1'))).toBe(false);
+    } finally {
+      lambdaApi!.refuse(undefined);
+    }
+  });
 });
+
+interface LambdaApiFaults {
+  readonly url: string;
+  /** Invokes whose payload matches get Lambda's 429 answer, every time (the SDK's own retries included). */
+  refuse(payload: RegExp | undefined): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A pass-through proxy to serverless-offline's Lambda API that answers matching invokes as Lambda does when a
+ * function's concurrency is used up: 429 with `X-Amzn-ErrorType: TooManyRequestsException`
+ * (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html#API_Invoke_Errors).
+ */
+async function startLambdaApiFaults(lambdaPort: number): Promise<LambdaApiFaults> {
+  let refused: RegExp | undefined;
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      if (refused?.test(body.toString('utf8'))) {
+        res.writeHead(429, { 'content-type': 'application/json', 'x-amzn-errortype': 'TooManyRequestsException' });
+        res.end(JSON.stringify({ Type: 'User', message: 'Rate Exceeded.', Reason: 'ReservedFunctionConcurrentInvocationLimitExceeded' }));
+        return;
+      }
+      const upstream = httpRequest({ host: '127.0.0.1', port: lambdaPort, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      upstream.on('error', () => res.writeHead(502).end());
+      upstream.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    refuse: (payload) => (refused = payload),
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}

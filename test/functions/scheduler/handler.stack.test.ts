@@ -1,3 +1,4 @@
+import { CreateRepositoryCommand, ECRClient } from '@aws-sdk/client-ecr';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { METRIC } from '../../../shared/observability/names.ts';
@@ -68,7 +69,11 @@ describe('scheduler handler (fake GitHub, moto Secrets Manager)', () => {
       '123456789012.dkr.ecr.us-east-1.amazonaws.com/mirror/quay.io/prometheus/node-exporter:v1.8.2',
     ]);
     expect(lines.find((l) => l.message === 'invalid file')).toMatchObject({ level: 'WARN', file: 'docker.io/library/broken/Dockerfile' });
-    expect(lines.find((l) => l.message === 'sync scheduled')).toMatchObject({ planned: 2, invalid: 3, dryRun: true });
+    // The run id (start time, then the request id's start) and Lambda's context on the run's line.
+    const context = lambdaContext('scheduler');
+    const scheduled = lines.find((l) => l.message === 'sync scheduled');
+    expect(scheduled).toMatchObject({ planned: 2, invalid: 3, dryRun: true, notInvoked: 0, runId: value?.runId, cold_start: expect.any(Boolean), function_name: context.functionName });
+    expect(value?.runId).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\/req/);
     expect(emfMetrics(lines)[0]).toMatchObject({ [METRIC.schedulerRuns]: 1, [METRIC.planned]: 2, [METRIC.invalidFiles]: 3 });
     expect(raw).not.toContain(token);
     expect(github.requests.filter((r) => r.endpoint !== 'other')).toHaveLength(3);
@@ -85,9 +90,36 @@ describe('scheduler handler (fake GitHub, moto Secrets Manager)', () => {
     const { error, lines, raw } = await captureJsonLines(() => handler({}, lambdaContext('scheduler')));
     expect((error as Error).message).toContain('octo/images');
     expect((error as Error).message).toContain(message);
-    expect(lines.find((l) => l.message === 'schedule failed')).toMatchObject({ level: 'ERROR' });
+    expect(lines.find((l) => l.message === 'schedule failed')).toMatchObject({ level: 'ERROR', runId: expect.stringMatching(/Z\/req/) });
     expect(emfMetrics(lines)[0]).toMatchObject({ [METRIC.schedulerFailures]: 1 });
     expect(raw).not.toContain(token);
+  });
+
+  it('reports the repositories under the prefix that no Dockerfile names any more, deleting nothing', async () => {
+    const prefix = `orph-${ns}`;
+    const ecr = new ECRClient({ region: 'us-east-1', endpoint: s.awsEndpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    const managed = (source: string) => [{ Key: 'managed-by', Value: 'image-mirror' }, { Key: 'source', Value: source }];
+    // Named by the tree; left behind; made by hand (no managed-by tag); its Dockerfile is broken, not removed.
+    await ecr.send(new CreateRepositoryCommand({ repositoryName: `${prefix}/docker.io/library/postgres`, tags: managed('docker.io/library/postgres') }));
+    await ecr.send(new CreateRepositoryCommand({ repositoryName: `${prefix}/docker.io/library/memcached`, tags: managed('docker.io/library/memcached') }));
+    await ecr.send(new CreateRepositoryCommand({ repositoryName: `${prefix}/docker.io/library/handmade` }));
+    await ecr.send(new CreateRepositoryCommand({ repositoryName: `${prefix}/docker.io/library/broken`, tags: managed('docker.io/library/broken') }));
+
+    const handler = await loadHandler({ TARGET: `123456789012.dkr.ecr.us-east-1.amazonaws.com/${prefix}` });
+    const { value, error, lines } = await captureJsonLines(() => handler({ dryRun: true }, lambdaContext('scheduler')));
+    expect(error).toBeUndefined();
+    expect(value?.orphans).toEqual({ repositories: [`${prefix}/docker.io/library/memcached`], checked: 4 });
+    expect(lines.find((l) => l.message === 'orphaned repositories')).toMatchObject({ level: 'WARN', runId: value?.runId, count: 1, repositories: [`${prefix}/docker.io/library/memcached`] });
+    expect(emfMetrics(lines)[0]).toMatchObject({ [METRIC.orphanedRepositories]: 1 });
+  });
+
+  it('says when the orphan check fails, and plans all the same', async () => {
+    // No ECR answers there: the listing fails, the run does not.
+    const handler = await loadHandler({ AWS_ENDPOINT_URL_ECR: 'http://127.0.0.1:9', TARGET: '123456789012.dkr.ecr.us-east-1.amazonaws.com/mirror' });
+    const { value, error, lines } = await captureJsonLines(() => handler({ dryRun: true }, lambdaContext('scheduler')));
+    expect(error).toBeUndefined();
+    expect(value).toMatchObject({ planned: 2, orphans: { error: expect.stringContaining('looking for orphaned repositories') } });
+    expect(lines.find((l) => l.message === 'orphan check failed')).toMatchObject({ level: 'WARN' });
   });
 
   it('refuses a malformed on-demand event', async () => {

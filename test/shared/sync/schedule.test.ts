@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseTargetBase } from '../../../shared/image-ref/target.ts';
-import { scheduleSync } from '../../../shared/sync/schedule.ts';
+import { newRunId, scheduleSync } from '../../../shared/sync/schedule.ts';
 import { FakeInvoker, FakeScheduleRecorder } from '../../fakes/invoker.ts';
 import type { DockerfileEntry } from '../../../shared/ports.ts';
 
@@ -18,8 +18,8 @@ describe('scheduleSync', () => {
   it('invokes one worker per image with source, target and files, and reports invalid files', async () => {
     const invoker = new FakeInvoker();
     const recorder = new FakeScheduleRecorder();
-    const summary = await scheduleSync({}, { source, invoker, recorder }, options);
-    expect(summary).toMatchObject({ dryRun: false, planned: 4, invoked: 4, failedInvokes: 0, invalid: 1 });
+    const summary = await scheduleSync({}, { source, invoker, recorder }, options, '2026-12-03T10:00:00Z/3f2a9c1e');
+    expect(summary).toMatchObject({ runId: '2026-12-03T10:00:00Z/3f2a9c1e', dryRun: false, planned: 4, invoked: 4, failedInvokes: 0, invalid: 1 });
     expect(invoker.invoked.map((job) => job.source).sort()).toEqual([
       'docker.io/library/postgres:14',
       'docker.io/library/postgres:16',
@@ -30,6 +30,7 @@ describe('scheduleSync', () => {
       source: 'docker.io/library/redis:7',
       target: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/mirror/docker.io/library/redis:7',
       files: ['docker.io/library/redis/Dockerfile'],
+      runId: '2026-12-03T10:00:00Z/3f2a9c1e',
     });
     expect(summary.errors).toEqual([{ file: 'docker.io/library/broken/Dockerfile', message: 'line 1: ARG NOPE is not declared before the first FROM' }]);
     expect(recorder.runs).toEqual([summary]);
@@ -53,13 +54,25 @@ describe('scheduleSync', () => {
     expect(invoker.invoked).toEqual([]);
   });
 
-  it('invokes every other worker when some invocations fail, then fails the run so the alarm fires', async () => {
+  it('reports a partial fan-out with the images left out, and succeeds, so that nothing re-runs the whole fan-out', async () => {
     const invoker = new FakeInvoker(/redis/);
     const recorder = new FakeScheduleRecorder();
-    await expect(scheduleSync({}, { source, invoker, recorder }, options)).rejects.toThrow('invoking workers: 1 of 4 invocations failed, first: docker.io/library/redis:7: Rate exceeded');
-    expect(invoker.invoked).toHaveLength(3);
-    expect(recorder.runs[0]).toMatchObject({ invoked: 3, failedInvokes: 1 });
-    expect(recorder.failures).toHaveLength(1);
+    const summary = await scheduleSync({}, { source, invoker, recorder }, options);
+    // A thrown run would be retried by Lambda, invoking the three other workers again: it returns instead.
+    expect(invoker.invoked.map((job) => job.source).sort()).toEqual(['docker.io/library/postgres:14', 'docker.io/library/postgres:16', 'quay.io/prometheus/node-exporter:v1.8.2']);
+    expect(summary).toMatchObject({ planned: 4, invoked: 3, failedInvokes: 1 });
+    expect(summary.invokeErrors).toEqual([{ source: 'docker.io/library/redis:7', message: 'Rate exceeded' }]);
+    expect(recorder.runs).toEqual([summary]);
+    expect(recorder.failures).toEqual([]);
+  });
+
+  it('gives each run its own id, sorted by time, in every worker event', async () => {
+    const invoker = new FakeInvoker();
+    const summary = await scheduleSync({}, { source, invoker, recorder: new FakeScheduleRecorder() }, options);
+    expect(summary.runId).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\/[0-9a-f]{1,8}$/);
+    expect(new Set(invoker.invoked.map((job) => job.runId))).toEqual(new Set([summary.runId]));
+    expect(newRunId('8c1f3d2e-5b6a-4c7d-9e0f-112233445566', new Date('2026-12-03T10:00:00.123Z'))).toBe('2026-12-03T10:00:00Z/8c1f3d2e');
+    expect(newRunId('8c1f3d2e', new Date('2026-12-03T16:00:00Z')) > newRunId('ffffffff', new Date('2026-12-03T10:00:00Z'))).toBe(true);
   });
 
   it('records and rethrows a source failure, invoking nothing', async () => {

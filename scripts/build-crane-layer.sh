@@ -8,11 +8,16 @@
 #   --download           (the default without CRANE_BINARY) download the pinned go-containerregistry
 #                        release ($CRANE_VERSION) for $ARCH and check its sha256 before unpacking
 #   --build              build crane offline from Debian's source package (scripts/lib/crane.sh;
-#                        as root, apt must reach its mirror), cross-compiled for $ARCH
+#                        as root, apt must reach its mirror), cross-compiled for $ARCH. That is
+#                        the crane Debian ships (0.14.0 in bookworm-backports), older than the
+#                        pinned release, and offline no other can be built: --build refuses unless
+#                        CRANE_VERSION names Debian's version (e.g. CRANE_VERSION=v0.14.0), and
+#                        checks the binary it built against it
 #   --force              replace a binary already in place (otherwise a valid one is kept)
 #
 #   ARCH                 the functions' Lambda architecture: arm64 (default) or x86_64
-#   CRANE_VERSION        release to download (default v0.20.2); any other version needs CRANE_SHA256
+#   CRANE_VERSION        release to download (default v0.20.2); any other version needs CRANE_SHA256.
+#                        With --build, the version you accept from Debian instead of the pinned one
 #   CRANE_SHA256         sha256 of the release tarball, overriding the pinned one
 #   CRANE_RELEASES_URL   where releases are fetched from (default: GitHub's release downloads;
 #                        an internal mirror with the same layout works, checksums still apply)
@@ -125,10 +130,29 @@ if [[ "$MODE" == build ]]; then
   source "$REPO_DIR/scripts/lib/apt.sh"
   # shellcheck source=lib/crane.sh
   source "$REPO_DIR/scripts/lib/crane.sh"
+  # --build can only produce the crane Debian ships, not the pinned one. So that no layer is ever
+  # another crane than the one asked for, that version must be asked for by name, and a mismatch is
+  # refused before anything is downloaded or compiled.
+  wanted="v${CRANE_VERSION#v}"
+  crane_ensure_dev_candidate
+  debian_version="v$(apt_candidate "$CRANE_DEV_PKG" | sed -E 's/^[0-9]+://; s/[+~-].*//')"
+  [[ "$wanted" == "$debian_version" ]] ||
+    die "--build can only build crane $debian_version (Debian's $CRANE_DEV_PKG; offline, no other source is reachable), not $wanted." \
+      "Set CRANE_VERSION=$debian_version to build it anyway (older than the pinned $PINNED_CRANE_VERSION, see the README)," \
+      "or put the pinned release in the layer with --download or CRANE_BINARY"
   GOOS=linux GOARCH=$GOARCH CGO_ENABLED=0 crane_build_offline "$WORK/crane"
+  [[ "v$CRANE_SRC_VERSION" == "$wanted" ]] ||
+    die "apt downloaded $CRANE_DEV_PKG $CRANE_SRC_VERSION, not $wanted (the package changed under us): nothing installed"
   check_elf "$WORK/crane"
+  # Ask the binary itself when this machine can run it; a cross-compiled one cannot run here, and
+  # carries the version of the package it was built from (crane_compile stamps it with -X).
+  if built=$("$WORK/crane" version 2>/dev/null); then
+    [[ "$built" == "$wanted" ]] || die "the crane just built says it is $built, not $wanted: nothing installed"
+  else
+    say "not checking 'crane version' (a linux/$GOARCH binary does not run here): built from $CRANE_DEV_PKG $CRANE_SRC_VERSION"
+  fi
   install_layer_binary "$WORK/crane"
-  report "built crane v$CRANE_SRC_VERSION for linux/$GOARCH from $CRANE_DEV_PKG"
+  report "built crane $wanted for linux/$GOARCH from $CRANE_DEV_PKG (not the pinned $PINNED_CRANE_VERSION)"
   exit 0
 fi
 

@@ -9,6 +9,8 @@
 #   crane          built offline from Debian's go-containerregistry source into
 #                  ${CRANE:-/usr/local/bin/crane} (skipped when it already works)
 #   moto_server    checked: starts and answers on a free loopback port
+#   cfn-lint       checked (test/serverless.test.ts lints the packaged template with it);
+#                  pip-installed at $CFN_LINT_VERSION only when missing
 #   node/npm       node >= 20 checked; 'npm ci' when node_modules is missing or stale
 #                  (skipped by --no-npm)
 #
@@ -25,6 +27,7 @@ source "$REPO_DIR/scripts/lib/crane.sh"
 
 CRANE=${CRANE:-/usr/local/bin/crane}
 MOTO_VERSION=5.2.1
+CFN_LINT_VERSION=1.51.0
 NODE_MIN_MAJOR=20
 APT_PACKAGES=(docker-registry apache2-utils golang-go skopeo curl jq ca-certificates openssl)
 
@@ -121,6 +124,22 @@ else
     die "moto_server does not start and answer on 127.0.0.1 (log above)"
   fi
   say "moto_server ok after pip install (answered on 127.0.0.1:$MOTO_PORT_SEEN)"
+fi
+
+# ------------------------------------------------------------------ cfn-lint
+if have cfn-lint && cfn-lint --version >/dev/null 2>&1; then
+  say "$(cfn-lint --version) ok"
+else
+  say "cfn-lint missing: trying pip install \"cfn-lint==$CFN_LINT_VERSION\""
+  pip_cmd=()
+  if have pip; then pip_cmd=(pip); elif have pip3; then pip_cmd=(pip3); elif have python3; then pip_cmd=(python3 -m pip); fi
+  [[ ${#pip_cmd[@]} -gt 0 ]] || die "cfn-lint is missing and no pip to install \"cfn-lint==$CFN_LINT_VERSION\""
+  "${pip_cmd[@]}" install --quiet "cfn-lint==$CFN_LINT_VERSION" ||
+    die "cfn-lint is missing and 'pip install \"cfn-lint==$CFN_LINT_VERSION\"' failed"
+  if have pyenv; then pyenv rehash 2>/dev/null || true; fi
+  hash -r
+  have cfn-lint && cfn-lint --version >/dev/null 2>&1 || die "cfn-lint still does not run after pip install"
+  say "$(cfn-lint --version) installed"
 fi
 
 # ---------------------------------------------------------------- node / npm

@@ -116,10 +116,16 @@ function readZip(zip: Buffer): ZipEntry[] {
   return entries;
 }
 
-function run(command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeout: number }): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs a command to its end; `spawnError` is set (e.g. ENOENT) when it could not be started at all. */
+function run(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeout: number },
+): Promise<{ code: number; stdout: string; stderr: string; spawnError?: string }> {
   return new Promise((done) => {
     execFile(command, args, { ...options, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      done({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+      const spawnError = typeof error?.code === 'string' ? error.code : undefined;
+      done({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr, ...(spawnError ? { spawnError } : {}) });
     });
   });
 }
@@ -146,6 +152,16 @@ afterAll(async () => {
 });
 
 describe('serverless package', () => {
+  // No error and no warning: a warning left in place hides the next one. cfn-lint is preinstalled on
+  // CI machines; without it this fails (never skips), as .ci/run does.
+  it('passes cfn-lint with no error and no warning', async () => {
+    const lint = await run('cfn-lint', [join(out, 'cloudformation-template-update-stack.json')], { cwd: root, timeout: 120_000 });
+    if (lint.spawnError === 'ENOENT') throw new Error('cfn-lint is not installed (pip install cfn-lint): the packaged template must pass it');
+    expect(lint.spawnError).toBeUndefined();
+    expect(`${lint.stdout}${lint.stderr}`.trim()).toBe('');
+    expect(lint.code).toBe(0);
+  }, 120_000);
+
   it('runs the scheduler on the configured schedule with an empty request', () => {
     const rules = resourcesOfType('AWS::Events::Rule').map(([, rule]) => rule.Properties).filter((rule) => rule.ScheduleExpression !== undefined);
     expect(rules).toHaveLength(1);
@@ -190,6 +206,8 @@ describe('serverless package', () => {
       NAME_TEMPLATE: '{registry}/{repository}',
       MAX_IN_FLIGHT: '10',
       TARGET: { 'Fn::Sub': `\${AWS::AccountId}.dkr.ecr.\${AWS::Region}.amazonaws.com/${params.targetPrefix}` },
+      // The target and whether it is ECR: the scheduler lists the repositories under it for orphans.
+      TARGET_IS_ECR: params.targetIsEcr,
     });
   });
 
@@ -215,8 +233,11 @@ describe('serverless package', () => {
       CRANE_PATH: '/opt/bin/crane',
       SOURCE_CREDENTIALS_SECRET_ID: params.sourceCredentialsSecretId,
       KMS_KEY_ARN: params.kmsKeyArn,
+      MAX_ATTEMPTS: params.workerAttempts,
     });
     expect(Number(worker.Environment.Variables.COPY_TIMEOUT_SECONDS)).toBeLessThan(worker.Timeout);
+    // The run id comes in each event, never from the environment.
+    expect(Object.keys(worker.Environment.Variables).filter((name) => /RUN/i.test(name))).toEqual([]);
   });
 
   it('ships crane in the layer zip as an executable bin/crane (/opt/bin/crane)', async () => {
@@ -227,67 +248,162 @@ describe('serverless package', () => {
     expect(crane!.data().equals(await readFile(craneInLayer))).toBe(true);
   });
 
-  it('retries a failed worker invoke as configured, then sends it to the dead-letter queue kept 14 days', () => {
-    const config = onlyResourceOfType('AWS::Lambda::EventInvokeConfig');
-    expect(config.Properties).toMatchObject({
-      FunctionName: { Ref: 'WorkerLambdaFunction' },
+  const invokeConfigOf = (logicalId: string): Json => {
+    const configs = resourcesOfType('AWS::Lambda::EventInvokeConfig').filter(([, config]) => config.Properties.FunctionName?.Ref === logicalId);
+    expect(configs, logicalId).toHaveLength(1);
+    return configs[0]![1].Properties;
+  };
+
+  it('retries a crashed worker invocation as configured, then sends its event to the dead-letter queue kept 14 days', () => {
+    expect(resourcesOfType('AWS::Lambda::EventInvokeConfig')).toHaveLength(2);
+    expect(invokeConfigOf('WorkerLambdaFunction')).toMatchObject({
       MaximumRetryAttempts: params.workerMaxRetries,
       DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': ['WorkerDeadLetterQueue', 'Arn'] } } },
     });
+    // The worker retries what it can catch itself; Lambda's retries are for crashes only.
+    expect(params.workerMaxRetries).toBe(1);
+    expect(Number(params.workerAttempts)).toBeGreaterThan(1);
     expect(template.Resources.WorkerDeadLetterQueue).toMatchObject({ Type: 'AWS::SQS::Queue', Properties: { MessageRetentionPeriod: 14 * 24 * 3600 } });
   });
 
-  it('caps the worker concurrency', () => {
-    expect(template.Resources.WorkerLambdaFunction.Properties.ReservedConcurrentExecutions).toBe(params.workerReservedConcurrency);
+  it('lets a worker event expire before the next run starts (the next run re-plans every image)', () => {
+    const [, amount, unit] = /^rate\((\d+) (minutes?|hours?|days?)\)$/.exec(String(params.schedule)) ?? [];
+    expect(amount, `schedule ${params.schedule} is a rate() expression`).toBeDefined();
+    const intervalSeconds = Number(amount) * { minute: 60, hour: 3600, day: 86_400 }[unit!.replace(/s$/, '') as 'minute' | 'hour' | 'day'];
+    const maxEventAge = invokeConfigOf('WorkerLambdaFunction').MaximumEventAgeInSeconds;
+    expect(maxEventAge).toBe(params.workerMaxEventAge);
+    expect(maxEventAge).toBeLessThan(intervalSeconds);
   });
 
-  it('alarms on failed images, the dead-letter queue, scheduler failures and critical findings, into the SNS topic', () => {
+  it('never lets Lambda re-run a scheduler run, and drops one that could not start soon', () => {
+    const config = invokeConfigOf('SchedulerLambdaFunction');
+    expect(config.MaximumRetryAttempts).toBe(0);
+    expect(config.MaximumEventAgeInSeconds).toBeLessThanOrEqual(3600);
+    expect(config.DestinationConfig?.OnFailure).toBeUndefined();
+  });
+
+  describe('worker reserved concurrency', () => {
+    it('reserves the configured concurrency through a template parameter whose default is the param', () => {
+      expect(template.Parameters.WorkerReservedConcurrency).toMatchObject({ Type: 'String', Default: String(params.workerReservedConcurrency) });
+      expect(params.workerReservedConcurrency).toBe('5');
+      expect(template.Resources.WorkerLambdaFunction.Properties.ReservedConcurrentExecutions).toEqual({
+        'Fn::If': ['HasWorkerReservation', { Ref: 'WorkerReservedConcurrency' }, { Ref: 'AWS::NoValue' }],
+      });
+    });
+
+    it('reserves nothing when the param is 0 or empty (accounts whose quota cannot spare a reservation)', () => {
+      const condition = text(template.Conditions.HasWorkerReservation);
+      expect(template.Conditions.HasWorkerReservation['Fn::Not']).toBeDefined();
+      for (const none of ['', '0']) expect(condition).toContain(text({ 'Fn::Equals': [{ Ref: 'WorkerReservedConcurrency' }, none] }));
+    });
+  });
+
+  it('alarms on failed images, the dead-letter queue, the scheduler, workers not invoked, the findings function and critical findings, into the SNS topic', () => {
     expect(template.Resources.AlarmTopic.Type).toBe('AWS::SNS::Topic');
     const alarms = resourcesOfType('AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties);
     const custom = (metric: string) => ({ Namespace: METRICS_NAMESPACE, MetricName: metric, Dimensions: [{ Name: 'service', Value: SERVICE_NAME }] });
+    const lambdaErrors = (logicalId: string) => ({ Namespace: 'AWS/Lambda', MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId } }] });
     const expected = [
-      custom(METRIC.failed),
-      custom(METRIC.schedulerFailures),
-      custom(METRIC.scanCritical),
-      { Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesVisible', Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['WorkerDeadLetterQueue', 'QueueName'] } }] },
-      { Namespace: 'AWS/Lambda', MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'SchedulerLambdaFunction' } }] },
+      { AlarmName: 'image-mirror-dev-images-failed', ...custom(METRIC.failed) },
+      { AlarmName: 'image-mirror-dev-scheduler-failures', ...custom(METRIC.schedulerFailures) },
+      { AlarmName: 'image-mirror-dev-workers-not-invoked', ...custom(METRIC.notInvoked) },
+      { AlarmName: 'image-mirror-dev-critical-findings', ...custom(METRIC.scanCritical) },
+      {
+        AlarmName: 'image-mirror-dev-worker-dlq-not-empty',
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['WorkerDeadLetterQueue', 'QueueName'] } }],
+      },
+      { AlarmName: 'image-mirror-dev-scheduler-errors', ...lambdaErrors('SchedulerLambdaFunction') },
+      { AlarmName: 'image-mirror-dev-findings-errors', ...lambdaErrors('FindingsLambdaFunction') },
     ];
     expect(alarms).toHaveLength(expected.length);
     for (const metric of expected) expect(alarms).toContainEqual(expect.objectContaining(metric));
     for (const alarm of alarms) {
-      expect(alarm).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', EvaluationPeriods: 1, TreatMissingData: 'notBreaching' });
+      expect(alarm).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', EvaluationPeriods: 1, Period: 300, TreatMissingData: 'notBreaching' });
       expect(alarm.AlarmActions).toEqual([{ Ref: 'AlarmTopic' }]);
       expect(alarm.AlarmDescription.length).toBeGreaterThan(100);
+      // CloudWatch's limit.
+      expect(alarm.AlarmDescription.length, alarm.AlarmName).toBeLessThanOrEqual(1024);
+      // Every page says where to see what failed in the last run.
+      expect(alarm.AlarmDescription, alarm.AlarmName).toMatch(/saved (Logs Insights )?quer(y|ies) image-mirror\/dev\/(runs|failures-of-the-last-run)/);
     }
+    for (const metric of [METRIC.failed, METRIC.schedulerFailures, METRIC.notInvoked]) {
+      expect(alarms.find((alarm) => alarm.MetricName === metric)).toMatchObject({ Statistic: 'Sum' });
+    }
+    // Retried attempts never page: only a failure for good (ImagesFailed) does.
+    expect(alarms.map((alarm) => alarm.MetricName)).not.toContain(METRIC.retried);
+    expect(alarms.find((alarm) => alarm.MetricName === METRIC.failed).AlarmDescription).toContain('image-mirror/dev/failures-of-the-last-run');
     // Summed over images, so one image with one critical finding is enough.
     expect(alarms.find((alarm) => alarm.MetricName === METRIC.scanCritical)).toMatchObject({ Statistic: 'Sum', Threshold: 1 });
     expect(alarms.find((alarm) => alarm.MetricName === METRIC.scanCritical).AlarmDescription).toContain('aws ecr describe-image-scan-findings');
     expect(template.Resources.AlarmEmailSubscription).toMatchObject({
       Condition: 'HasAlarmEmail',
-      Properties: { TopicArn: { Ref: 'AlarmTopic' }, Protocol: 'email' },
+      Properties: { TopicArn: { Ref: 'AlarmTopic' }, Protocol: 'email', Endpoint: { Ref: 'AlarmEmail' } },
+    });
+    expect(template.Parameters.AlarmEmail).toMatchObject({ Type: 'String', Default: params.alarmEmail });
+  });
+
+  describe('saved Logs Insights queries', () => {
+    const queries = () => Object.fromEntries(resourcesOfType('AWS::Logs::QueryDefinition').map(([, query]) => [query.Properties.Name, query.Properties]));
+
+    it('saves "failures of the last run" over the worker log group, newest run first', () => {
+      const query = queries()['image-mirror/dev/failures-of-the-last-run'];
+      expect(query).toBeDefined();
+      expect(query.LogGroupNames).toEqual([{ Ref: 'WorkerLogGroup' }]);
+      expect(query.QueryString).toContain('fields @timestamp, runId, source, target, error, attempt');
+      expect(query.QueryString).toContain('filter message in ["image failed", "image deferred"]');
+      expect(query.QueryString).toContain('sort runId desc, @timestamp desc');
+    });
+
+    it('saves "runs": the count of each message per runId, over the worker and scheduler log groups', () => {
+      const query = queries()['image-mirror/dev/runs'];
+      expect(query).toBeDefined();
+      expect(query.LogGroupNames).toEqual([{ Ref: 'WorkerLogGroup' }, { Ref: 'SchedulerLogGroup' }]);
+      expect(query.QueryString).toContain('stats count(*) by runId, message');
+      expect(query.QueryString).toContain('sort runId desc');
+    });
+
+    it('has only those two', () => {
+      expect(Object.keys(queries()).sort()).toEqual(['image-mirror/dev/failures-of-the-last-run', 'image-mirror/dev/runs']);
     });
   });
 
   it('has a dashboard of the metrics named in names.ts and the dead-letter queue depth', () => {
     const dashboard = onlyResourceOfType('AWS::CloudWatch::Dashboard');
-    const body = JSON.parse(dashboard.Properties.DashboardBody['Fn::Sub'][0]) as { widgets: { properties: { metrics: Json[][]; stat?: string } }[] };
+    type Widget = { type: string; properties: { title: string; metrics?: Json[][]; stat?: string; query?: string } };
+    const body = JSON.parse(dashboard.Properties.DashboardBody['Fn::Sub'][0]) as { widgets: Widget[] };
     const series = body.widgets.flatMap((widget) =>
-      widget.properties.metrics.map((metric) => {
+      (widget.properties.metrics ?? []).map((metric) => {
         const options = typeof metric.at(-1) === 'object' ? metric.at(-1) : {};
-        return { namespace: metric[0], name: metric[1], stat: options.stat ?? widget.properties.stat };
+        return { widget: widget.properties.title, namespace: metric[0], name: metric[1], stat: options.stat ?? widget.properties.stat, color: options.color };
       }),
     );
     const custom = series.filter((s) => s.namespace === METRICS_NAMESPACE);
     for (const s of custom) expect(Object.values(METRIC)).toContain(s.name);
     const names = custom.map((s) => s.name);
     for (const name of [METRIC.copied, METRIC.skipped, METRIC.failed, METRIC.schedulerRuns, METRIC.invalidFiles]) expect(names).toContain(name);
+    for (const name of [METRIC.notInvoked, METRIC.orphanedRepositories, METRIC.repositoriesRepaired]) expect(names).toContain(name);
+    // Retried attempts beside the images, not in the failure red.
+    const retried = custom.find((s) => s.name === METRIC.retried);
+    expect(retried).toMatchObject({ widget: 'Images per hour' });
+    expect(retried!.color).not.toBe(custom.find((s) => s.name === METRIC.failed)!.color);
     for (const name of [METRIC.imagesScanned, METRIC.scanCritical, METRIC.scanHigh, METRIC.scanFailures, METRIC.imagesNotScanned, METRIC.invalidScanEvents]) expect(names).toContain(name);
     expect(custom.filter((s) => s.name === METRIC.duration).map((s) => s.stat).sort()).toEqual(['p50', 'p95']);
     expect(series).toContainEqual(expect.objectContaining({ namespace: 'AWS/SQS', name: 'ApproximateNumberOfMessagesVisible' }));
     // Deferred images are shown, beside the budget each source registry has left (one line per registry, by SEARCH).
     expect(names).toContain(METRIC.deferred);
-    const searches = body.widgets.flatMap((widget) => widget.properties.metrics.map((metric) => (metric[0] as { expression?: string }).expression).filter(Boolean));
+    const searches = body.widgets.flatMap((widget) => (widget.properties.metrics ?? []).map((metric) => (metric[0] as { expression?: string }).expression).filter(Boolean));
     expect(searches).toContainEqual(expect.stringContaining(`{${METRICS_NAMESPACE},SourceRegistry,service} MetricName="${METRIC.sourcePullsRemaining}"`));
+    // The last runs, one row per runId, read from the worker's (and the scheduler's) log lines.
+    const logs = body.widgets.filter((widget) => widget.type === 'log');
+    expect(logs).toHaveLength(1);
+    const query = logs[0]!.properties.query!;
+    expect(query).toContain("SOURCE '${WorkerLogGroup}'");
+    for (const message of ['image copied', 'image skipped', 'image failed', 'image deferred', 'image retried']) expect(query).toContain(`"${message}"`);
+    expect(query).toMatch(/by runId \| sort runId desc/);
+    const substitutions = dashboard.Properties.DashboardBody['Fn::Sub'][1];
+    expect(substitutions).toMatchObject({ WorkerLogGroup: { Ref: 'WorkerLogGroup' }, SchedulerLogGroup: { Ref: 'SchedulerLogGroup' } });
   });
 
   it('pages for no deferred image: deferring is how the pull budget is kept, and the next run picks the image up', () => {
@@ -306,7 +422,10 @@ describe('serverless package', () => {
     const ecrRepositoryActions = [
       'ecr:DescribeRepositories',
       'ecr:CreateRepository',
+      'ecr:GetLifecyclePolicy',
       'ecr:PutLifecyclePolicy',
+      'ecr:PutImageScanningConfiguration',
+      'ecr:ListTagsForResource',
       'ecr:TagResource',
       'ecr:BatchCheckLayerAvailability',
       'ecr:InitiateLayerUpload',
@@ -332,12 +451,30 @@ describe('serverless package', () => {
       for (const statement of statements) for (const action of statement.actions) expect(action, `${statement.role}: ${action}`).not.toContain('*');
     });
 
+    const prefix = () => sub(`arn:\${AWS::Partition}:ecr:\${AWS::Region}:\${AWS::AccountId}:repository/${params.targetPrefix}/*`);
+    const everyRepository = sub('arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/*');
+
     it('grants the ECR repository actions to the worker on the mirror prefix only', () => {
-      const prefix = sub(`arn:\${AWS::Partition}:ecr:\${AWS::Region}:\${AWS::AccountId}:repository/${params.targetPrefix}/*`);
       for (const action of ecrRepositoryActions) {
-        const statements = granting(action);
-        expect(statements, action).not.toEqual([]);
-        for (const statement of statements) expect(statement, action).toMatchObject({ role: 'WorkerRole', resources: [prefix] });
+        const statements = granting(action).filter((s) => s.role === 'WorkerRole');
+        expect(statements, action).toHaveLength(1);
+        expect(statements[0]!.resources, action).toEqual([prefix()]);
+      }
+    });
+
+    it('lets the scheduler list repositories (on repository/*, the only form DescribeRepositories without names is authorised on) and read tags under the prefix only', () => {
+      const scheduler = iamStatements().filter((s) => s.role === 'SchedulerRole' && s.actions.some((action) => action.startsWith('ecr:')));
+      expect(scheduler.map((s) => [s.actions, s.resources])).toEqual([
+        [['ecr:DescribeRepositories'], [everyRepository]],
+        [['ecr:ListTagsForResource'], [prefix()]],
+      ]);
+    });
+
+    it('grants no ECR action outside the prefix but the scheduler\'s listing', () => {
+      const ecr = iamStatements().filter((s) => s.actions.some((action) => action.startsWith('ecr:') && action !== 'ecr:GetAuthorizationToken'));
+      for (const statement of ecr) {
+        if (statement.role === 'SchedulerRole' && statement.actions.join() === 'ecr:DescribeRepositories') continue;
+        expect(statement.resources, `${statement.role}: ${statement.actions.join(', ')}`).toEqual([prefix()]);
       }
     });
 
@@ -378,7 +515,9 @@ describe('serverless package', () => {
 
     it('uses KMS only on the configured key, only when one is configured', () => {
       const kms = iamStatements().filter((s) => s.actions.some((action) => action.startsWith('kms:')));
-      expect(kms.map((s) => [s.role, s.resources])).toEqual([['WorkerRole', [text(params.kmsKeyArn)]]]);
+      expect(kms.map((s) => [s.role, s.resources])).toEqual([['WorkerRole', [text({ Ref: 'KmsKeyArn' })]]]);
+      expect(template.Parameters.KmsKeyArn).toMatchObject({ Type: 'String', Default: params.kmsKeyArn });
+      expect(template.Conditions.HasKmsKey).toEqual({ 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'KmsKeyArn' }, ''] }] });
       const conditional = template.Resources.WorkerRole.Properties.Policies[0].PolicyDocument.Statement.filter((s: Json) => s['Fn::If']);
       expect(conditional.map((s: Json) => s['Fn::If'][0])).toEqual(['HasKmsKey']);
     });

@@ -103,6 +103,16 @@ moto_try_start() {
   MOTO_PORT_SEEN=$port
 }
 
+# pip_install TOOL SPEC: installs SPEC with whichever pip there is, for a TOOL found missing; dies saying why.
+pip_install() {
+  local tool=$1 spec=$2 pip_cmd=()
+  if have pip; then pip_cmd=(pip); elif have pip3; then pip_cmd=(pip3); elif have python3; then pip_cmd=(python3 -m pip); fi
+  [[ ${#pip_cmd[@]} -gt 0 ]] || die "$tool is missing and no pip to install \"$spec\""
+  "${pip_cmd[@]}" install --quiet "$spec" || die "$tool is missing and 'pip install \"$spec\"' failed"
+  if have pyenv; then pyenv rehash 2>/dev/null || true; fi
+  hash -r
+}
+
 MOTO_FAIL_LOG=
 if ! have curl; then die "curl is missing (apt package curl)"; fi
 if have moto_server && moto_try_start; then
@@ -110,13 +120,7 @@ if have moto_server && moto_try_start; then
 else
   [[ -n "$MOTO_FAIL_LOG" ]] && printf '%s\n' "$MOTO_FAIL_LOG" >&2
   say "moto_server missing or not starting: trying pip install \"moto[server]==$MOTO_VERSION\""
-  pip_cmd=()
-  if have pip; then pip_cmd=(pip); elif have pip3; then pip_cmd=(pip3); elif have python3; then pip_cmd=(python3 -m pip); fi
-  [[ ${#pip_cmd[@]} -gt 0 ]] || die "moto_server is missing and no pip to install \"moto[server]==$MOTO_VERSION\""
-  "${pip_cmd[@]}" install --quiet "moto[server]==$MOTO_VERSION" ||
-    die "moto_server is missing and 'pip install \"moto[server]==$MOTO_VERSION\"' failed"
-  if have pyenv; then pyenv rehash 2>/dev/null || true; fi
-  hash -r
+  pip_install moto_server "moto[server]==$MOTO_VERSION"
   have moto_server || die "moto_server still not on PATH after pip install"
   MOTO_FAIL_LOG=
   if ! moto_try_start; then
@@ -131,13 +135,7 @@ if have cfn-lint && cfn-lint --version >/dev/null 2>&1; then
   say "$(cfn-lint --version) ok"
 else
   say "cfn-lint missing: trying pip install \"cfn-lint==$CFN_LINT_VERSION\""
-  pip_cmd=()
-  if have pip; then pip_cmd=(pip); elif have pip3; then pip_cmd=(pip3); elif have python3; then pip_cmd=(python3 -m pip); fi
-  [[ ${#pip_cmd[@]} -gt 0 ]] || die "cfn-lint is missing and no pip to install \"cfn-lint==$CFN_LINT_VERSION\""
-  "${pip_cmd[@]}" install --quiet "cfn-lint==$CFN_LINT_VERSION" ||
-    die "cfn-lint is missing and 'pip install \"cfn-lint==$CFN_LINT_VERSION\"' failed"
-  if have pyenv; then pyenv rehash 2>/dev/null || true; fi
-  hash -r
+  pip_install cfn-lint "cfn-lint==$CFN_LINT_VERSION"
   have cfn-lint && cfn-lint --version >/dev/null 2>&1 || die "cfn-lint still does not run after pip install"
   say "$(cfn-lint --version) installed"
 fi

@@ -98,7 +98,8 @@ export interface ImageCopier {
 
 /**
  * What a repository store did to one repository: created it, put back managed settings that had drifted (in words:
- * "scan on push", "lifecycle policy", "tag managed-by", "tag source"), and what it found wrong and cannot change.
+ * "scan on push", "lifecycle policy", "tag managed-by", "tag source"), and what it found wrong and cannot change or
+ * could not check or put back (ECR refusing a read or a repair of an existing repository fails nothing).
  */
 export interface RepositoryReport {
   readonly created: boolean;

@@ -100,6 +100,18 @@ describe('examples/github workflows', () => {
     expect(result.stdout.includes('::notice title=image-mirror::images deferred')).toBe(notice);
   });
 
+  it('name every ECR action the sync needs in the role sync-on-merge.yml asks for', async () => {
+    const header = (await readFile(join(examples, 'sync-on-merge.yml'), 'utf8')).split('\n').filter((line) => line.startsWith('#')).join(' ');
+    const actions = [
+      'GetAuthorizationToken',
+      // Creating repositories and keeping their settings.
+      'DescribeRepositories', 'CreateRepository', 'GetLifecyclePolicy', 'PutLifecyclePolicy', 'PutImageScanningConfiguration', 'ListTagsForResource', 'TagResource',
+      // Pushing and pulling.
+      'BatchCheckLayerAvailability', 'InitiateLayerUpload', 'UploadLayerPart', 'CompleteLayerUpload', 'PutImage', 'BatchGetImage', 'GetDownloadUrlForLayer',
+    ];
+    for (const action of actions) expect(header, action).toMatch(new RegExp(`\\b${action}\\b`));
+  });
+
   it('put no ${{ }} expression inside a shell script (pull-request text must not become code)', () => {
     for (const { file, step } of steps().filter(({ step }) => step.run !== undefined)) expect(step.run, `${file}: ${step.name}`).not.toContain('${{');
   });

@@ -19,7 +19,7 @@ import { guardLines, safeMessage, safeText } from '../../shared/safe-text.ts';
 import { ecrRepositoryStore, isEcrTarget } from '../../shared/wiring/ecr.ts';
 import { createSyncDeps, stopCopiesNow } from '../../shared/wiring/sync.ts';
 import { addBotCommands } from './bots.ts';
-import { renderOrphans } from './render-orphans.ts';
+import { NO_PREFIX_WARNING, renderOrphans } from './render-orphans.ts';
 import { progressLine, renderReport } from './render.ts';
 import { renderDiffMarkdown, renderDiffText } from './render-diff.ts';
 
@@ -262,7 +262,10 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
         '',
         'Give the same --images, --name-template and --allow-registry as the sync: the repositories it would mirror into',
         'are the ones kept. A repository whose source directory (<registry>/<repository>/) holds an invalid Dockerfile is',
-        'not called orphaned while the file is broken.',
+        'not called orphaned while the file is broken. A managed repository is this configuration\'s only when its name is',
+        'the one --target and --name-template give the source its `source` tag names; the others under the prefix (another',
+        'deployment\'s) are counted and left out. Two deployments with the same prefix and name template cannot be told',
+        'apart: give each its own prefix.',
         '',
         'Exit codes: 0 no orphans, 1 orphans found, 2 usage or setup error (a target that is not ECR, ECR refusing).',
         '',
@@ -280,7 +283,9 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       const plan = await loadPlan(options, target);
       const region = options.region ?? io.env.AWS_REGION;
       const store = ecrRepositoryStore({ target, ...(region ? { region } : {}) });
-      const report = await findOrphans(plan, store, target.prefix);
+      // The text report opens with the warning; a JSON document has no place for it.
+      if (target.prefix === '' && format === 'json') io.stderr(`mirror: warning: ${NO_PREFIX_WARNING}\n`);
+      const report = await findOrphans(plan, store, { target, nameTemplate: options.nameTemplate });
       io.stdout(format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderOrphans(report, target));
       setExit(report.orphans.length > 0 ? EXIT_FAILED : EXIT_OK);
     });

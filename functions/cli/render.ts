@@ -40,15 +40,28 @@ export function renderReport(report: Report, kind: 'plan' | 'sync'): string {
   return lines.join('\n');
 }
 
-/** ECR repositories whose drifted settings were put back, or whose settings the mirror cannot change; one line each. */
+/**
+ * ECR repositories whose drifted settings were put back, or that carry a warning (a setting the mirror cannot change,
+ * one it could not check or put back); one line each, under a header that says which of the two there are.
+ */
 function repositoryLines(results: readonly MirrorResult[]): string[] {
   const lines: string[] = [];
+  let repaired = false;
+  let warned = false;
   for (const r of results) {
     const repository = r.target?.replace(/:[^:/]+$/, '') ?? r.source;
-    if (r.repository?.repaired !== undefined) lines.push(`  ${repository}: put back ${r.repository.repaired.join(', ')}`);
-    for (const warning of r.repository?.warnings ?? []) lines.push(`  ${repository}: ${warning}`);
+    if (r.repository?.repaired !== undefined) {
+      repaired = true;
+      lines.push(`  ${repository}: put back ${r.repository.repaired.join(', ')}`);
+    }
+    for (const warning of r.repository?.warnings ?? []) {
+      warned = true;
+      lines.push(`  ${repository}: ${warning}`);
+    }
   }
-  return lines.length === 0 ? [] : ['', 'Repositories (settings that had drifted were put back):', ...lines];
+  if (lines.length === 0) return [];
+  const header = repaired && warned ? 'Repositories (settings that had drifted were put back; warnings):' : repaired ? 'Repositories (settings that had drifted were put back):' : 'Repositories (warnings; nothing was put back):';
+  return ['', header, ...lines];
 }
 
 /** The invalid files and the warnings, each block only when it has entries. */

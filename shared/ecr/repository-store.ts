@@ -62,7 +62,8 @@ export function lifecyclePolicy(untaggedExpiryDays: number): string {
 /**
  * ECR repositories: created on first use with scan on push, mutable tags (mirrored tags move), encryption, tags and a
  * lifecycle policy; on every later check, the settings that drifted are put back (encryption, which cannot change, is
- * only reported). Nothing is ever deleted, and tags of others are kept.
+ * only reported). Nothing is ever deleted, and tags of others are kept. Only describing and creating a repository can
+ * fail a check: once it exists, a setting ECR refuses to read or put back is a warning, and the image goes on.
  */
 export class EcrRepositoryStore implements RepositoryStore {
   // Only work in flight is shared: a Lambda container lives across invocations, and each must look again.
@@ -167,47 +168,83 @@ export class EcrRepositoryStore implements RepositoryStore {
       if (found === undefined) throw this.failure(`creating ECR repository "${repository}"`, error);
       return this.converge(found, source);
     }
-    // Should this fail, the repository stays without a policy until the next check puts it there.
-    await this.putLifecyclePolicy(repository);
-    return { created: true, repaired: [], warnings: [] };
+    // The repository exists now, and the image can go into it: a policy that could not be set is a warning, as on
+    // any existing repository, and the next check puts it there.
+    const warnings: string[] = [];
+    await this.bestEffort(warnings, 'set the lifecycle policy of the new repository', () => this.putLifecyclePolicy(repository));
+    return { created: true, repaired: [], warnings };
   }
 
-  /** Puts back what drifted of an existing repository's managed settings, all at once, and says what cannot be. */
+  /**
+   * Puts back what drifted of an existing repository's managed settings, all at once, and says what cannot be. A read
+   * or a repair ECR refuses (no permission, throttling) is a warning, never the image's failure: the repository is
+   * there, and the next check tries again.
+   */
   private async converge(found: Repository, source: string): Promise<RepositoryReport> {
     const repository = found.repositoryName ?? '';
-    const [policy, tags] = await Promise.all([this.lifecyclePolicyOf(repository), this.tagsOf(repository, found.repositoryArn)]);
-    const repaired: string[] = [];
-    const warnings: string[] = [];
-    const repairs: Promise<unknown>[] = [];
+    const readWarnings: string[] = [];
+    const [policy, tags] = await Promise.all([
+      this.bestEffort(readWarnings, 'check the lifecycle policy', () => this.lifecyclePolicyOf(repository)),
+      this.bestEffort(readWarnings, 'check the tags', () => this.tagsOf(repository, found.repositoryArn)),
+    ]);
+    // Each repair says what it put back once it has; one that failed says so instead. Reported in the order started.
+    const repairs: Promise<RepositoryReport>[] = [];
+    const repair = (what: string, done: readonly string[], call: () => Promise<unknown>, note?: string) => {
+      repairs.push(
+        (async () => {
+          const warnings: string[] = [];
+          const result = await this.bestEffort(warnings, what, call);
+          if (!result.ok) return { created: false, repaired: [], warnings };
+          return { created: false, repaired: done, warnings: note === undefined ? [] : [note] };
+        })(),
+      );
+    };
 
     if (found.imageScanningConfiguration?.scanOnPush !== true) {
-      repaired.push('scan on push');
       const command = new PutImageScanningConfigurationCommand({ registryId: this.options.registryId, repositoryName: repository, imageScanningConfiguration: { scanOnPush: true } });
-      repairs.push(this.attempt(`turning on scan on push of ECR repository "${repository}"`, () => this.client.send(command)));
+      repair('turn scan on push back on', ['scan on push'], () => this.attempt(`turning on scan on push of ECR repository "${repository}"`, () => this.client.send(command)));
     }
     const wanted = lifecyclePolicy(UNTAGGED_EXPIRY_DAYS);
-    if (policy === undefined || !sameJson(policy, wanted)) {
+    if (policy.ok && (policy.value === undefined || !sameJson(policy.value, wanted))) {
       const young = found.createdAt !== undefined && this.now() - found.createdAt.getTime() < CREATION_WINDOW_MS;
-      if (policy !== undefined) {
-        repaired.push('lifecycle policy');
-        warnings.push('its lifecycle policy differed from the managed one and was replaced: the mirror keeps only its own policy on its repositories');
-      } else if (!young) {
-        repaired.push('lifecycle policy');
+      if (policy.value !== undefined) {
+        const note = 'its lifecycle policy differed from the managed one and was replaced: the mirror keeps only its own policy on its repositories';
+        repair('replace its lifecycle policy with the managed one', ['lifecycle policy'], () => this.putLifecyclePolicy(repository), note);
+      } else {
+        repair('put back the lifecycle policy', young ? [] : ['lifecycle policy'], () => this.putLifecyclePolicy(repository));
       }
-      repairs.push(this.putLifecyclePolicy(repository));
     }
-    const missingTags = managedTags(source).filter((tag) => tags.get(tag.Key ?? '') !== tag.Value);
+    const missingTags = tags.ok ? managedTags(source).filter((tag) => tags.value.get(tag.Key ?? '') !== tag.Value) : [];
     if (missingTags.length > 0) {
-      repaired.push(...missingTags.map((tag) => `tag ${tag.Key}`));
       // TagResource adds and overwrites only the keys it is given: the tags of others stay.
       const command = new TagResourceCommand({ resourceArn: found.repositoryArn, tags: missingTags });
-      repairs.push(this.attempt(`tagging ECR repository "${repository}"`, () => this.client.send(command)));
+      const keys = missingTags.map((tag) => `tag ${tag.Key}`);
+      repair(`put back the ${missingTags.map((tag) => tag.Key).join(' and ')} tag${missingTags.length === 1 ? '' : 's'}`, keys, () =>
+        this.attempt(`tagging ECR repository "${repository}"`, () => this.client.send(command)),
+      );
     }
     const encryption = encryptionWarning(found.encryptionConfiguration, this.options.kmsKey);
-    if (encryption !== undefined) warnings.push(encryption);
 
-    await Promise.all(repairs);
-    return { created: false, repaired, warnings };
+    const done = await Promise.all(repairs);
+    return {
+      created: false,
+      repaired: done.flatMap((report) => report.repaired),
+      warnings: [...readWarnings, ...done.flatMap((report) => report.warnings), ...(encryption === undefined ? [] : [encryption])],
+    };
+  }
+
+  /**
+   * Runs a read or a repair of a repository that exists; ECR refusing it becomes a warning saying what could not be
+   * done and why. Anything else (a bug) is thrown.
+   */
+  private async bestEffort<T>(warnings: string[], what: string, call: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> {
+    try {
+      return { ok: true, value: await call() };
+    } catch (error) {
+      if (!(error instanceof RepositoryStoreError)) throw error;
+      warnings.push(`could not ${what}: ${refusal(error)}; the image was not held back for it, and the next check tries again`);
+      return { ok: false };
+    }
   }
 
   private async putLifecyclePolicy(repository: string): Promise<void> {
@@ -246,6 +283,14 @@ export class EcrRepositoryStore implements RepositoryStore {
     const retryable = status === undefined || status === 429 || status >= 500 || (error as { name?: string }).name === 'ThrottlingException';
     return new RepositoryStoreError(`${what}: ${describeError(error)}`, { cause: error, retryable });
   }
+}
+
+/** What ECR said when it refused a call: the error's name (AccessDeniedException, ThrottlingException) and message. */
+function refusal(error: RepositoryStoreError): string {
+  const cause = error.cause;
+  if (!(cause instanceof Error)) return describeError(error);
+  const named = cause.name !== '' && cause.name !== 'Error' && !cause.message.startsWith(cause.name);
+  return named ? `${cause.name}: ${describeError(cause)}` : describeError(cause);
 }
 
 /** The tags that mark a repository as the mirror's, and say what it mirrors. */

@@ -1,10 +1,20 @@
-import { parseImageReference, repositoryName } from '../image-ref/reference.ts';
+import { type ImageReference, parseImageReference, repositoryName } from '../image-ref/reference.ts';
+import { DEFAULT_NAME_TEMPLATE, type TargetBase, targetFor } from '../image-ref/target.ts';
 import { isDirectoryEntry, type Plan } from '../plan/plan.ts';
 import type { FileIssue, ManagedRepository, RepositoryStore } from '../ports.ts';
 
+/** The configuration a plan was built with: what it mirrors into, and so which repositories are its own. */
+export interface OrphanScope {
+  readonly target: TargetBase;
+  readonly nameTemplate?: string;
+}
+
 /** What an orphan check found under a target prefix. Nothing is ever deleted. */
 export interface OrphanReport {
-  /** Repositories the mirror manages under the prefix that no Dockerfile names any more, by name. */
+  /**
+   * Repositories of this configuration that no Dockerfile names any more, by name: tagged managed-by=image-mirror,
+   * and named as this target and name template name the source of their `source` tag.
+   */
   readonly orphans: readonly ManagedRepository[];
   /** Repositories under the prefix, managed or not. */
   readonly checked: number;
@@ -15,25 +25,58 @@ export interface OrphanReport {
   readonly spared: readonly ManagedRepository[];
   /** The plan's invalid files: one kept anywhere but in its image's directory may leave its repository among `orphans`. */
   readonly invalid: number;
+  /**
+   * Managed repositories under the prefix whose name is not the one this configuration gives their source: another
+   * deployment's (a longer prefix such as `<prefix>/team/…`, another name template). Never orphans, only counted.
+   */
+  readonly foreign: number;
+  /** Managed repositories without a `source` tag that reads as an image: whose they are cannot be told, so never orphans. */
+  readonly unattributed: readonly ManagedRepository[];
 }
 
 /**
- * The repositories under `prefix` tagged managed-by=image-mirror that no job of the plan (built with that target)
- * mirrors into: left behind when their Dockerfile was removed or renamed. A repository whose source's directory holds an
- * invalid Dockerfile is spared: the file is being fixed, not removed. Only repositories the plan does not name have
- * their tags read.
+ * The repositories under the target prefix tagged managed-by=image-mirror that no job of the plan (built with the
+ * scope's target and name template) mirrors into: left behind when their Dockerfile was removed or renamed. The tag
+ * says only that some deployment of the mirror made a repository, not which: one is this configuration's only when
+ * its name is the one the scope gives the source its `source` tag names. Others are `foreign` (or `unattributed`
+ * without a readable source), never orphans. A repository whose source's directory holds an invalid Dockerfile is
+ * spared: the file is being fixed, not removed. Only repositories the plan does not name have their tags read.
  */
-export async function findOrphans(plan: Plan, store: Pick<RepositoryStore, 'listManaged'>, prefix: string): Promise<OrphanReport> {
+export async function findOrphans(plan: Plan, store: Pick<RepositoryStore, 'listManaged'>, scope: OrphanScope): Promise<OrphanReport> {
   const named = new Set(plan.jobs.flatMap((job) => (job.target === undefined ? [] : [job.target.repository])));
-  const listing = await store.listManaged(prefix, named);
+  const listing = await store.listManaged(scope.target.prefix, named);
   const invalid = plan.errors.map(invalidPlace);
   const orphans: ManagedRepository[] = [];
   const spared: ManagedRepository[] = [];
+  const unattributed: ManagedRepository[] = [];
+  let foreign = 0;
   for (const repository of listing.repositories) {
-    const source = repository.source;
-    (source !== undefined && invalid.some((place) => place.holds(source)) ? spared : orphans).push(repository);
+    const ours = ownName(repository.source, scope);
+    if (ours === undefined) unattributed.push(repository);
+    else if (ours.name !== repository.name) foreign += 1;
+    else (invalid.some((place) => place.holds(ours.source)) ? spared : orphans).push(repository);
   }
-  return { orphans, checked: listing.total, spared, invalid: new Set(plan.errors.map((issue) => issue.file)).size };
+  return { orphans, checked: listing.total, spared, invalid: new Set(plan.errors.map((issue) => issue.file)).size, foreign, unattributed };
+}
+
+/**
+ * The repository this configuration mirrors a `source` tag into, with the source as the plan spells it, or undefined
+ * when the tag is missing or reads as no image. A name this configuration could not give at all (too long, against
+ * ECR's rules) is no name of ours: `name` is then empty.
+ */
+function ownName(tag: string | undefined, scope: OrphanScope): { name: string; source: string } | undefined {
+  if (tag === undefined) return undefined;
+  let source: ImageReference;
+  try {
+    source = parseImageReference(tag);
+  } catch {
+    return undefined;
+  }
+  try {
+    return { name: targetFor(source, scope.target, scope.nameTemplate ?? DEFAULT_NAME_TEMPLATE).repository, source: repositoryName(source) };
+  } catch {
+    return { name: '', source: repositoryName(source) };
+  }
 }
 
 /** Where an invalid entry sits, as the sources whose Dockerfile it could be. */

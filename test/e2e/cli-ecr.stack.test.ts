@@ -145,22 +145,47 @@ describe('mirror sync --ecr keeping repositories right, and mirror orphans (moto
 
     await ecr.send(new CreateRepositoryCommand({ repositoryName: `${prefix}/by-hand`, tags: [{ Key: 'team', Value: 'x' }] }));
     await ecr.send(new CreateRepositoryCommand({ repositoryName: `other-${ns}/old`, tags: [{ Key: 'managed-by', Value: 'image-mirror' }] }));
+    // Another stack's, whose prefix lies below this one, and one of another name template: theirs, never orphans.
+    const managed = (source: string) => [{ Key: 'managed-by', Value: 'image-mirror' }, { Key: 'source', Value: source }];
+    await ecr.send(new CreateRepositoryCommand({ repositoryName: `${prefix}/team/${host}/${ns}/gone`, tags: managed(`${s.sourceRegistry}/${ns}/gone`) }));
+    await ecr.send(new CreateRepositoryCommand({ repositoryName: `${prefix}/${ns}/flat`, tags: managed(`${s.sourceRegistry}/${ns}/flat`) }));
+    // Managed, but with no source tag: whose it is cannot be told.
+    await ecr.send(new CreateRepositoryCommand({ repositoryName: `${prefix}/sourceless`, tags: [{ Key: 'managed-by', Value: 'image-mirror' }] }));
     const withoutTool = await writeImagesTree({ ...dockerfile('app'), ...dockerfile('ghost') });
     const found = await orphans(withoutTool, '--json');
     expect(found.code, found.stderr).toBe(1);
-    expect(JSON.parse(found.stdout) as OrphanReport).toEqual({ orphans: [{ name: repo('tool'), source: `${s.sourceRegistry}/${ns}/tool` }], checked: 3, spared: [], invalid: 0 });
+    expect(JSON.parse(found.stdout) as OrphanReport).toEqual({
+      orphans: [{ name: repo('tool'), source: `${s.sourceRegistry}/${ns}/tool` }],
+      checked: 6,
+      spared: [],
+      invalid: 0,
+      foreign: 2,
+      unattributed: [{ name: `${prefix}/sourceless` }],
+    });
+    // The same repositories seen by the configuration with the flat template: only its own is an orphan, and this
+    // one's (app, tool) are the other configuration's.
+    const flat = await orphans(withoutTool, '--json', '--name-template', '{repository}');
+    expect(JSON.parse(flat.stdout) as OrphanReport).toMatchObject({ orphans: [{ name: `${prefix}/${ns}/flat` }], foreign: 3 });
 
     const text = await orphans(withoutTool, '--format', 'text');
     expect(text.code).toBe(1);
     expect(text.stdout).toContain(`  ${repo('tool')}  ${s.sourceRegistry}/${ns}/tool`);
     expect(text.stdout).toContain('aws ecr delete-repository --repository-name NAME --force');
+    expect(text.stdout).toContain('2 managed repositories under the prefix belong to another configuration');
 
     // An invalid Dockerfile in tool's directory: it is being fixed, not removed.
     const broken = await writeImagesTree({ ...dockerfile('app'), [`${s.sourceRegistry}/${ns}/tool/Dockerfile`]: 'FROM ${NOT_SET}\n' });
     const spared = await orphans(broken, '--json');
     expect(spared.code, spared.stderr).toBe(0);
     expect(JSON.parse(spared.stdout) as OrphanReport).toMatchObject({ orphans: [], spared: [{ name: repo('tool') }], invalid: 1 });
-    expect(await names(prefix)).toEqual([repo('app'), repo('tool'), `${prefix}/by-hand`].sort());
+    expect(await names(prefix)).toEqual([repo('app'), repo('tool'), `${prefix}/by-hand`, `${prefix}/team/${host}/${ns}/gone`, `${prefix}/${ns}/flat`, `${prefix}/sourceless`].sort());
+  });
+
+  it('warns when the target has no prefix', async () => {
+    const run = await runCli(['orphans', '--images', images, '--target', s.targetRegistry, '--ecr', '--json'], aws);
+    expect([0, 1], run.stderr).toContain(run.code);
+    expect(run.stderr).toContain('mirror: warning: the target has no prefix');
+    expect(JSON.parse(run.stdout) as OrphanReport).toHaveProperty('foreign');
   });
 
   it('refuses a target that is not ECR, with exit code 2', async () => {

@@ -10,7 +10,7 @@ import {
   TagResourceCommand,
   UntagResourceCommand,
 } from '@aws-sdk/client-ecr';
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RepositoryStoreError } from '../../../shared/errors.ts';
 import { EcrCredentialProvider } from '../../../shared/ecr/authorization.ts';
 import { EcrRepositoryStore, lifecyclePolicy } from '../../../shared/ecr/repository-store.ts';
@@ -104,6 +104,7 @@ describe('EcrRepositoryStore against moto', () => {
 
 describe('EcrRepositoryStore putting back drifted settings, against moto', () => {
   const source = 'docker.io/library/nginx';
+  afterEach(() => vi.restoreAllMocks());
 
   /** A repository as the mirror creates it, and its ARN. */
   async function created(label: string, options = {}): Promise<{ ecr: ECRClient; name: string; arn: string }> {
@@ -179,7 +180,7 @@ describe('EcrRepositoryStore putting back drifted settings, against moto', () =>
     expect(await new EcrRepositoryStore(kms.ecr, { ...later, kmsKey: '11111111-2222-3333-4444-555555555555' }).check(kms.name, source)).toMatchObject({ warnings: [] });
   });
 
-  it('sets the lifecycle policy on the next ensure when it failed right after the creation', async () => {
+  it('creates the repository all the same when its lifecycle policy fails, and the next ensure sets it', async () => {
     const ecr = client();
     const name = `mirror/${uniqueName('half')}`;
     const send = ecr.send.bind(ecr);
@@ -188,9 +189,13 @@ describe('EcrRepositoryStore putting back drifted settings, against moto', () =>
       if (command instanceof PutLifecyclePolicyCommand) return Promise.reject(refused);
       return send(command);
     }) as typeof ecr.send);
-    const failed = new EcrRepositoryStore(ecr).ensure(name, source);
-    await expect(failed).rejects.toThrow(`setting the lifecycle policy of ECR repository "${name}": Service unavailable`);
-    await expect(failed).rejects.toMatchObject({ retryable: true });
+    expect(await new EcrRepositoryStore(ecr).ensure(name, source)).toEqual({
+      created: true,
+      repaired: [],
+      warnings: [
+        `could not set the lifecycle policy of the new repository: ServiceUnavailableException: Service unavailable; the image was not held back for it, and the next check tries again`,
+      ],
+    });
     expect(await describeRepository(ecr, name)).toHaveLength(1);
     spy.mockRestore();
 
@@ -202,16 +207,83 @@ describe('EcrRepositoryStore putting back drifted settings, against moto', () =>
     expect(await new EcrRepositoryStore(ecr, later).ensure(name, source)).toMatchObject({ repaired: ['lifecycle policy'] });
   });
 
-  it('names the step and the repository when a repair fails, retryable by the status', async () => {
-    const { ecr, name } = await created('refused');
-    await ecr.send(new PutImageScanningConfigurationCommand({ repositoryName: name, imageScanningConfiguration: { scanOnPush: false } }));
+  /** ECR refusing every command of these classes with AccessDeniedException, as a role without the actions would. */
+  function denying(ecr: ECRClient, ...refused: (abstract new (...args: never[]) => object)[]) {
     const send = ecr.send.bind(ecr);
-    const denied = Object.assign(new Error('not authorized to perform ecr:PutImageScanningConfiguration'), { name: 'AccessDeniedException', $metadata: { httpStatusCode: 400 } });
-    vi.spyOn(ecr, 'send').mockImplementation(((command: Parameters<typeof send>[0]) => (command instanceof PutImageScanningConfigurationCommand ? Promise.reject(denied) : send(command))) as typeof ecr.send);
+    const denied = (command: object) =>
+      Object.assign(new Error(`User: arn:aws:sts::123456789012:assumed-role/ci is not authorized to perform: ecr:${command.constructor.name.replace(/Command$/, '')}`), {
+        name: 'AccessDeniedException',
+        $metadata: { httpStatusCode: 400 },
+      });
+    return vi.spyOn(ecr, 'send').mockImplementation(((command: Parameters<typeof send>[0]) =>
+      refused.some((type) => command instanceof type) ? Promise.reject(denied(command)) : send(command)) as typeof ecr.send);
+  }
+  const held = '; the image was not held back for it, and the next check tries again';
+  const notAuthorized = (action: string) => `AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/ci is not authorized to perform: ecr:${action}${held}`;
+
+  it('warns, and fails nothing, when ECR refuses to show the lifecycle policy or the tags', async () => {
+    const { ecr, name, arn } = await created('no-reads');
+    await ecr.send(new DeleteLifecyclePolicyCommand({ repositoryName: name }));
+    await ecr.send(new UntagResourceCommand({ resourceArn: arn, tagKeys: ['source'] }));
+    const sent = denying(ecr, GetLifecyclePolicyCommand, ListTagsForResourceCommand);
+    expect(await new EcrRepositoryStore(ecr, later).check(name, source)).toEqual({
+      created: false,
+      repaired: [],
+      warnings: [`could not check the lifecycle policy: ${notAuthorized('GetLifecyclePolicy')}`, `could not check the tags: ${notAuthorized('ListTagsForResource')}`],
+    });
+    // What could not be read is not written blindly.
+    expect(sent.mock.calls.map(([command]) => command.constructor.name)).not.toContain('PutLifecyclePolicyCommand');
+    expect(sent.mock.calls.map(([command]) => command.constructor.name)).not.toContain('TagResourceCommand');
+  });
+
+  it('warns, and fails nothing, when ECR refuses to put back scan on push, the lifecycle policy or the tags, and says only what it did put back', async () => {
+    const { ecr, name, arn } = await created('no-repairs');
+    await ecr.send(new PutImageScanningConfigurationCommand({ repositoryName: name, imageScanningConfiguration: { scanOnPush: false } }));
+    await ecr.send(new DeleteLifecyclePolicyCommand({ repositoryName: name }));
+    await ecr.send(new UntagResourceCommand({ resourceArn: arn, tagKeys: ['managed-by'] }));
+    denying(ecr, PutImageScanningConfigurationCommand, TagResourceCommand);
+    expect(await new EcrRepositoryStore(ecr, later).ensure(name, source)).toEqual({
+      created: false,
+      repaired: ['lifecycle policy'],
+      warnings: [`could not turn scan on push back on: ${notAuthorized('PutImageScanningConfiguration')}`, `could not put back the managed-by tag: ${notAuthorized('TagResource')}`],
+    });
+    vi.restoreAllMocks();
+    denying(ecr, PutLifecyclePolicyCommand);
+    await ecr.send(new DeleteLifecyclePolicyCommand({ repositoryName: name }));
+    expect(await new EcrRepositoryStore(ecr, later).check(name, source)).toEqual({
+      created: false,
+      repaired: ['scan on push', 'tag managed-by'],
+      warnings: [`could not put back the lifecycle policy: ${notAuthorized('PutLifecyclePolicy')}`],
+    });
+    vi.restoreAllMocks();
+    expect(await new EcrRepositoryStore(ecr, later).check(name, source)).toEqual({ created: false, repaired: ['lifecycle policy'], warnings: [] });
+  });
+
+  it('says nothing was replaced when ECR refuses to replace a lifecycle policy of its own', async () => {
+    const { ecr, name } = await created('keep-own');
+    const own = JSON.stringify({ rules: [{ rulePriority: 1, selection: { tagStatus: 'any', countType: 'imageCountMoreThan', countNumber: 3 }, action: { type: 'expire' } }] });
+    await ecr.send(new PutLifecyclePolicyCommand({ repositoryName: name, lifecyclePolicyText: own }));
+    denying(ecr, PutLifecyclePolicyCommand);
+    expect(await new EcrRepositoryStore(ecr, later).check(name, source)).toEqual({
+      created: false,
+      repaired: [],
+      warnings: [`could not replace its lifecycle policy with the managed one: ${notAuthorized('PutLifecyclePolicy')}`],
+    });
+  });
+
+  it('still fails when ECR refuses to describe or to create the repository, naming the step, retryable by the status', async () => {
+    const { ecr, name } = await created('no-describe');
+    denying(ecr, DescribeRepositoriesCommand);
     const failed = new EcrRepositoryStore(ecr).check(name, source);
     await expect(failed).rejects.toThrow(RepositoryStoreError);
-    await expect(failed).rejects.toThrow(`turning on scan on push of ECR repository "${name}": not authorized to perform ecr:PutImageScanningConfiguration`);
+    await expect(failed).rejects.toThrow(`describing ECR repository "${name}": User: arn:aws:sts::123456789012:assumed-role/ci is not authorized to perform: ecr:DescribeRepositories`);
     await expect(failed).rejects.toMatchObject({ retryable: false });
+    vi.restoreAllMocks();
+
+    const fresh = client();
+    const absent = `mirror/${uniqueName('no-create')}`;
+    denying(fresh, CreateRepositoryCommand);
+    await expect(new EcrRepositoryStore(fresh).ensure(absent, source)).rejects.toThrow(`creating ECR repository "${absent}": User: arn:aws:sts::123456789012:assumed-role/ci is not authorized to perform: ecr:CreateRepository`);
   });
 
   it('shares one check between jobs at once, and tells only one of them what it put back', async () => {

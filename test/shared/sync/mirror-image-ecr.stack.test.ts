@@ -1,5 +1,5 @@
-import { DeleteLifecyclePolicyCommand, DescribeRepositoriesCommand, ECRClient, GetLifecyclePolicyCommand } from '@aws-sdk/client-ecr';
-import { describe, expect, it } from 'vitest';
+import { DeleteLifecyclePolicyCommand, DescribeRepositoriesCommand, ECRClient, GetLifecyclePolicyCommand, ListTagsForResourceCommand, PutImageScanningConfigurationCommand } from '@aws-sdk/client-ecr';
+import { describe, expect, it, vi } from 'vitest';
 import { EcrRepositoryStore, lifecyclePolicy } from '../../../shared/ecr/repository-store.ts';
 import { parseImageReference } from '../../../shared/image-ref/reference.ts';
 import { parseTargetBase, targetFor } from '../../../shared/image-ref/target.ts';
@@ -43,5 +43,30 @@ describe('mirrorImage into ECR repositories (moto, the htpasswd registry for the
     const again = await mirrorImage(job, deps);
     expect(again.status).toBe('skipped');
     expect(again.repository).toBeUndefined();
+  });
+
+  it('skips and copies all the same when ECR refuses to read or repair the repository, with a warning on the result', async () => {
+    await pushImage({ registry: s.sourceRegistry }, `${ns}/denied`, '1');
+    await pushImage({ registry: s.sourceRegistry }, `${ns}/denied`, '2');
+    const job = jobFor(`${s.sourceRegistry}/${ns}/denied:1`);
+    expect(await mirrorImage(job, deps)).toMatchObject({ status: 'copied', repository: { created: true } });
+    await ecr.send(new PutImageScanningConfigurationCommand({ repositoryName: job.target!.repository, imageScanningConfiguration: { scanOnPush: false } }));
+
+    // A role built without the read and repair actions: every one of them refused.
+    const limited = new ECRClient({ region: 'us-east-1', endpoint: s.awsEndpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    const send = limited.send.bind(limited);
+    const refused = [GetLifecyclePolicyCommand, ListTagsForResourceCommand, PutImageScanningConfigurationCommand];
+    vi.spyOn(limited, 'send').mockImplementation(((command: Parameters<typeof send>[0]) =>
+      refused.some((type) => command instanceof type)
+        ? Promise.reject(Object.assign(new Error('not authorized'), { name: 'AccessDeniedException', $metadata: { httpStatusCode: 400 } }))
+        : send(command)) as typeof limited.send);
+    const denied: SyncDeps = { ...deps, repositories: new EcrRepositoryStore(limited, { now: () => Date.now() + 10 * 60_000 }) };
+    const warnings = [
+      'could not check the lifecycle policy: AccessDeniedException: not authorized; the image was not held back for it, and the next check tries again',
+      'could not check the tags: AccessDeniedException: not authorized; the image was not held back for it, and the next check tries again',
+      'could not turn scan on push back on: AccessDeniedException: not authorized; the image was not held back for it, and the next check tries again',
+    ];
+    expect(await mirrorImage(job, denied)).toEqual({ status: 'skipped', digest: expect.any(String), repository: { warnings } });
+    expect(await mirrorImage(jobFor(`${s.sourceRegistry}/${ns}/denied:2`), denied)).toMatchObject({ status: 'copied', repository: { warnings } });
   });
 });

@@ -24,14 +24,14 @@ describe('findOrphans', () => {
       { name: 'mirror/ghcr.io/old' },
     );
     store.unmanaged = 2;
-    const report = await findOrphans(plan, store, 'mirror');
-    expect(report).toEqual({ orphans: [{ name: 'mirror/quay.io/gone', source: 'quay.io/gone' }, { name: 'mirror/ghcr.io/old' }], checked: 6, spared: [], invalid: 0 });
+    const report = await findOrphans(plan, store, { target });
+    expect(report).toEqual({ orphans: [{ name: 'mirror/quay.io/gone', source: 'quay.io/gone' }], checked: 6, spared: [], invalid: 0, foreign: 0, unattributed: [{ name: 'mirror/ghcr.io/old' }] });
     expect([...store.excepted[0]!].sort()).toEqual(['mirror/docker.io/library/postgres', 'mirror/quay.io/a']);
   });
 
   it('names no orphan when every managed repository is mirrored into', async () => {
     const plan = buildPlan([file('quay.io/a/Dockerfile', 'FROM quay.io/a:1\n')], { target });
-    expect(await findOrphans(plan, storeWith({ name: 'mirror/quay.io/a', source: 'quay.io/a' }), 'mirror')).toEqual({ orphans: [], checked: 1, spared: [], invalid: 0 });
+    expect(await findOrphans(plan, storeWith({ name: 'mirror/quay.io/a', source: 'quay.io/a' }), { target })).toEqual({ orphans: [], checked: 1, spared: [], invalid: 0, foreign: 0, unattributed: [] });
   });
 
   it.each([
@@ -43,19 +43,71 @@ describe('findOrphans', () => {
     const plan = buildPlan([file(path, 'FROM ${UNDEFINED_ARG}\n'), file('quay.io/a/Dockerfile', 'FROM quay.io/a:1\n')], { target });
     expect(plan.errors).toHaveLength(1);
     const repository = { name: `mirror/${source.replace(':', '-')}`, source };
-    expect(await findOrphans(plan, storeWith(repository), 'mirror')).toEqual({ orphans: [], checked: 1, spared: [repository], invalid: 1 });
+    expect(await findOrphans(plan, storeWith(repository), { target })).toEqual({ orphans: [], checked: 1, spared: [repository], invalid: 1, foreign: 0, unattributed: [] });
   });
 
   it('spares every repository whose source lies below a directory that could not be read', async () => {
     const plan = buildPlan([{ path: 'quay.io/team/', readError: 'EACCES' }], { target });
     const below = { name: 'mirror/quay.io/team/app', source: 'quay.io/team/app' };
     const beside = { name: 'mirror/quay.io/teams/app', source: 'quay.io/teams/app' };
-    expect(await findOrphans(plan, storeWith(below, beside), 'mirror')).toEqual({ orphans: [beside], checked: 2, spared: [below], invalid: 1 });
+    expect(await findOrphans(plan, storeWith(below, beside), { target })).toEqual({ orphans: [beside], checked: 2, spared: [below], invalid: 1, foreign: 0, unattributed: [] });
   });
 
   it('still lists a repository whose invalid file lies elsewhere, and counts the invalid files', async () => {
     const plan = buildPlan([file('misc/app-1/Dockerfile', 'FROM Quay.io/A:1\n')], { target });
     const repository = { name: 'mirror/quay.io/a', source: 'quay.io/a' };
-    expect(await findOrphans(plan, storeWith(repository), 'mirror')).toEqual({ orphans: [repository], checked: 1, spared: [], invalid: 1 });
+    expect(await findOrphans(plan, storeWith(repository), { target })).toEqual({ orphans: [repository], checked: 1, spared: [], invalid: 1, foreign: 0, unattributed: [] });
+  });
+
+  describe('calls a repository an orphan only when this configuration would have given its source that name', () => {
+    const plan = buildPlan([file('quay.io/a/Dockerfile', 'FROM quay.io/a:1\n')], { target });
+
+    it('leaves out the repositories of a stack whose prefix lies below this one (mirror/team/...)', async () => {
+      const theirs = [
+        { name: 'mirror/team/quay.io/gone', source: 'quay.io/gone' },
+        { name: 'mirror/team/docker.io/library/redis', source: 'docker.io/library/redis' },
+        // Even the one that stack keeps for a source this tree names.
+        { name: 'mirror/team/quay.io/a', source: 'quay.io/a' },
+      ];
+      const ours = { name: 'mirror/quay.io/gone', source: 'quay.io/gone' };
+      const report = await findOrphans(plan, storeWith(...theirs, ours), { target });
+      expect(report).toEqual({ orphans: [ours], checked: 4, spared: [], invalid: 0, foreign: 3, unattributed: [] });
+    });
+
+    it('leaves out the repositories another name template made under the same prefix', async () => {
+      const flat = { name: 'mirror/gone', source: 'quay.io/gone' };
+      const nested = { name: 'mirror/quay.io/gone', source: 'quay.io/gone' };
+      expect(await findOrphans(plan, storeWith(flat, nested), { target })).toMatchObject({ orphans: [nested], foreign: 1 });
+      // The same repositories seen by the configuration with the flat template: the other one is foreign.
+      const flatPlan = buildPlan([file('quay.io/a/Dockerfile', 'FROM quay.io/a:1\n')], { target, nameTemplate: '{repository}' });
+      expect(await findOrphans(flatPlan, storeWith(flat, nested), { target, nameTemplate: '{repository}' })).toMatchObject({ orphans: [flat], foreign: 1 });
+    });
+
+    it('reads the source tag as the sync writes it: the registry port spelt "-" in the name, Docker Hub with library/', async () => {
+      const repositories = [
+        { name: 'mirror/localhost-5000/team/app', source: 'localhost:5000/team/app' },
+        { name: 'mirror/docker.io/library/postgres', source: 'docker.io/library/postgres' },
+      ];
+      expect(await findOrphans(plan, storeWith(...repositories), { target })).toMatchObject({ orphans: repositories, foreign: 0 });
+    });
+
+    it('reports no repository without a source tag, or with one that names no image, and lists them apart', async () => {
+      const untagged = { name: 'mirror/quay.io/untagged' };
+      const unreadable = { name: 'mirror/quay.io/unreadable', source: 'Not An Image!' };
+      expect(await findOrphans(plan, storeWith(untagged, unreadable), { target })).toEqual({ orphans: [], checked: 2, spared: [], invalid: 0, foreign: 0, unattributed: [untagged, unreadable] });
+    });
+
+    it('takes a source this configuration could not name at all for another configuration\'s', async () => {
+      const long = { name: 'mirror/x', source: `quay.io/${'a'.repeat(247)}` };
+      expect(await findOrphans(plan, storeWith(long), { target })).toMatchObject({ orphans: [], foreign: 1 });
+    });
+
+    it('with no prefix, leaves out the repositories of every prefixed deployment', async () => {
+      const bare = parseTargetBase('123456789012.dkr.ecr.eu-west-1.amazonaws.com');
+      const barePlan = buildPlan([file('quay.io/a/Dockerfile', 'FROM quay.io/a:1\n')], { target: bare });
+      const prefixed = { name: 'mirror/quay.io/gone', source: 'quay.io/gone' };
+      const ours = { name: 'quay.io/gone', source: 'quay.io/gone' };
+      expect(await findOrphans(barePlan, storeWith(prefixed, ours), { target: bare })).toMatchObject({ orphans: [ours], foreign: 1 });
+    });
   });
 });

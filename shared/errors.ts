@@ -54,11 +54,14 @@ export type CopyFailureReason = 'auth' | 'timeout' | 'pull-limit' | 'transient' 
 /** `crane copy` failed or timed out, or what landed is not what was copied; `reason` says which kind of failure. */
 export class CopyFailedError extends MirrorError {
   readonly reason: CopyFailureReason;
+  /** For a `timeout`: the time limit crane ran into, in milliseconds. */
+  readonly limitMs: number | undefined;
 
   /** Retryable by default for `transient` and `timeout`; `auth` is retryable once the caller has fresh credentials. */
-  constructor(message: string, options: { reason: CopyFailureReason; cause?: unknown; retryable?: boolean }) {
+  constructor(message: string, options: { reason: CopyFailureReason; cause?: unknown; retryable?: boolean; limitMs?: number }) {
     super(message, { cause: options.cause, retryable: options.retryable ?? (options.reason === 'transient' || options.reason === 'timeout') });
     this.reason = options.reason;
+    this.limitMs = options.limitMs;
   }
 }
 

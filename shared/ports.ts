@@ -204,8 +204,8 @@ export interface RepositoryNote {
 
 /** Where outcomes go: a log line and metrics on AWS. */
 export interface OutcomeRecorder {
-  /** The image's final outcome: one per event. */
-  record(result: MirrorResult): void;
+  /** The image's final outcome: one per event, with the attempts made at it when there were any. */
+  record(result: MirrorResult, attempt?: { readonly number: number; readonly of: number }): void;
   /** An attempt that failed for a reason that may clear, to be tried again after `waitMs`: never a final outcome. */
   retrying(result: MirrorResult, attempt: { readonly number: number; readonly of: number; readonly waitMs: number }): void;
 }
@@ -233,6 +233,8 @@ export interface ScheduleSummary {
 /** Where a run's outcome goes: a log line and metrics on AWS. */
 export interface ScheduleRecorder {
   recordRun(summary: ScheduleSummary): void;
+  /** The orphan report, after the run was recorded: a slow listing never costs the run's own line. */
+  recordOrphans(runId: string, orphans: NonNullable<ScheduleSummary['orphans']>): void;
   recordFailure(error: unknown, runId: string): void;
 }
 

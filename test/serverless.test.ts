@@ -298,7 +298,7 @@ describe('serverless package', () => {
     });
   });
 
-  it('alarms on failed images, the dead-letter queue, the scheduler, workers not invoked, the findings function and critical findings, into the SNS topic', () => {
+  it('alarms on failed images, the dead-letter queue, the scheduler, dropped runs, workers not invoked, the findings function and critical findings, into the SNS topic', () => {
     expect(template.Resources.AlarmTopic.Type).toBe('AWS::SNS::Topic');
     const alarms = resourcesOfType('AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties);
     const custom = (metric: string) => ({ Namespace: METRICS_NAMESPACE, MetricName: metric, Dimensions: [{ Name: 'service', Value: SERVICE_NAME }] });
@@ -316,6 +316,8 @@ describe('serverless package', () => {
       },
       { AlarmName: 'image-mirror-dev-scheduler-errors', ...lambdaErrors('SchedulerLambdaFunction') },
       { AlarmName: 'image-mirror-dev-findings-errors', ...lambdaErrors('FindingsLambdaFunction') },
+      // A scheduled run dropped unstarted (it is never retried) is a whole interval without a sync.
+      { AlarmName: 'image-mirror-dev-scheduler-runs-dropped', Namespace: 'AWS/Lambda', MetricName: 'AsyncEventsDropped', Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'SchedulerLambdaFunction' } }] },
     ];
     expect(alarms).toHaveLength(expected.length);
     for (const metric of expected) expect(alarms).toContainEqual(expect.objectContaining(metric));
@@ -351,7 +353,7 @@ describe('serverless package', () => {
       const query = queries()['image-mirror/dev/failures-of-the-last-run'];
       expect(query).toBeDefined();
       expect(query.LogGroupNames).toEqual([{ Ref: 'WorkerLogGroup' }]);
-      expect(query.QueryString).toContain('fields @timestamp, runId, source, target, error, attempt');
+      expect(query.QueryString).toContain('fields @timestamp, runId, message, source, target, error, reason, attempt');
       expect(query.QueryString).toContain('filter message in ["image failed", "image deferred"]');
       expect(query.QueryString).toContain('sort runId desc, @timestamp desc');
     });

@@ -24,6 +24,7 @@ export const handler = middy((event: WorkerEvent, context: Context) => {
     deadline: Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS,
     pullReserve: config.pullReserve,
     retry,
+    copyTimeoutMs: config.copyTimeoutMs,
     bindSignal: deps.bindSignal,
   });
 })

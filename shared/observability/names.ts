@@ -16,7 +16,7 @@ export const METRIC = {
   failed: 'ImagesFailed',
   /** Worker: attempts that failed for a reason that may clear and were tried again (never paged: a failed last attempt is ImagesFailed). */
   retried: 'ImagesRetried',
-  /** Worker: mirror repositories whose managed settings (scan on push, lifecycle policy, tags) had drifted and were put back. */
+  /** Worker: images whose repository's managed settings (scan on push, lifecycle policy, tags) had drifted and were put back (one per image, so several tags of one repository may each count). */
   repositoriesRepaired: 'RepositoriesRepaired',
   /** Worker: images left for the next run to keep a source's pull budget above the reserve (never paged). */
   deferred: 'ImagesDeferred',

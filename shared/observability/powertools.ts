@@ -12,7 +12,7 @@ export class PowertoolsOutcomeRecorder implements OutcomeRecorder {
     private readonly metrics: Metrics,
   ) {}
 
-  record(result: MirrorResult): void {
+  record(result: MirrorResult, attempt?: { readonly number: number; readonly of: number }): void {
     const attributes = {
       source: result.source,
       target: result.target,
@@ -23,6 +23,8 @@ export class PowertoolsOutcomeRecorder implements OutcomeRecorder {
       ...(result.pulls === undefined ? {} : { pulls: result.pulls }),
       // The source's pull budget on every line, so that "who spent Docker Hub's pulls?" has an answer in Logs Insights.
       ...(result.budget === undefined ? {} : { pullBudget: result.budget }),
+      // Which of the worker's attempts this outcome came from: "failed on the 3rd of 3" reads otherwise than "on the 1st".
+      ...(attempt === undefined ? {} : { attempt: attempt.number, attempts: attempt.of }),
     };
     if (result.budget !== undefined) this.recordBudget(result);
     this.recordRepository(result);
@@ -57,15 +59,15 @@ export class PowertoolsOutcomeRecorder implements OutcomeRecorder {
     this.metrics.addMetric(METRIC.retried, MetricUnit.Count, 1);
   }
 
-  // A repository whose managed settings drifted is put back by the worker: said once, counted, never paged. Encryption,
-  // which cannot change, is only reported.
+  // A repository whose managed settings drifted is put back by the worker: said once, counted, never paged. What could
+  // not be checked or put back, and encryption (which cannot change), are only reported.
   private recordRepository(result: MirrorResult): void {
     const repository = result.repository;
     if (repository?.repaired?.length) {
       this.logger.warn('repository repaired', { source: result.source, target: result.target, repaired: repository.repaired });
       this.metrics.addMetric(METRIC.repositoriesRepaired, MetricUnit.Count, 1);
     }
-    for (const warning of repository?.warnings ?? []) this.logger.warn('repository settings differ', { source: result.source, target: result.target, warning });
+    for (const warning of repository?.warnings ?? []) this.logger.warn('repository warning', { source: result.source, target: result.target, warning });
   }
 
   // The one metric with a second dimension: a budget is per source registry, and there are few of them.
@@ -83,8 +85,8 @@ function registryOf(reference: string): string {
   return reference.slice(0, Math.max(0, reference.indexOf('/')));
 }
 
-/** Orphans named on the scheduler's line; the count says how many more there are. */
-const MAX_LOGGED_ORPHANS = 100;
+/** Images or repositories named on one scheduler line; its count says how many more there are. */
+const MAX_LOGGED_SOURCES = 100;
 
 /** One JSON log line per scheduler run (plus one per invalid file) and its metrics. */
 export class PowertoolsScheduleRecorder implements ScheduleRecorder {
@@ -98,7 +100,9 @@ export class PowertoolsScheduleRecorder implements ScheduleRecorder {
     for (const failure of summary.invokeErrors) this.logger.error('worker invocation failed', { runId: summary.runId, ...failure });
     if (summary.invokeErrors.length > 0) {
       // One line that answers "which images did this run leave out?"; the next run invokes them again.
-      this.logger.error('workers not invoked', { runId: summary.runId, count: summary.invokeErrors.length, sources: summary.invokeErrors.map((failure) => failure.source) });
+      // A bounded line (a missing worker function fails them all): the first ones, and the count.
+      const sources = summary.invokeErrors.slice(0, MAX_LOGGED_SOURCES).map((failure) => failure.source);
+      this.logger.error('workers not invoked', { runId: summary.runId, count: summary.invokeErrors.length, sources });
     }
     this.logger.info('sync scheduled', {
       runId: summary.runId,
@@ -115,25 +119,22 @@ export class PowertoolsScheduleRecorder implements ScheduleRecorder {
     this.metrics.addMetric(METRIC.invoked, MetricUnit.Count, summary.invoked);
     this.metrics.addMetric(METRIC.invalidFiles, MetricUnit.Count, summary.invalid);
     this.metrics.addMetric(METRIC.notInvoked, MetricUnit.Count, summary.failedInvokes);
-    this.recordOrphans(summary);
   }
 
   // Orphans are for a person to decide on (nothing deletes them): a line naming them and a count, no page.
-  private recordOrphans(summary: ScheduleSummary): void {
-    const orphans = summary.orphans;
-    if (orphans === undefined) return;
+  recordOrphans(runId: string, orphans: NonNullable<ScheduleSummary['orphans']>): void {
     if ('error' in orphans) {
-      this.logger.warn('orphan check failed', { runId: summary.runId, error: orphans.error });
+      this.logger.warn('orphan check failed', { runId, error: orphans.error });
       return;
     }
     const count = orphans.repositories.length;
     if (count > 0) {
       this.logger.warn('orphaned repositories', {
-        runId: summary.runId,
+        runId,
         count,
         checked: orphans.checked,
         // A bounded line: the first ones, and `mirror orphans` for the whole list.
-        repositories: orphans.repositories.slice(0, MAX_LOGGED_ORPHANS),
+        repositories: orphans.repositories.slice(0, MAX_LOGGED_SOURCES),
       });
     }
     this.metrics.addMetric(METRIC.orphanedRepositories, MetricUnit.Count, count);

@@ -118,7 +118,7 @@ export class CraneImageCopier implements ImageCopier {
         if (end.error.code === 'ENOENT') return new CopyFailedError(`crane not found at "${this.options.crane}" (run scripts/setup.sh or set CRANE)`, { cause: end.error, reason: 'permanent' });
         return new CopyFailedError(`crane could not be started: ${end.error.message}`, { cause: end.error, reason: 'permanent' });
       case 'timeout':
-        return new CopyFailedError(`crane copy timed out after ${timeoutMs / 1000} s`, { reason: 'timeout' });
+        return new CopyFailedError(`crane copy timed out after ${timeoutMs / 1000} s`, { reason: 'timeout', limitMs: timeoutMs });
       case 'interrupted':
         return new InterruptedError('crane copy stopped: interrupted');
       case 'exit': {

@@ -171,6 +171,8 @@ async function examineImage(job: MirrorJob, deps: SyncDeps, options: SyncOptions
   let targetHead: ManifestHead | undefined;
   if (missing) {
     // The target holds nothing, whatever it answered: a registry may answer a HEAD in a missing repository with an error.
+    // Work abandoned at a deadline must not create a repository after its outcome was recorded.
+    if (options.signal?.aborted) throw new InterruptedError(`creating the repository of "${formatReference(target)}": interrupted before it started`);
     noteRepository(await repositories.ensure(target.repository, sourceName), facts);
   } else {
     targetHead = settled(targetLooked);
@@ -461,7 +463,9 @@ async function copyWithRetry(
       await deps.copier.copy({ source: from, target: to, credentials: current, ...(timeoutMs === undefined ? {} : { timeoutMs }), ...(options.signal ? { signal: options.signal } : {}) });
     },
     {
-      classify: (error) => ({ retryable: mayRetry(error) }),
+      // A copy cut at crane's time limit is retried only with as much time again: a stalled connection then clears, while
+      // a copy too large for that time (a Lambda's last seconds) would only spend its pulls again and be cut again.
+      classify: (error) => ({ retryable: mayRetry(error) && !cutShort(error, left()) }),
       giveUp: (error, attempts) => copyFailure(from, to, error, attempts),
       beforeRetry: async (error) => {
         if (!isAuthFailure(error) || !deps.credentials.invalidate) return;
@@ -475,6 +479,12 @@ async function copyWithRetry(
       sleep: (ms) => (options.sleep ?? sleep)(ms, options.signal),
     },
   );
+}
+
+/** A crane time-out that another attempt, with `leftMs` to go, could not outlast. */
+function cutShort(error: unknown, leftMs: number | undefined): boolean {
+  if (!(error instanceof CopyFailedError) || error.reason !== 'timeout' || error.limitMs === undefined || leftMs === undefined) return false;
+  return leftMs - MIN_COPY_TIME_MS < error.limitMs;
 }
 
 // The failure of the last attempt, saying how many there were. Credentials still refused after a refresh will not improve with retries.

@@ -59,7 +59,6 @@ export async function scheduleSync(request: ScheduleRequest | null | undefined, 
         ),
       );
     }
-    const orphans = deps.orphans ? await orphansOf(plan, deps.orphans) : undefined;
     const summary: ScheduleSummary = {
       runId,
       dryRun,
@@ -72,10 +71,13 @@ export async function scheduleSync(request: ScheduleRequest | null | undefined, 
       warnings: safeIssues(plan.warnings),
       unmatched: unmatched.map((entry) => safeMessage(entry, 300)),
       invokeErrors,
-      ...(orphans ? { orphans } : {}),
     };
+    // The fan-out is recorded first: were the listing to outlast the function's time, the run's line is written.
     deps.recorder.recordRun(summary);
-    return summary;
+    if (deps.orphans === undefined) return summary;
+    const orphans = await orphansOf(plan, deps.orphans);
+    deps.recorder.recordOrphans(runId, orphans);
+    return { ...summary, orphans };
   } catch (error) {
     deps.recorder.recordFailure(error, runId);
     throw error;

@@ -1,6 +1,6 @@
-import { CopyFailedError, DeadlineError, describeError, InvalidImageReferenceError, InvalidJobError, isRetryable } from '../errors.ts';
+import { CopyFailedError, DeadlineError, describeError, InvalidImageReferenceError, InvalidJobError, isRetryable, RegistryRequestError } from '../errors.ts';
 import type { Platform } from '../oci/platform.ts';
-import { formatReference, type ImageReference, parseImageReference, withDigest } from '../image-ref/reference.ts';
+import { DOCKER_HUB, formatReference, type ImageReference, parseImageReference, withDigest } from '../image-ref/reference.ts';
 import { type TargetBase, targetFor } from '../image-ref/target.ts';
 import type { MirrorJob } from '../plan/plan.ts';
 import { resultOf } from '../plan/report.ts';
@@ -82,10 +82,13 @@ export interface WorkerRunOptions extends Pick<SyncOptions, 'copyRetry' | 'pullR
   /** The worker's own attempts at an image and the waits between them (WORKER_RETRY when absent). */
   readonly retry?: RetryPolicy;
   /**
-   * Told the invocation's signal, aborted at the deadline, before the work starts (and `undefined` after it ends), so that
-   * adapters built once per container (the registry client) stop their requests with it.
+   * Told the invocation's signal before the work starts, so that adapters built once per container (the registry client)
+   * stop their requests with it. It is aborted at the deadline, and when the invocation ends: work abandoned at the
+   * deadline finds it aborted until the next invocation binds its own.
    */
-  readonly bindSignal?: (signal: AbortSignal | undefined) => void;
+  readonly bindSignal?: (signal: AbortSignal) => void;
+  /** crane's time limit per copy (COPY_TIMEOUT_SECONDS): a copy that ran into all of it is too large for the worker. */
+  readonly copyTimeoutMs?: number;
 }
 
 /**
@@ -112,18 +115,25 @@ export async function runWorkerJob(
   }
   const clock = new InvocationClock(options.deadline);
   options.bindSignal?.(clock.signal);
+  const tries = { made: 0, of: (options.retry ?? WORKER_RETRY).attempts };
   try {
-    const result = await clock.settle(attempts(job, deps, settings, options, clock), () => clock.outOfTime(job, new DeadlineError('the work did not stop when asked')));
-    deps.recorder.record(result);
+    const result = await clock.settle(attempts(job, deps, settings, options, clock, tries), () => clock.outOfTime(job, new DeadlineError('the work did not stop when asked')));
+    deps.recorder.record(result, { number: tries.made, of: tries.of });
     return result;
   } finally {
     clock.dispose();
-    options.bindSignal?.(undefined);
   }
 }
 
 /** The image tried until it is mirrored, deferred, fails for good, or no attempt fits before the deadline. */
-async function attempts(job: MirrorJob, deps: SyncDeps & { recorder: OutcomeRecorder }, settings: WorkerSettings, options: WorkerRunOptions, clock: InvocationClock): Promise<MirrorResult> {
+async function attempts(
+  job: MirrorJob,
+  deps: SyncDeps & { recorder: OutcomeRecorder },
+  settings: WorkerSettings,
+  options: WorkerRunOptions,
+  clock: InvocationClock,
+  tries: { made: number },
+): Promise<MirrorResult> {
   const policy = options.retry ?? WORKER_RETRY;
   const started = performance.now();
   const startedAt = Date.now();
@@ -139,18 +149,21 @@ async function attempts(job: MirrorJob, deps: SyncDeps & { recorder: OutcomeReco
     ...(options.sleep ? { sleep: options.sleep } : {}),
   };
   for (let attempt = 1; ; attempt += 1) {
+    tries.made = attempt;
     let failure: unknown;
     try {
       const outcome = await mirrorImage(job, deps, sync, facts);
       return resultOf(job, { ...outcome, durationMs: performance.now() - started });
     } catch (error) {
-      failure = clock.expired ? clock.failure(job, error) : await lastWords(job, error, deps.registry, facts);
+      failure = clock.expired ? clock.failure(job, error) : await lastWords(job, error, deps.registry, facts, options.copyTimeoutMs);
     }
     // Deferred for the pull budget is no failure: the next scheduled run picks the image up, nothing is retried or paged.
     // The deadline's abort interrupts the work, but to the worker it is a failure: the image was not mirrored in time.
     const result = resultOf(job, { status: failure instanceof DeadlineError ? 'failed' : statusOf(failure), digest: facts.digest, budget: facts.budget, pulls: facts.pulls, repository: facts.repository, error: failure, durationMs: performance.now() - started });
     if (result.status !== 'failed' || !isRetryable(failure)) return result;
-    const waitMs = nextDelay(policy, { attempt, startedAt, ...(options.deadline === undefined ? {} : { deadline: options.deadline - MIN_ATTEMPT_MS }) });
+    // A registry that asked for a wait (Retry-After) gets at least that, or no more attempts when it asked for too long.
+    const retryAfterMs = retryAfterOf(failure);
+    const waitMs = nextDelay(policy, { attempt, startedAt, retryAfterMs, ...(options.deadline === undefined ? {} : { deadline: options.deadline - MIN_ATTEMPT_MS }) });
     if (waitMs === undefined) return result;
     deps.recorder.retrying(result, { number: attempt, of: policy.attempts, waitMs: Math.round(waitMs) });
     // The wait ends early at the deadline (sleep() resolves on the abort): the last failure is then the outcome.
@@ -159,14 +172,27 @@ async function attempts(job: MirrorJob, deps: SyncDeps & { recorder: OutcomeReco
   }
 }
 
+/** The wait a registry asked for (Retry-After) somewhere in the failure's causes, in milliseconds. */
+function retryAfterOf(error: unknown): number | undefined {
+  for (let current: unknown = error; current instanceof Error; current = (current as Error).cause) {
+    if (current instanceof RegistryRequestError && current.retryAfterMs !== undefined) return current.retryAfterMs;
+  }
+  return undefined;
+}
+
 /**
- * A copy that crane ran until its time limit is too large (or its source too slow) for one invocation: no attempt will do
- * better, so say what will, with the image's size where it can be read for free. (A copy not started for want of time
- * has no crane failure as its cause: another run may do.)
+ * A copy that ran into all of crane's time limit is too large (or its source too slow) for one invocation: no attempt
+ * will do better, so say what will, with the image's size where it can be read for free. A copy that started late, with
+ * less than that limit left, only ran out of this invocation's time: the next run may finish it. (A copy not started for
+ * want of time has no crane failure as its cause.)
  */
-async function lastWords(job: MirrorJob, error: unknown, registry: ManifestRegistry, facts: ImageFacts): Promise<unknown> {
-  const ranOutOfTime = error instanceof CopyFailedError && error.reason === 'timeout' && error.cause instanceof CopyFailedError && error.cause.reason === 'timeout';
-  if (!ranOutOfTime) return error;
+async function lastWords(job: MirrorJob, error: unknown, registry: ManifestRegistry, facts: ImageFacts, copyTimeoutMs: number | undefined): Promise<unknown> {
+  const crane = error instanceof CopyFailedError && error.reason === 'timeout' && error.cause instanceof CopyFailedError && error.cause.reason === 'timeout' ? error.cause : undefined;
+  if (crane === undefined) return error;
+  const wholeLimit = copyTimeoutMs === undefined || crane.limitMs === undefined || crane.limitMs >= copyTimeoutMs * 0.9;
+  if (!wholeLimit) {
+    return new CopyFailedError(`${describeError(error)}: it started with only ${Math.round((crane.limitMs ?? 0) / 1000)} s of the invocation left; the next scheduled run tries again`, { cause: error, reason: 'timeout', retryable: false });
+  }
   const size = await sizeOf(job, registry, facts);
   return new CopyFailedError(`${describeError(error)}${size}: ${TOO_LARGE(job)}`, { cause: error, reason: 'timeout', retryable: false });
 }
@@ -179,7 +205,8 @@ const SIZE_LOOKUP_MS = 5_000;
  * pull of a source's budget (Docker Hub's), where it fails, or where it takes too long.
  */
 async function sizeOf(job: MirrorJob, registry: ManifestRegistry, facts: ImageFacts): Promise<string> {
-  if (facts.budget !== undefined || facts.digest === undefined) return '';
+  // Docker Hub counts every manifest GET, whether or not its answers told a budget (a login may hide the headers).
+  if (facts.budget !== undefined || facts.digest === undefined || job.source.registry === DOCKER_HUB) return '';
   let timer: NodeJS.Timeout | undefined;
   try {
     const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), SIZE_LOOKUP_MS)));
@@ -245,12 +272,13 @@ class InvocationClock {
     }
   }
 
-  /** What a failure after the deadline is: a copy that ran out of time is too large for the worker; anything else ran out of time. */
+  /**
+   * What a failure after the deadline is: work that ran out of this invocation's time. Not "too large": a copy cut here
+   * may have started late (after a retry); one that used all of crane's limit ends before, as a crane timeout.
+   */
   failure(job: MirrorJob, error: unknown): DeadlineError {
-    const copying = chainHas(error, CopyFailedError);
-    const what = copying ? `copying "${formatReference(job.source)}"` : `mirroring "${formatReference(job.source)}"`;
-    const detail = `${what}: stopped at the invocation's deadline, ${this.elapsed()} s after it started (${describeError(error)})`;
-    return new DeadlineError(copying ? `${detail}: ${TOO_LARGE(job)}` : `${detail}; the next scheduled run tries again`, { cause: error });
+    const what = chainHas(error, CopyFailedError) ? `copying "${formatReference(job.source)}"` : `mirroring "${formatReference(job.source)}"`;
+    return new DeadlineError(`${what}: stopped at the invocation's deadline, ${this.elapsed()} s after it started (${describeError(error)}); the next scheduled run tries again`, { cause: error });
   }
 
   /** The outcome of work that did not stop at the deadline. */
@@ -258,8 +286,10 @@ class InvocationClock {
     return resultOf(job, { status: 'failed', error: this.failure(job, error) });
   }
 
+  /** Ends the invocation: whatever was abandoned and still runs finds the signal aborted. */
   dispose(): void {
     clearTimeout(this.timer);
+    if (!this.expired) this.controller.abort(new DeadlineError('the invocation has ended'));
   }
 
   private elapsed(): number {

@@ -14,7 +14,7 @@ import { createTelemetry } from './telemetry.ts';
 export function createWorkerDeps(
   config: WorkerConfig,
   telemetry = createTelemetry(),
-): SyncDeps & { recorder: OutcomeRecorder; metrics: Metrics; logger: Logger; bindSignal: (signal: AbortSignal | undefined) => void } {
+): SyncDeps & { recorder: OutcomeRecorder; metrics: Metrics; logger: Logger; bindSignal: (signal: AbortSignal) => void } {
   // The container's registry client serves one invocation after another: each binds its deadline's signal here.
   let invocationSignal: AbortSignal | undefined;
   const secret = config.sourceCredentialsSecretId === undefined ? undefined : new CachedSecret(new SecretsManagerClient({ ...AWS_CLIENT_SETTINGS }), config.sourceCredentialsSecretId);

@@ -27,6 +27,8 @@ export class FakeScheduleRecorder implements ScheduleRecorder {
     this.runs.push(summary);
   }
 
+  recordOrphans(): void {}
+
   recordFailure(error: unknown): void {
     this.failures.push(error);
   }

@@ -32,8 +32,9 @@ export async function measureGitHubCalls(count: number): Promise<GitHubCalls> {
       TARGET: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/mirror',
       WORKER_FUNCTION_NAME: 'image-mirror-bench-worker',
     });
-    const deps = createSchedulerDeps(config);
-    const quiet = { recordRun: () => undefined, recordFailure: () => undefined };
+    // GitHub's calls only: the orphan check would ask ECR, which is not what is measured here.
+    const { orphans: _ecr, ...deps } = createSchedulerDeps(config);
+    const quiet = { recordRun: () => undefined, recordOrphans: () => undefined, recordFailure: () => undefined };
     const summary = await scheduleSync({ dryRun: true }, { ...deps, recorder: quiet }, config);
     const byEndpoint: Record<string, number> = {};
     for (const request of github.requests) byEndpoint[request.endpoint] = (byEndpoint[request.endpoint] ?? 0) + 1;

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseTargetBase } from '../../../shared/image-ref/target.ts';
 import type { ManifestHead, MirrorResult, OutcomeRecorder } from '../../../shared/ports.ts';
 import { runIdOf, runWorkerJob, type WorkerSettings } from '../../../shared/sync/worker-job.ts';
+import { CopyFailedError, RegistryRequestError } from '../../../shared/errors.ts';
 import { FakeCopier, FakeManifestRegistry } from '../../fakes/registry.ts';
 
 // The error paths a real registry cannot be made to take: work that ignores the deadline's abort. The rest of the
@@ -37,7 +38,6 @@ describe('runWorkerJob', () => {
 
   it('does not wait for another attempt that the deadline leaves no room for', async () => {
     const registry = new FakeManifestRegistry();
-    const { RegistryRequestError } = await import('../../../shared/errors.ts');
     registry.failHeadsOn = { registry: 'quay.io', error: new RegistryRequestError('HEAD quay.io: 503 Service Unavailable', { retryable: true, status: 503 }) };
     const recorder = new KeptRecorder();
     const waits: number[] = [];
@@ -55,6 +55,71 @@ describe('runWorkerJob', () => {
     expect(recorder.retries.map((r) => [r.number, r.of])).toEqual([[1, 3], [2, 3]]);
     expect(waits).toHaveLength(2);
     expect(recorder.results).toHaveLength(2);
+  });
+
+  it('waits at least what the registry asked for (Retry-After), and makes no more attempts when it asked for too long', async () => {
+    const retry = { attempts: 3, baseDelayMs: 20_000, maxDelayMs: 60_000, jitter: 'equal' as const };
+    const run = async (retryAfterMs: number) => {
+      const registry = new FakeManifestRegistry();
+      registry.failHeadsOn = { registry: 'quay.io', error: new RegistryRequestError('HEAD quay.io: 429 Too Many Requests', { retryable: true, status: 429, retryAfterMs }) };
+      const waits: number[] = [];
+      const recorder = new KeptRecorder();
+      const result = await runWorkerJob({ source: 'quay.io/app/one:1' }, { registry, copier: new FakeCopier(), credentials: { credentialsFor: async () => undefined }, recorder }, settings, { deadline: Date.now() + 600_000, retry, sleep: async (ms) => void waits.push(ms) });
+      return { result, waits };
+    };
+    const asked = await run(45_000);
+    expect(asked.waits).toHaveLength(2);
+    for (const wait of asked.waits) expect(wait).toBeGreaterThanOrEqual(45_000);
+    // Two minutes is more than a wait inside the invocation may be: the last failure is the outcome at once.
+    const tooLong = await run(120_000);
+    expect(tooLong.waits).toEqual([]);
+    expect(tooLong.result).toMatchObject({ status: 'failed', retryable: true });
+  });
+
+  describe('a copy that runs into crane\'s time limit', () => {
+    const timedOut = (limitMs: number) => () => {
+      throw new CopyFailedError(`crane copy timed out after ${limitMs / 1000} s`, { reason: 'timeout', limitMs });
+    };
+    const imageManifest = 'application/vnd.oci.image.manifest.v1+json';
+    const setUp = (registryHost: string) => {
+      const registry = new FakeManifestRegistry();
+      const source = `${registryHost}/app/big:1`;
+      registry.digests.set(source, `sha256:${'a'.repeat(64)}`);
+      registry.mediaTypes.set(source, imageManifest);
+      return { registry, source };
+    };
+
+    it('is reported as too large once, never copied again, its size read where a GET costs no pull', async () => {
+      const { registry, source } = setUp('quay.io');
+      const body = JSON.stringify({ schemaVersion: 2, mediaType: imageManifest, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${'c'.repeat(64)}`, size: 1_000 }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: `sha256:${'d'.repeat(64)}`, size: 12_299_999_000 }] });
+      registry.manifests.set(`${source.replace(':1', '')}@sha256:${'a'.repeat(64)}`, { digest: `sha256:${'a'.repeat(64)}`, mediaType: imageManifest, body, json: JSON.parse(body) });
+      const copier = new FakeCopier(timedOut(840_000));
+      const recorder = new KeptRecorder();
+      const result = await runWorkerJob({ source }, { registry, copier, credentials: { credentialsFor: async () => undefined }, recorder }, settings, { deadline: Date.now() + 600_000, copyTimeoutMs: 840_000, sleep: async () => undefined });
+      expect(copier.requests).toHaveLength(1);
+      expect(recorder.retries).toEqual([]);
+      expect(result).toMatchObject({ status: 'failed', retryable: false });
+      expect(result.error).toContain('crane copy timed out after 840 s (the image is 12.3 GB): too large or too slow to copy within one worker invocation');
+    });
+
+    it('reads no size on Docker Hub, or on a source that told a pull budget: the GET would be a pull', async () => {
+      for (const host of ['docker.io', 'ghcr.io']) {
+        const { registry, source } = setUp(host);
+        if (host === 'ghcr.io') registry.budgets.set(host, { limit: 100, remaining: 90, windowSeconds: 21_600 });
+        const result = await runWorkerJob({ source }, { registry, copier: new FakeCopier(timedOut(840_000)), credentials: { credentialsFor: async () => undefined }, recorder: new KeptRecorder() }, settings, { deadline: Date.now() + 600_000, copyTimeoutMs: 840_000 });
+        expect(result.error).toContain('too large or too slow');
+        expect(result.error).not.toContain('(the image is');
+        expect(registry.calls.filter((call) => call.startsWith('GET')), host).toEqual([]);
+      }
+    });
+
+    it('is not "too large" when it started late, with less than the limit left: the next run may finish it', async () => {
+      const { registry, source } = setUp('quay.io');
+      const result = await runWorkerJob({ source }, { registry, copier: new FakeCopier(timedOut(120_000)), credentials: { credentialsFor: async () => undefined }, recorder: new KeptRecorder() }, settings, { deadline: Date.now() + 600_000, copyTimeoutMs: 840_000 });
+      expect(result).toMatchObject({ status: 'failed', retryable: false });
+      expect(result.error).toContain('it started with only 120 s of the invocation left; the next scheduled run tries again');
+      expect(result.error).not.toContain('too large');
+    });
   });
 
   it.each([

@@ -31,9 +31,10 @@ export const COPY_RETRY: RetryPolicy = Object.freeze({ attempts: 3, baseDelayMs:
 /**
  * The worker's attempts at a whole image, inside one invocation, after the retries above gave up: an outage of a few
  * minutes upstream. Lambda's async retries would wait 1 and 2 minutes, but Lambda tells a function no attempt number,
- * so only the worker's own attempts can tell the last one (a failure that pages) from one that will be retried.
+ * so only the worker's own attempts can tell the last one (a failure that pages) from one that will be retried. A
+ * registry's Retry-After of up to 5 minutes is waited for, where the invocation's deadline leaves room.
  */
-export const WORKER_RETRY: RetryPolicy = Object.freeze({ attempts: 3, baseDelayMs: 20_000, maxDelayMs: 60_000, jitter: 'equal' });
+export const WORKER_RETRY: RetryPolicy = Object.freeze({ attempts: 3, baseDelayMs: 20_000, maxDelayMs: 300_000, jitter: 'equal' });
 
 export interface RetryState {
   /** The attempt that just failed, counting from 1. */

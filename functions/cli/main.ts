@@ -285,7 +285,8 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       const store = ecrRepositoryStore({ target, ...(region ? { region } : {}) });
       // The text report opens with the warning; a JSON document has no place for it.
       if (target.prefix === '' && format === 'json') io.stderr(`mirror: warning: ${NO_PREFIX_WARNING}\n`);
-      const report = await findOrphans(plan, store, { target, nameTemplate: options.nameTemplate });
+      // The template the plan used: an empty --name-template means the default there, and must here too.
+      const report = await findOrphans(plan, store, { target, ...(options.nameTemplate ? { nameTemplate: options.nameTemplate } : {}) });
       io.stdout(format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderOrphans(report, target));
       setExit(report.orphans.length > 0 ? EXIT_FAILED : EXIT_OK);
     });

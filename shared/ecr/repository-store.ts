@@ -234,8 +234,8 @@ export class EcrRepositoryStore implements RepositoryStore {
   }
 
   /**
-   * Runs a read or a repair of a repository that exists; ECR refusing it becomes a warning saying what could not be
-   * done and why. Anything else (a bug) is thrown.
+   * Runs a read or a repair of a repository that exists; ECR refusing or failing it (every SDK error reaches here as a
+   * RepositoryStoreError) becomes a warning saying what could not be done and why.
    */
   private async bestEffort<T>(warnings: string[], what: string, call: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> {
     try {

@@ -119,6 +119,8 @@ export class PowertoolsScheduleRecorder implements ScheduleRecorder {
     this.metrics.addMetric(METRIC.invoked, MetricUnit.Count, summary.invoked);
     this.metrics.addMetric(METRIC.invalidFiles, MetricUnit.Count, summary.invalid);
     this.metrics.addMetric(METRIC.notInvoked, MetricUnit.Count, summary.failedInvokes);
+    // Written now, not when the handler returns: the run's counts (WorkersNotInvoked pages) outlive a later timeout.
+    this.metrics.publishStoredMetrics();
   }
 
   // Orphans are for a person to decide on (nothing deletes them): a line naming them and a count, no page.

@@ -38,7 +38,14 @@ export function newRunId(requestId: string, now = new Date()): string {
  * copies (and spends pulls on) every other image again. Throws only when the images tree cannot be read or the request
  * is malformed: nothing was invoked then.
  */
-export async function scheduleSync(request: ScheduleRequest | null | undefined, deps: ScheduleDeps, options: ScheduleOptions, runId = newRunId('')): Promise<ScheduleSummary> {
+export async function scheduleSync(
+  request: ScheduleRequest | null | undefined,
+  deps: ScheduleDeps,
+  options: ScheduleOptions,
+  runId = newRunId(''),
+  /** Epoch milliseconds by which the run must have returned (the Lambda's timeout less a margin): the orphan check gives up there. */
+  deadline?: number,
+): Promise<ScheduleSummary> {
   try {
     const { only, dryRun } = parseRequest(request);
     const plan = buildPlan(await deps.source.list(), options);
@@ -75,7 +82,7 @@ export async function scheduleSync(request: ScheduleRequest | null | undefined, 
     // The fan-out is recorded first: were the listing to outlast the function's time, the run's line is written.
     deps.recorder.recordRun(summary);
     if (deps.orphans === undefined) return summary;
-    const orphans = await orphansOf(plan, deps.orphans);
+    const orphans = await orphansOf(plan, deps.orphans, deadline);
     deps.recorder.recordOrphans(runId, orphans);
     return { ...summary, orphans };
   } catch (error) {
@@ -85,12 +92,17 @@ export async function scheduleSync(request: ScheduleRequest | null | undefined, 
 }
 
 // A report beside the run: its failure (ECR refusing the listing, say) is said, never fatal to the fan-out already done.
-async function orphansOf(plan: Plan, find: (plan: Plan) => Promise<OrphanReport>): Promise<NonNullable<ScheduleSummary['orphans']>> {
+async function orphansOf(plan: Plan, find: (plan: Plan) => Promise<OrphanReport>, deadline: number | undefined): Promise<NonNullable<ScheduleSummary['orphans']>> {
+  let timer: NodeJS.Timeout | undefined;
   try {
-    const report = await find(plan);
+    const late = new Promise<undefined>((resolve) => (timer = deadline === undefined ? undefined : setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()))));
+    const report = await Promise.race([find(plan), late]);
+    if (report === undefined) return { error: "looking for orphaned repositories: not finished by the scheduler's deadline; the next run looks again" };
     return { repositories: report.orphans.map((orphan) => orphan.name), checked: report.checked };
   } catch (error) {
     return { error: safeMessage(`looking for orphaned repositories: ${describeError(error)}`) };
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -258,8 +258,9 @@ class InvocationClock {
   async settle<T>(work: Promise<T>, late: () => T): Promise<T> {
     if (this.deadline === undefined) return work;
     let guard: NodeJS.Timeout | undefined;
+    let start: (() => void) | undefined;
     const abandoned = new Promise<T>((resolve) => {
-      const start = () => (guard = setTimeout(() => resolve(late()), STOP_GRACE_MS));
+      start = () => (guard = setTimeout(() => resolve(late()), STOP_GRACE_MS));
       if (this.signal.aborted) start();
       else this.signal.addEventListener('abort', start, { once: true });
     });
@@ -268,6 +269,8 @@ class InvocationClock {
     try {
       return await Promise.race([work, abandoned]);
     } finally {
+      // The signal is aborted when the invocation ends too (dispose): no grace timer then.
+      if (start) this.signal.removeEventListener('abort', start);
       clearTimeout(guard);
     }
   }

@@ -22,12 +22,15 @@ export class FakeInvoker implements WorkerInvoker {
 export class FakeScheduleRecorder implements ScheduleRecorder {
   readonly runs: ScheduleSummary[] = [];
   readonly failures: unknown[] = [];
+  readonly orphans: { runId: string; orphans: unknown }[] = [];
 
   recordRun(summary: ScheduleSummary): void {
     this.runs.push(summary);
   }
 
-  recordOrphans(): void {}
+  recordOrphans(runId: string, orphans: unknown): void {
+    this.orphans.push({ runId, orphans });
+  }
 
   recordFailure(error: unknown): void {
     this.failures.push(error);

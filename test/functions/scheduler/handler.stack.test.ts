@@ -110,7 +110,10 @@ describe('scheduler handler (fake GitHub, moto Secrets Manager)', () => {
     expect(error).toBeUndefined();
     expect(value?.orphans).toEqual({ repositories: [`${prefix}/docker.io/library/memcached`], checked: 4 });
     expect(lines.find((l) => l.message === 'orphaned repositories')).toMatchObject({ level: 'WARN', runId: value?.runId, count: 1, repositories: [`${prefix}/docker.io/library/memcached`] });
-    expect(emfMetrics(lines)[0]).toMatchObject({ [METRIC.orphanedRepositories]: 1 });
+    // The run's counts are written as soon as it is recorded; the orphans' count after the listing, in a document of its own.
+    const [run, orphans] = emfMetrics(lines);
+    expect(run).toMatchObject({ [METRIC.schedulerRuns]: 1, [METRIC.notInvoked]: 0 });
+    expect(orphans).toMatchObject({ [METRIC.orphanedRepositories]: 1 });
   });
 
   it('says when the orphan check fails, and plans all the same', async () => {

@@ -66,6 +66,19 @@ describe('scheduleSync', () => {
     expect(recorder.failures).toEqual([]);
   });
 
+  it('records the run before it looks for orphans, and gives that check up at the deadline', async () => {
+    const recorder = new FakeScheduleRecorder();
+    let runsRecordedFirst = -1;
+    const endless = () => {
+      runsRecordedFirst = recorder.runs.length;
+      return new Promise<never>(() => undefined);
+    };
+    const summary = await scheduleSync({}, { source, invoker: new FakeInvoker(), recorder, orphans: endless }, options, 'run-1', Date.now() + 50);
+    expect(runsRecordedFirst).toBe(1);
+    expect(summary.orphans).toEqual({ error: "looking for orphaned repositories: not finished by the scheduler's deadline; the next run looks again" });
+    expect(recorder.orphans).toEqual([{ runId: 'run-1', orphans: summary.orphans }]);
+  });
+
   it('gives each run its own id, sorted by time, in every worker event', async () => {
     const invoker = new FakeInvoker();
     const summary = await scheduleSync({}, { source, invoker, recorder: new FakeScheduleRecorder() }, options);

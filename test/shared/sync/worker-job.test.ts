@@ -3,6 +3,7 @@ import { parseTargetBase } from '../../../shared/image-ref/target.ts';
 import type { ManifestHead, MirrorResult, OutcomeRecorder } from '../../../shared/ports.ts';
 import { runIdOf, runWorkerJob, type WorkerSettings } from '../../../shared/sync/worker-job.ts';
 import { CopyFailedError, RegistryRequestError } from '../../../shared/errors.ts';
+import { WORKER_RETRY } from '../../../shared/retry.ts';
 import { FakeCopier, FakeManifestRegistry } from '../../fakes/registry.ts';
 
 // The error paths a real registry cannot be made to take: work that ignores the deadline's abort. The rest of the
@@ -58,7 +59,7 @@ describe('runWorkerJob', () => {
   });
 
   it('waits at least what the registry asked for (Retry-After), and makes no more attempts when it asked for too long', async () => {
-    const retry = { attempts: 3, baseDelayMs: 20_000, maxDelayMs: 60_000, jitter: 'equal' as const };
+    const retry = WORKER_RETRY;
     const run = async (retryAfterMs: number) => {
       const registry = new FakeManifestRegistry();
       registry.failHeadsOn = { registry: 'quay.io', error: new RegistryRequestError('HEAD quay.io: 429 Too Many Requests', { retryable: true, status: 429, retryAfterMs }) };
@@ -67,11 +68,11 @@ describe('runWorkerJob', () => {
       const result = await runWorkerJob({ source: 'quay.io/app/one:1' }, { registry, copier: new FakeCopier(), credentials: { credentialsFor: async () => undefined }, recorder }, settings, { deadline: Date.now() + 600_000, retry, sleep: async (ms) => void waits.push(ms) });
       return { result, waits };
     };
-    const asked = await run(45_000);
+    const asked = await run(120_000);
     expect(asked.waits).toHaveLength(2);
-    for (const wait of asked.waits) expect(wait).toBeGreaterThanOrEqual(45_000);
-    // Two minutes is more than a wait inside the invocation may be: the last failure is the outcome at once.
-    const tooLong = await run(120_000);
+    for (const wait of asked.waits) expect(wait).toBeGreaterThanOrEqual(120_000);
+    // More than five minutes is more than a wait inside the invocation may be: the last failure is the outcome at once.
+    const tooLong = await run(400_000);
     expect(tooLong.waits).toEqual([]);
     expect(tooLong.result).toMatchObject({ status: 'failed', retryable: true });
   });
@@ -115,11 +116,25 @@ describe('runWorkerJob', () => {
 
     it('is not "too large" when it started late, with less than the limit left: the next run may finish it', async () => {
       const { registry, source } = setUp('quay.io');
-      const result = await runWorkerJob({ source }, { registry, copier: new FakeCopier(timedOut(120_000)), credentials: { credentialsFor: async () => undefined }, recorder: new KeptRecorder() }, settings, { deadline: Date.now() + 600_000, copyTimeoutMs: 840_000 });
+      const copier = new FakeCopier(timedOut(120_000));
+      // 124 s left: crane got 120 s of them, and another run of it could not have as much.
+      const result = await runWorkerJob({ source }, { registry, copier, credentials: { credentialsFor: async () => undefined }, recorder: new KeptRecorder() }, settings, { deadline: Date.now() + 124_000, copyTimeoutMs: 840_000, sleep: async () => undefined });
+      expect(copier.requests).toHaveLength(1);
       expect(result).toMatchObject({ status: 'failed', retryable: false });
       expect(result.error).toContain('it started with only 120 s of the invocation left; the next scheduled run tries again');
       expect(result.error).not.toContain('too large');
     });
+  });
+
+  it('aborts the signal it bound when the invocation ends, so that nothing left of it runs unbounded', async () => {
+    const registry = new FakeManifestRegistry();
+    registry.digests.set('quay.io/app/one:1', `sha256:${'a'.repeat(64)}`);
+    registry.digests.set('registry.example.com/mirror/quay.io/app/one:1', `sha256:${'a'.repeat(64)}`);
+    const bound: AbortSignal[] = [];
+    const result = await runWorkerJob({ source: 'quay.io/app/one:1' }, { registry, copier: new FakeCopier(), credentials: { credentialsFor: async () => undefined }, recorder: new KeptRecorder() }, settings, { deadline: Date.now() + 600_000, bindSignal: (signal) => bound.push(signal) });
+    expect(result).toMatchObject({ status: 'skipped' });
+    expect(bound).toHaveLength(1);
+    expect(bound[0]?.aborted).toBe(true);
   });
 
   it.each([

@@ -133,25 +133,25 @@ export function mayRetry(error: unknown): boolean {
   return error instanceof MirrorError ? error.retryable : true;
 }
 
+/** The error itself or the first of its causes that is a `type` (and passes `test`), or undefined. */
+export function findCause<T extends Error>(error: unknown, type: abstract new (...args: never[]) => T, test: (found: T) => boolean = () => true): T | undefined {
+  for (let current = error; current instanceof Error; current = current.cause) if (current instanceof type && test(current)) return current;
+  return undefined;
+}
+
 /** True when an InterruptedError is the error or one of its causes: the run's stop ended the work, nothing else. */
 export function isInterruption(error: unknown): boolean {
-  for (let current = error; current instanceof Error; current = current.cause) if (current instanceof InterruptedError) return true;
-  return false;
+  return findCause(error, InterruptedError) !== undefined;
 }
 
 /** True when the source refused a pull for its pull limit (a 429 to our request, or to crane's). */
 export function isPullLimitRefusal(error: unknown): boolean {
-  for (let current = error; current instanceof Error; current = current.cause) {
-    if (current instanceof PullLimitError) return true;
-    if (current instanceof CopyFailedError && current.reason === 'pull-limit') return true;
-  }
-  return false;
+  return findCause(error, PullLimitError) !== undefined || findCause(error, CopyFailedError, (copy) => copy.reason === 'pull-limit') !== undefined;
 }
 
 /** True when the source's pull limit (or the budget kept for others) ended the work: the image is deferred, not failed. */
 export function isDeferral(error: unknown): boolean {
-  for (let current = error; current instanceof Error; current = current.cause) if (current instanceof DeferredError) return true;
-  return isPullLimitRefusal(error);
+  return findCause(error, DeferredError) !== undefined || isPullLimitRefusal(error);
 }
 
 /** True when a copy failed because a registry refused the credentials (an expired ECR token, say). */

@@ -6,7 +6,7 @@ import { BlockList, isIP } from 'node:net';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
 import type { Dispatcher, RequestInit as UndiciRequestInit } from 'undici';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, findCause } from '../errors.ts';
 import { rememberSecret, safeText } from '../safe-text.ts';
 
 // Our registry requests must reach the network as crane's do, or an image that crane can copy fails its lookups (or the
@@ -371,11 +371,11 @@ export function speaksPlainHttp(error: unknown): boolean {
 
 /** True when `error` or one of its causes has a `code` that `matches`. */
 function hasCode(error: unknown, matches: (code: string, message: string) => boolean): boolean {
-  for (let current = error; current instanceof Error; current = current.cause) {
-    const code = (current as NodeJS.ErrnoException).code;
-    if (typeof code === 'string' && matches(code, current.message)) return true;
-  }
-  return false;
+  const coded = (found: Error) => {
+    const code = (found as NodeJS.ErrnoException).code;
+    return typeof code === 'string' && matches(code, found.message);
+  };
+  return findCause(error, Error, coded) !== undefined;
 }
 
 /** The first of `NAME` and `name` that is set and not empty, with the name it came from. */

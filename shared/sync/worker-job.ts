@@ -1,4 +1,4 @@
-import { CopyFailedError, DeadlineError, describeError, InvalidImageReferenceError, InvalidJobError, isRetryable, RegistryRequestError } from '../errors.ts';
+import { CopyFailedError, DeadlineError, describeError, findCause, InvalidImageReferenceError, InvalidJobError, isRetryable, RegistryRequestError } from '../errors.ts';
 import type { Platform } from '../oci/platform.ts';
 import { DOCKER_HUB, formatReference, type ImageReference, parseImageReference, withDigest } from '../image-ref/reference.ts';
 import { type TargetBase, targetFor } from '../image-ref/target.ts';
@@ -174,10 +174,7 @@ async function attempts(
 
 /** The wait a registry asked for (Retry-After) somewhere in the failure's causes, in milliseconds. */
 function retryAfterOf(error: unknown): number | undefined {
-  for (let current: unknown = error; current instanceof Error; current = (current as Error).cause) {
-    if (current instanceof RegistryRequestError && current.retryAfterMs !== undefined) return current.retryAfterMs;
-  }
-  return undefined;
+  return findCause(error, RegistryRequestError, (request) => request.retryAfterMs !== undefined)?.retryAfterMs;
 }
 
 /**
@@ -280,7 +277,7 @@ class InvocationClock {
    * may have started late (after a retry); one that used all of crane's limit ends before, as a crane timeout.
    */
   failure(job: MirrorJob, error: unknown): DeadlineError {
-    const what = chainHas(error, CopyFailedError) ? `copying "${formatReference(job.source)}"` : `mirroring "${formatReference(job.source)}"`;
+    const what = findCause(error, CopyFailedError) !== undefined ? `copying "${formatReference(job.source)}"` : `mirroring "${formatReference(job.source)}"`;
     return new DeadlineError(`${what}: stopped at the invocation's deadline, ${this.elapsed()} s after it started (${describeError(error)}); the next scheduled run tries again`, { cause: error });
   }
 
@@ -298,9 +295,4 @@ class InvocationClock {
   private elapsed(): number {
     return Math.round((Date.now() - this.startedAt) / 1000);
   }
-}
-
-function chainHas(error: unknown, type: abstract new (...args: never[]) => Error): boolean {
-  for (let current: unknown = error; current instanceof Error; current = (current as Error).cause) if (current instanceof type) return true;
-  return false;
 }

@@ -112,6 +112,20 @@ export function parseRetryAfter(value: string | null | undefined, now = Date.now
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
+/**
+ * `work`'s value, or undefined when `ms` pass first (never, for undefined). Work left behind is not waited for; the race
+ * has subscribed to it, so its later failure is handled (and ignored).
+ */
+export async function settledWithin<T>(work: Promise<T>, ms: number | undefined): Promise<T | undefined> {
+  if (ms === undefined) return work;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([work, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), Math.max(0, ms))))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Waits `ms`; ends early, its timer cleared, when `signal` aborts: the caller's next step sees the signal and stops. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return wait(ms, undefined, signal === undefined ? {} : { signal }).catch(() => undefined);

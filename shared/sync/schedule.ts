@@ -3,6 +3,7 @@ import { ConfigError, describeError } from '../errors.ts';
 import { formatReference, parseImageReference, repositoryName } from '../image-ref/reference.ts';
 import { buildPlan, type MirrorJob, type Plan, type PlanOptions } from '../plan/plan.ts';
 import { safeIssues } from '../plan/report.ts';
+import { settledWithin } from '../retry.ts';
 import type { DockerfileSource, ScheduleRecorder, ScheduleSummary, WorkerInvoker, WorkerJobPayload } from '../ports.ts';
 import { safeMessage } from '../safe-text.ts';
 import type { OrphanReport } from './orphans.ts';
@@ -93,16 +94,12 @@ export async function scheduleSync(
 
 // A report beside the run: its failure (ECR refusing the listing, say) is said, never fatal to the fan-out already done.
 async function orphansOf(plan: Plan, find: (plan: Plan) => Promise<OrphanReport>, deadline: number | undefined): Promise<NonNullable<ScheduleSummary['orphans']>> {
-  let timer: NodeJS.Timeout | undefined;
   try {
-    const late = new Promise<undefined>((resolve) => (timer = deadline === undefined ? undefined : setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()))));
-    const report = await Promise.race([find(plan), late]);
+    const report = await settledWithin(find(plan), deadline === undefined ? undefined : deadline - Date.now());
     if (report === undefined) return { error: "looking for orphaned repositories: not finished by the scheduler's deadline; the next run looks again" };
     return { repositories: report.orphans.map((orphan) => orphan.name), checked: report.checked };
   } catch (error) {
     return { error: safeMessage(`looking for orphaned repositories: ${describeError(error)}`) };
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -6,7 +6,7 @@ import type { MirrorJob } from '../plan/plan.ts';
 import { resultOf } from '../plan/report.ts';
 import type { ManifestRegistry, MirrorResult, OutcomeRecorder } from '../ports.ts';
 import { imageBytes } from '../oci/manifest.ts';
-import { nextDelay, type RetryPolicy, sleep, WORKER_RETRY } from '../retry.ts';
+import { nextDelay, type RetryPolicy, settledWithin, sleep, WORKER_RETRY } from '../retry.ts';
 import { type ImageFacts, mirrorImage, statusOf, type SyncDeps, type SyncOptions } from './mirror-image.ts';
 import { PullBudgets } from './pull-budget.ts';
 import { safeMessage, safeText } from '../safe-text.ts';
@@ -204,10 +204,8 @@ const SIZE_LOOKUP_MS = 5_000;
 async function sizeOf(job: MirrorJob, registry: ManifestRegistry, facts: ImageFacts): Promise<string> {
   // Docker Hub counts every manifest GET, whether or not its answers told a budget (a login may hide the headers).
   if (facts.budget !== undefined || facts.digest === undefined || job.source.registry === DOCKER_HUB) return '';
-  let timer: NodeJS.Timeout | undefined;
   try {
-    const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), SIZE_LOOKUP_MS)));
-    const manifest = await Promise.race([registry.getManifest(withDigest(job.source, facts.digest)), late]);
+    const manifest = await settledWithin(registry.getManifest(withDigest(job.source, facts.digest)), SIZE_LOOKUP_MS);
     if (manifest === undefined) return '';
     const bytes = imageBytes(manifest.json);
     if (bytes !== undefined) return ` (the image is ${formatBytes(bytes)})`;
@@ -215,8 +213,6 @@ async function sizeOf(job: MirrorJob, registry: ManifestRegistry, facts: ImageFa
     return images ? ` (an index of ${images} images)` : '';
   } catch {
     return '';
-  } finally {
-    clearTimeout(timer);
   }
 }
 

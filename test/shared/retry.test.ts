@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { afterAttempts, COPY_RETRY, nextDelay, parseRetryAfter, retrying, type RetryPolicy } from '../../shared/retry.ts';
+import { afterAttempts, COPY_RETRY, nextDelay, parseRetryAfter, retrying, type RetryPolicy, settledWithin } from '../../shared/retry.ts';
 
 const policy: RetryPolicy = { attempts: 4, baseDelayMs: 100, maxDelayMs: 1_000, budgetMs: 5_000 };
 const at = (attempt: number, extra: Partial<Parameters<typeof nextDelay>[1]> = {}) => nextDelay(policy, { attempt, startedAt: 0, now: 0, random: () => 1, ...extra });
@@ -96,5 +96,21 @@ describe('retrying', () => {
     }, { ...run(), beforeRetry: (error: unknown) => void before.push(error) })).rejects.toThrow(/^boom$/);
     expect(calls).toBe(2);
     expect(before).toHaveLength(1);
+  });
+});
+
+describe('settledWithin', () => {
+  it('gives the value, or the failure, of work that settles in time', async () => {
+    await expect(settledWithin(Promise.resolve(7), 1_000)).resolves.toBe(7);
+    await expect(settledWithin(Promise.reject(new Error('refused')), 1_000)).rejects.toThrow('refused');
+    await expect(settledWithin(Promise.resolve(7), undefined)).resolves.toBe(7);
+  });
+
+  it('gives undefined once the time is up, without waiting for the work', async () => {
+    let finished = false;
+    const late = new Promise<number>((resolve) => setTimeout(() => resolve((finished = true) ? 7 : 0), 200));
+    await expect(settledWithin(late, 5)).resolves.toBeUndefined();
+    expect(finished).toBe(false);
+    await late;
   });
 });

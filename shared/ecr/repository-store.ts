@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import {
   CreateRepositoryCommand,
   DescribeRepositoriesCommand,
@@ -320,17 +321,8 @@ function sameKmsKey(actual: string | undefined, configured: string): boolean {
 /** True when two JSON texts hold the same value, whatever their spacing and key order. */
 function sameJson(a: string, b: string): boolean {
   try {
-    return canonical(JSON.parse(a)) === canonical(JSON.parse(b));
+    return isDeepStrictEqual(JSON.parse(a), JSON.parse(b));
   } catch {
     return false;
   }
-}
-
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonical(item)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }

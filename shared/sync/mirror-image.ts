@@ -162,9 +162,7 @@ async function examineImage(job: MirrorJob, deps: SyncDeps, options: SyncOptions
     sourceHead = await lookup(deps.registry, source, 'source');
     sourceSeen = true;
   }
-  if (sourceHead === undefined) {
-    throw new RegistryRequestError(`looking up source "${formatReference(source)}": no such image (404)`, { status: 404 });
-  }
+  if (sourceHead === undefined) throw noSuchSource(source);
   noteLookup(sourceHead, source, options, facts);
   facts.digest = sourceHead.digest;
   settled(checked);
@@ -193,7 +191,7 @@ async function copyImage(pending: PendingCopy, deps: SyncDeps, options: SyncOpti
   if (!pending.sourceSeen) {
     // A pinned source was not looked at: one free HEAD says that it exists, what kind it is, and what budget is left.
     const found = await lookup(deps.registry, source, 'source');
-    if (found === undefined) throw new RegistryRequestError(`looking up source "${formatReference(source)}": no such image (404)`, { status: 404 });
+    if (found === undefined) throw noSuchSource(source);
     noteLookup(found, source, options, facts);
     head = found;
   }
@@ -509,6 +507,11 @@ async function lookup(registry: ManifestRegistry, ref: ImageReference, side: 'so
       ...(status !== undefined ? { status } : {}),
     });
   }
+}
+
+/** A source the registry has no manifest for: permanent, no retry will make it appear. */
+function noSuchSource(source: ImageReference): RegistryRequestError {
+  return new RegistryRequestError(`looking up source "${formatReference(source)}": no such image (404)`, { status: 404 });
 }
 
 async function credentialsOf(provider: CredentialProvider, registries: readonly string[]): Promise<Map<string, RegistryCredential>> {

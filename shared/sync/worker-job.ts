@@ -257,8 +257,7 @@ class InvocationClock {
       if (this.signal.aborted) start();
       else this.signal.addEventListener('abort', start, { once: true });
     });
-    // The abandoned work may still reject later: nobody waits for it any more.
-    work.catch(() => undefined);
+    // Work abandoned here may still reject later: the race has subscribed to it, so that is handled (and ignored).
     try {
       return await Promise.race([work, abandoned]);
     } finally {

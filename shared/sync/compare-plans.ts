@@ -41,36 +41,59 @@ export async function comparePlans(deps: CompareDeps, options: CompareOptions): 
 /**
  * Looks up the sync cost of each image, a few at a time: a HEAD tells the digest, the budget left and whether it is a
  * single image (one pull, no GET needed); an index, or a type the HEAD does not tell, is read by digest with one GET
- * to count its entries. Never throws: a failed lookup is reported on its image.
+ * to count its entries. Every HEAD is answered before the first of those GETs is sent, so that no HEAD's figure races
+ * our own GETs (whether it counts them could only be guessed). Never throws: a failed lookup is reported on its image.
  */
 export async function lookUpSyncCosts(images: readonly ImageReference[], registry: CostLookupRegistry, options: { readonly concurrency?: number } = {}): Promise<CostLookups> {
   const limit = pLimit(Math.max(1, options.concurrency ?? 4));
   const unique = [...new Map(images.map((ref) => [formatReference(ref), ref])).entries()];
   const budgets = new BudgetWatch();
-  const results = await Promise.all(unique.map(([name, ref]) => limit(async (): Promise<[string, CostLookup]> => [name, await lookUpCost(name, ref, registry, budgets)])));
+  const heads = await Promise.all(unique.map(([name, ref]) => limit(() => lookUpHead(name, ref, registry, budgets))));
+  const results = await Promise.all(heads.map((looked) => limit(async (): Promise<[string, CostLookup]> => [looked.name, 'cost' in looked ? looked.cost : await lookUpIndex(looked, registry, budgets)])));
   return { costs: new Map(results), budgets: budgets.seen() };
 }
 
-async function lookUpCost(name: string, ref: ImageReference, registry: CostLookupRegistry, budgets: BudgetWatch): Promise<CostLookup> {
+/** An image whose HEAD said it may be an index: its entries are counted by a GET of it. */
+interface IndexToRead {
+  readonly name: string;
+  readonly ref: ImageReference;
+  readonly digest: string;
+  readonly lookupGets: number;
+}
+
+/** The HEAD of one image: its cost when that tells it (or the failure), else the index to read. */
+async function lookUpHead(name: string, ref: ImageReference, registry: CostLookupRegistry, budgets: BudgetWatch): Promise<IndexToRead | { readonly name: string; readonly cost: CostLookup }> {
   let lookupGets = 0;
-  const failed = (error: string, notFound: boolean): CostLookup => ({ error: `looking up "${name}": ${error}`, ...(notFound ? { notFound } : {}), lookupGets });
   try {
     const counted = budgets.counted(ref.registry);
     const head = await registry.headManifest(ref);
-    if (head === undefined) return failed('no such image (404)', true);
+    if (head === undefined) return { name, cost: failedLookup(name, 'no such image (404)', true, lookupGets) };
     // A registry that answers no HEAD was asked by GET: that one is counted, and its figure counts it already.
     lookupGets += head.pullsSpent ?? 0;
     budgets.spent(ref.registry, head.pullsSpent ?? 0);
     budgets.observe(ref.registry, head.budget, counted + (head.pullsSpent ?? 0));
     const single = singleImageCostOf(head);
-    if (single !== undefined) return { cost: single, lookupGets };
-    lookupGets += 1;
-    const manifest = await budgets.getting(ref.registry, () => registry.getManifest(withDigest(ref, head.digest)));
-    if (manifest === undefined) return failed('no such image (404)', true);
-    return { cost: syncCostOf(head.digest, manifest.json), lookupGets };
+    if (single !== undefined) return { name, cost: { cost: single, lookupGets } };
+    return { name, ref, digest: head.digest, lookupGets };
   } catch (error) {
-    return failed(describeError(error), error instanceof RegistryRequestError && error.status === 404);
+    return { name, cost: failedLookup(name, describeError(error), error instanceof RegistryRequestError && error.status === 404, lookupGets) };
   }
+}
+
+/** The cost of an index, from one GET of it by digest. */
+async function lookUpIndex(index: IndexToRead, registry: CostLookupRegistry, budgets: BudgetWatch): Promise<CostLookup> {
+  const lookupGets = index.lookupGets + 1;
+  try {
+    const manifest = await budgets.getting(index.ref.registry, () => registry.getManifest(withDigest(index.ref, index.digest)));
+    if (manifest === undefined) return failedLookup(index.name, 'no such image (404)', true, lookupGets);
+    return { cost: syncCostOf(index.digest, manifest.json), lookupGets };
+  } catch (error) {
+    return failedLookup(index.name, describeError(error), error instanceof RegistryRequestError && error.status === 404, lookupGets);
+  }
+}
+
+function failedLookup(name: string, error: string, notFound: boolean, lookupGets: number): CostLookup {
+  return { error: `looking up "${name}": ${error}`, ...(notFound ? { notFound } : {}), lookupGets };
 }
 
 /**

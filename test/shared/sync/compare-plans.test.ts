@@ -133,7 +133,7 @@ describe('lookUpSyncCosts', () => {
 
   it('takes a GET still running when a HEAD was sent as not counted by its figure: fewer pulls left rather than more', async () => {
     const registry = registryWith([
-      { name: 'docker.io/library/postgres:16', digest: D(1), entries: 2 },
+      { name: 'docker.io/library/postgres:16', digest: D(1) },
       { name: 'docker.io/library/alpine:3.20', digest: D(3) },
       { name: 'docker.io/library/busybox:1', digest: D(2) },
     ]);
@@ -141,20 +141,22 @@ describe('lookUpSyncCosts', () => {
     const [charged, getEnds, alpineAnswers, busyboxSeen] = [gate(), gate(), gate(), gate()];
     const head = registry.headManifest.bind(registry);
     const get = registry.getManifest.bind(registry);
-    registry.getManifest = async (ref) => {
-      const manifest = await get(ref);
-      charged.open();
-      await getEnds.opened;
-      return manifest;
-    };
     registry.headManifest = async (ref) => {
+      if (ref.repository === 'library/postgres') {
+        // Index GETs wait for every HEAD; a GET that answers a HEAD (a registry without HEAD) does not.
+        await get(ref);
+        charged.open();
+        await getEnds.opened;
+        const found = await head(ref);
+        return found === undefined ? undefined : { ...found, pullsSpent: 1 };
+      }
       if (ref.repository === 'library/alpine') await charged.opened;
       const found = await head(ref);
       if (ref.repository === 'library/alpine') await alpineAnswers.opened;
       if (ref.repository === 'library/busybox') busyboxSeen.open();
       return found;
     };
-    // postgres's index GET is charged while alpine's HEAD is out: alpine reads 75, unsure whether that GET is in it.
+    // postgres's GET is charged while alpine's HEAD is out: alpine reads 75, unsure whether that GET is in it.
     // busybox's HEAD goes out once the GET has ended and reads 75 too, surely counting it.
     const looking = lookUpSyncCosts(refs('postgres:16', 'alpine:3.20', 'busybox:1'), registry, { concurrency: 2 });
     await charged.opened;
@@ -164,6 +166,24 @@ describe('lookUpSyncCosts', () => {
     const { budgets } = await looking;
     expect(registry.budgets.get('docker.io')?.remaining).toBe(75);
     expect(budgets).toEqual([{ registry: 'docker.io', ...HUB, remaining: 74 }]);
+  });
+
+  it('sends no index GET before every HEAD is answered, so that no HEAD races one', async () => {
+    const registry = registryWith([
+      { name: 'docker.io/library/postgres:16', digest: D(1), entries: 2 },
+      { name: 'docker.io/library/alpine:3.20', digest: D(3) },
+    ]);
+    registry.budgets.set('docker.io', HUB);
+    // alpine's HEAD is slow to be answered: its figure is read after postgres's would-be GET, were that already sent.
+    const head = registry.headManifest.bind(registry);
+    registry.headManifest = async (ref) => {
+      if (ref.repository === 'library/alpine') await new Promise((resolve) => setTimeout(resolve, 20));
+      return head(ref);
+    };
+    const { budgets } = await lookUpSyncCosts(refs('postgres:16', 'alpine:3.20'), registry, { concurrency: 2 });
+    expect(registry.calls).toEqual(['HEAD docker.io/library/postgres:16', 'HEAD docker.io/library/alpine:3.20', `GET docker.io/library/postgres@${D(1)}`]);
+    // Both figures were read before the GET: 76, less the one GET.
+    expect(budgets).toEqual([{ registry: 'docker.io', ...HUB, remaining: 75 }]);
   });
 
   it('keeps the lowest figure when the registry tells a lower one than its own GETs explain', async () => {

@@ -193,6 +193,23 @@ export interface MirrorResult {
   readonly pulls?: number;
   /** What this job did to its ECR repository, when there is something to say: created, settings put back, warnings. */
   readonly repository?: RepositoryNote;
+  /** A digest pin whose tag now names another image upstream (sync only: a plain plan contacts no registry). */
+  readonly pinDrift?: PinDrift;
+  /** Notices about this image that fail nothing, in words: a pin whose tag moved, a --platform the image does not have. */
+  readonly notices?: readonly string[];
+}
+
+/**
+ * A digest pin whose tag has moved on upstream: `FROM postgres:14@sha256:abc…` while `postgres:14` now names
+ * `sha256:def…`. The pin is still what is mirrored; this only says that upstream has a newer image under the tag.
+ */
+export interface PinDrift {
+  /** The tag written beside the pin, as a reference: `docker.io/library/postgres:14`. */
+  readonly tag: string;
+  /** The digest the file pins. */
+  readonly pinned: string;
+  /** The digest the tag names today; null when the tag no longer exists upstream. */
+  readonly current: string | null;
 }
 
 /** A RepositoryReport as a result line carries it: only what there is to say. */

@@ -20,6 +20,8 @@ export const METRIC = {
   repositoriesRepaired: 'RepositoriesRepaired',
   /** Worker: images left for the next run to keep a source's pull budget above the reserve (never paged). */
   deferred: 'ImagesDeferred',
+  /** Worker: images pinned by digest whose tag now names another image upstream (the pin is still what is mirrored; never paged). */
+  pinsDrifted: 'PinsDrifted',
   /** Worker: a source's pull budget as its last answer told it, less what the worker has spent since; by SourceRegistry. */
   sourcePullsRemaining: 'SourcePullsRemaining',
   /** Worker: milliseconds one image took, lookups and copy included. */

@@ -23,11 +23,16 @@ export class PowertoolsOutcomeRecorder implements OutcomeRecorder {
       ...(result.pulls === undefined ? {} : { pulls: result.pulls }),
       // The source's pull budget on every line, so that "who spent Docker Hub's pulls?" has an answer in Logs Insights.
       ...(result.budget === undefined ? {} : { pullBudget: result.budget }),
+      // A pin whose tag moved on upstream, and the other notices: on the outcome's own line, so one filter finds them.
+      ...(result.pinDrift === undefined ? {} : { pinDrift: result.pinDrift }),
+      ...(result.notices === undefined ? {} : { notices: result.notices }),
       // Which of the worker's attempts this outcome came from: "failed on the 3rd of 3" reads otherwise than "on the 1st".
       ...(attempt === undefined ? {} : { attempt: attempt.number, attempts: attempt.of }),
     };
     if (result.budget !== undefined) this.recordBudget(result);
     this.recordRepository(result);
+    // Upstream moving on is no incident: counted for the dashboard, never paged.
+    if (result.pinDrift !== undefined) this.metrics.addMetric(METRIC.pinsDrifted, MetricUnit.Count, 1);
     if (result.status === 'deferred') {
       // Not a failure: the next scheduled run picks it up. Counted, shown on the dashboard, never paged.
       this.logger.warn('image deferred', { ...attributes, reason: result.error });

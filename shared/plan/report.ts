@@ -1,6 +1,6 @@
 import { describeError, isRetryable } from '../errors.ts';
 import { formatReference } from '../image-ref/reference.ts';
-import type { FileIssue, MirrorResult, MirrorStatus, PullBudgetSeen, RepositoryNote } from '../ports.ts';
+import type { FileIssue, MirrorResult, MirrorStatus, PinDrift, PullBudgetSeen, RepositoryNote } from '../ports.ts';
 import { safeMessage } from '../safe-text.ts';
 import type { MirrorJob, Plan } from './plan.ts';
 
@@ -54,6 +54,10 @@ export interface JobOutcome {
   readonly pulls?: number | undefined;
   /** What the job did to its target repository, when there is something to say. */
   readonly repository?: RepositoryNote | undefined;
+  /** A digest pin whose tag now names another image upstream. */
+  readonly pinDrift?: PinDrift | undefined;
+  /** Notices that fail nothing, in words. */
+  readonly notices?: readonly string[] | undefined;
 }
 
 /**
@@ -76,6 +80,9 @@ export function resultOf(job: MirrorJob, outcome: JobOutcome): MirrorResult {
     ...(outcome.budget === undefined ? {} : { budget: outcome.budget }),
     ...(outcome.pulls ? { pulls: outcome.pulls } : {}),
     ...(outcome.repository === undefined ? {} : { repository: repositoryNote(outcome.repository) }),
+    ...(outcome.pinDrift === undefined ? {} : { pinDrift: outcome.pinDrift }),
+    // A notice quotes a registry's answer (a digest) and the file's reference: made safe like an error.
+    ...(outcome.notices?.length ? { notices: outcome.notices.map((notice) => safeMessage(notice)) } : {}),
   };
 }
 

@@ -1,11 +1,12 @@
 import pLimit from 'p-limit';
 import { CopyFailedError, DeferredError, describeError, InterruptedError, isAuthFailure, isDeferral, isInterruption, isPullLimitRefusal, mayRetry, MirrorError, PlatformNotFoundError, PullLimitError, RateLimitedError, RegistryRequestError, SourceRateLimitedError } from '../errors.ts';
 import { isImageManifestMediaType, type ManifestDescriptor, OCI_INDEX } from '../oci/manifest.ts';
-import { isNarrowedCopyOf, narrowIndex, type Platform } from '../oci/platform.ts';
+import { isNarrowedCopyOf, narrowIndex, type Platform, platformsKey } from '../oci/platform.ts';
 import { formatReference, type ImageReference, repositoryName, withDigest } from '../image-ref/reference.ts';
 import type { MirrorJob, Plan } from '../plan/plan.ts';
-import { buildReport, type Report, resultOf } from '../plan/report.ts';
-import type { CredentialProvider, ImageCopier, Manifest, ManifestHead, ManifestRegistry, MirrorResult, MirrorStatus, PullBudgetSeen, RegistryCredential, RepositoryNote, RepositoryReport, RepositoryStore } from '../ports.ts';
+import { checkPinDrift, describePinDrift, type PinDriftCheck } from '../plan/pin-drift.ts';
+import { buildReport, type JobOutcome, type Report, resultOf } from '../plan/report.ts';
+import type { CredentialProvider, ImageCopier, Manifest, ManifestHead, ManifestRegistry, MirrorResult, MirrorStatus, PinDrift, PullBudgetSeen, RegistryCredential, RepositoryNote, RepositoryReport, RepositoryStore } from '../ports.ts';
 import { afterAttempts, COPY_RETRY, retrying, type RetryPolicy, sleep } from '../retry.ts';
 import { describeLimit, isRefusal, PullBudgets, type PullGrant, type PullRefusal } from './pull-budget.ts';
 
@@ -21,6 +22,10 @@ export interface MirrorOutcome {
   readonly repository?: RepositoryNote;
   /** For `copied`: what the target tag held before, when it was another image. */
   readonly replaced?: string;
+  /** A digest pin whose tag now names another image upstream, or no longer exists there. */
+  readonly pinDrift?: PinDrift;
+  /** What the result line should say besides its status, in words: the pin's drift, a platform filter that did not apply. */
+  readonly notices?: readonly string[];
 }
 
 /** What mirrorImage() learnt before it failed or was deferred, for the result line. */
@@ -31,6 +36,22 @@ export interface ImageFacts {
   budget?: PullBudgetSeen;
   /** What was done to the target repository, when there is something to say: kept on a failure after the check. */
   repository?: RepositoryNote;
+  /** The pin's tag names another image upstream: kept on a failure too, for it is true whatever became of the copy. */
+  pinDrift?: PinDrift;
+  /** The source is a single image's manifest, not an index: a platform filter has nothing to choose from. */
+  singleImage?: true;
+}
+
+/** What the facts tell a failed or deferred image's result line. */
+export function outcomeFacts(facts: ImageFacts): Pick<JobOutcome, 'digest' | 'budget' | 'pulls' | 'repository' | 'pinDrift' | 'notices'> {
+  return {
+    digest: facts.digest,
+    budget: facts.budget,
+    pulls: facts.pulls,
+    repository: facts.repository,
+    pinDrift: facts.pinDrift,
+    ...(facts.pinDrift === undefined ? {} : { notices: [describePinDrift(facts.pinDrift)] }),
+  };
 }
 
 /** The ports the sync use case works through. */
@@ -98,7 +119,7 @@ export async function syncAll(plan: Plan, deps: SyncDeps, options: SyncAllOption
         const outcome = 'status' in examined ? examined : await copies(() => copyImage(examined, deps, shared, facts));
         result = resultOf(job, { ...outcome, durationMs: performance.now() - started });
       } catch (error) {
-        result = resultOf(job, { status: statusOf(error), digest: facts.digest, budget: facts.budget, pulls: facts.pulls, repository: facts.repository, error, durationMs: performance.now() - started });
+        result = resultOf(job, { status: statusOf(error), ...outcomeFacts(facts), error, durationMs: performance.now() - started });
       }
       done += 1;
       options.onResult?.(result, done, plan.jobs.length);
@@ -147,13 +168,16 @@ async function examineImage(job: MirrorJob, deps: SyncDeps, options: SyncOptions
   const repositories = options.dryRun ? undefined : deps.repositories;
   const sourceName = repositoryName(source);
 
-  // A digest-pinned source needs no request on the source side unless it is to be copied.
-  const [sourceLooked, targetLooked, checked] = await Promise.allSettled([
+  // A digest-pinned source needs no request on the source side unless it is to be copied; the tag beside the pin gets
+  // one free HEAD meanwhile, which tells whether upstream has moved on.
+  const [sourceLooked, targetLooked, checked, pin] = await Promise.allSettled([
     source.digest !== undefined ? Promise.resolve<ManifestHead>({ digest: source.digest }) : lookup(deps.registry, source, 'source'),
     lookup(deps.registry, target, 'target'),
     repositories?.check(target.repository, sourceName),
+    examinePin(deps.registry, source),
   ]);
   if (checked.status === 'fulfilled') noteRepository(checked.value, facts);
+  notePin(settled(pin), source, options, facts);
   const missing = repositories !== undefined && checked.status === 'fulfilled' && checked.value === undefined;
   let sourceHead = settled(sourceLooked);
   let sourceSeen = source.digest === undefined;
@@ -164,6 +188,7 @@ async function examineImage(job: MirrorJob, deps: SyncDeps, options: SyncOptions
   }
   if (sourceHead === undefined) throw noSuchSource(source);
   noteLookup(sourceHead, source, options, facts);
+  if (sourceSeen && isImageManifestMediaType(sourceHead.mediaType)) facts.singleImage = true;
   facts.digest = sourceHead.digest;
   settled(checked);
   let targetHead: ManifestHead | undefined;
@@ -177,8 +202,8 @@ async function examineImage(job: MirrorJob, deps: SyncDeps, options: SyncOptions
   }
   const pending: PendingCopy = { job: job as Required<MirrorJob>, source: sourceHead, target: targetHead, sourceSeen };
   const upToDate = targetHead !== undefined && (targetHead.digest === sourceHead.digest || (platforms.length > 0 && (await holdsNarrowedCopy(deps.registry, target, sourceHead.digest, platforms))));
-  if (upToDate) return outcomeOf(pending, options.dryRun ? 'would-skip' : 'skipped', facts);
-  if (options.dryRun) return outcomeOf(pending, 'would-copy', facts);
+  if (upToDate) return outcomeOf(pending, options.dryRun ? 'would-skip' : 'skipped', facts, platforms);
+  if (options.dryRun) return outcomeOf(pending, 'would-copy', facts, platforms);
   return pending;
 }
 
@@ -195,6 +220,7 @@ async function copyImage(pending: PendingCopy, deps: SyncDeps, options: SyncOpti
     noteLookup(found, source, options, facts);
     head = found;
   }
+  if (isImageManifestMediaType(head.mediaType)) facts.singleImage = true;
   const registries = [...new Set([source.registry, job.target.registry])];
   const credentials = await credentialsOf(deps.credentials, registries);
   const spender = new PullSpender(options.budgets, source.registry, facts);
@@ -210,7 +236,7 @@ async function copyImage(pending: PendingCopy, deps: SyncDeps, options: SyncOpti
     // An index is read first where only some platforms are wanted, or where pulls are counted: it tells how many the
     // copy needs. Only a HEAD that names a single image's manifest type rules an index out.
     if (!isImageManifestMediaType(head.mediaType) && (platforms.length > 0 || budgeted)) {
-      await copyIndex(job, head.digest, platforms, deps, spender, copy);
+      if ((await copyIndex(job, head.digest, platforms, deps, spender, copy)) === 'image') facts.singleImage = true;
     } else {
       await spender.charge(1, `copying "${formatReference(source)}"`);
       await copyWhole(job, head.digest, deps, copy);
@@ -224,19 +250,63 @@ async function copyImage(pending: PendingCopy, deps: SyncDeps, options: SyncOpti
     const budget = options.budgets?.current(source.registry);
     if (budget !== undefined) facts.budget = budget;
   }
-  const outcome = outcomeOf(pending, 'copied', facts);
+  const outcome = outcomeOf(pending, 'copied', facts, platforms);
   // The tag pointed at another image: say which, so that an overwrite never passes as a plain copy.
   return pending.target === undefined ? outcome : { ...outcome, replaced: pending.target.digest };
 }
 
-function outcomeOf(pending: PendingCopy, status: MirrorOutcome['status'], facts: ImageFacts): MirrorOutcome {
+function outcomeOf(pending: PendingCopy, status: MirrorOutcome['status'], facts: ImageFacts, platforms: readonly Platform[]): MirrorOutcome {
+  const notices = [
+    ...(facts.pinDrift === undefined ? [] : [describePinDrift(facts.pinDrift)]),
+    ...(facts.singleImage && platforms.length > 0 ? [singleImageNotice(status, platforms)] : []),
+  ];
   return {
     status,
     digest: pending.source.digest,
     ...(facts.budget !== undefined ? { budget: facts.budget } : {}),
     ...(facts.pulls ? { pulls: facts.pulls } : {}),
     ...(facts.repository !== undefined ? { repository: facts.repository } : {}),
+    ...(facts.pinDrift !== undefined ? { pinDrift: facts.pinDrift } : {}),
+    ...(notices.length > 0 ? { notices } : {}),
   };
+}
+
+/**
+ * A platform filter meets an image of one platform: it is mirrored whole, for it is what the Dockerfile names. Which
+ * platform that is would take its config blob, a request more for every such image, so the notice does not say.
+ */
+function singleImageNotice(status: MirrorOutcome['status'], platforms: readonly Platform[]): string {
+  const done = status === 'copied' ? 'copied whole' : status === 'would-copy' ? 'would be copied whole' : 'the target holds it whole';
+  return `single-platform image: ${done}; the platforms asked (${platformsKey(platforms)}) apply to multi-platform indexes only`;
+}
+
+/** The pin's drift check, with the answer its HEAD got: the budget that answer told is seen like any look-up's. */
+interface PinExamined {
+  readonly check: PinDriftCheck;
+  readonly head?: ManifestHead;
+}
+
+/** Runs the drift check of a pinned source (nothing for any other) and keeps the HEAD answer it got. */
+async function examinePin(registry: ManifestRegistry, source: ImageReference): Promise<PinExamined> {
+  let head: ManifestHead | undefined;
+  const check = await checkPinDrift({ headManifest: async (ref) => (head = await registry.headManifest(ref)) }, source);
+  return head === undefined ? { check } : { check, head };
+}
+
+/** What the pin's tag said: its drift, the pulls it spent and the budget it told. */
+function notePin(pin: PinExamined, source: ImageReference, options: SyncOptions, facts: ImageFacts): void {
+  const { check, head } = pin;
+  // Not pinned with a tag, or the check failed (a notice at most, never a failure): nothing was learnt, and a drift
+  // an earlier attempt saw stays true.
+  if (head === undefined && check.drift === undefined) return;
+  noteSpent(source.registry, head?.budget, check.pullsSpent, options, facts);
+  if (check.drift !== undefined) {
+    facts.pinDrift = check.drift;
+    return;
+  }
+  delete facts.pinDrift;
+  // The tag names the pin: its answer's media type is the pinned image's, known without a request on the pin.
+  if (isImageManifestMediaType(head?.mediaType)) facts.singleImage = true;
 }
 
 /** A settled look-up's value, or its error thrown. */
@@ -258,9 +328,14 @@ function noteRepository(report: RepositoryReport | undefined, facts: ImageFacts)
 
 /** What a source look-up says of the budget, and the pull it spent when the registry answered no HEAD. */
 function noteLookup(head: ManifestHead, source: ImageReference, options: SyncOptions, facts: ImageFacts): void {
-  options.budgets?.observe(source.registry, head.budget);
-  facts.pulls = (facts.pulls ?? 0) + (head.pullsSpent ?? 0);
-  const budget = options.budgets?.current(source.registry);
+  noteSpent(source.registry, head.budget, head.pullsSpent ?? 0, options, facts);
+}
+
+/** A look-up's answer taken in: the budget it told, and the pulls it spent (a GET where the registry answered no HEAD). */
+function noteSpent(registry: string, told: PullBudgetSeen | undefined, pulls: number, options: SyncOptions, facts: ImageFacts): void {
+  options.budgets?.observe(registry, told);
+  facts.pulls = (facts.pulls ?? 0) + pulls;
+  const budget = options.budgets?.current(registry);
   if (budget !== undefined) facts.budget = budget;
 }
 
@@ -364,9 +439,10 @@ const INDEX_IMAGES_AT_ONCE = 4;
  * the target: the source's own bytes, or with `platforms` an index of just those, annotated with the source digest.
  * These are the pulls of a whole copy, 1 + the images. The read and the images' grant are taken together under the
  * registry's lock: 2 pulls before the read (an index has an image at least), the rest once it tells how many. An
- * index too large for what is left is deferred having spent its read.
+ * index too large for what is left is deferred having spent its read. Says `image` for a source that was no index after
+ * all, copied whole.
  */
-async function copyIndex(job: Required<MirrorJob>, digest: string, platforms: readonly Platform[], deps: SyncDeps, spender: PullSpender, copy: Copy): Promise<void> {
+async function copyIndex(job: Required<MirrorJob>, digest: string, platforms: readonly Platform[], deps: SyncDeps, spender: PullSpender, copy: Copy): Promise<'index' | 'image'> {
   const sourceRef = withDigest(job.source, digest);
   const from = formatReference(sourceRef);
   const to = formatReference(job.target);
@@ -391,7 +467,10 @@ async function copyIndex(job: Required<MirrorJob>, digest: string, platforms: re
     return { manifest, index };
   }));
   // Not an index after all: crane copies it, with the pull granted for an image (the look-up did not say what it was).
-  if (read.index === undefined) return copyWhole(job, digest, deps, copy);
+  if (read.index === undefined) {
+    await copyWhole(job, digest, deps, copy);
+    return 'image';
+  }
   const { index } = read;
 
   // Once an image fails, the ones not started never start (their pulls go back); those running are waited for, so that
@@ -425,6 +504,7 @@ async function copyIndex(job: Required<MirrorJob>, digest: string, platforms: re
   if (landed?.digest !== written) {
     throw new CopyFailedError(`copying "${from}" to "${to}": the target now holds ${landed?.digest ?? 'nothing'} instead of ${written}`, { reason: 'transient' });
   }
+  return 'index';
 }
 
 async function holdsNarrowedCopy(registry: ManifestRegistry, target: ImageReference, digest: string, platforms: readonly Platform[]): Promise<boolean> {

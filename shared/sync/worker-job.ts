@@ -7,7 +7,7 @@ import { resultOf } from '../plan/report.ts';
 import type { ManifestRegistry, MirrorResult, OutcomeRecorder } from '../ports.ts';
 import { imageBytes } from '../oci/manifest.ts';
 import { nextDelay, type RetryPolicy, settledWithin, sleep, WORKER_RETRY } from '../retry.ts';
-import { type ImageFacts, mirrorImage, statusOf, type SyncDeps, type SyncOptions } from './mirror-image.ts';
+import { type ImageFacts, mirrorImage, outcomeFacts, statusOf, type SyncDeps, type SyncOptions } from './mirror-image.ts';
 import { PullBudgets } from './pull-budget.ts';
 import { safeMessage, safeText } from '../safe-text.ts';
 
@@ -159,7 +159,7 @@ async function attempts(
     }
     // Deferred for the pull budget is no failure: the next scheduled run picks the image up, nothing is retried or paged.
     // The deadline's abort interrupts the work, but to the worker it is a failure: the image was not mirrored in time.
-    const result = resultOf(job, { status: failure instanceof DeadlineError ? 'failed' : statusOf(failure), digest: facts.digest, budget: facts.budget, pulls: facts.pulls, repository: facts.repository, error: failure, durationMs: performance.now() - started });
+    const result = resultOf(job, { status: failure instanceof DeadlineError ? 'failed' : statusOf(failure), ...outcomeFacts(facts), error: failure, durationMs: performance.now() - started });
     if (result.status !== 'failed' || !isRetryable(failure)) return result;
     // A registry that asked for a wait (Retry-After) gets at least that, or no more attempts when it asked for too long.
     const retryAfterMs = retryAfterOf(failure);
@@ -168,7 +168,7 @@ async function attempts(
     deps.recorder.retrying(result, { number: attempt, of: policy.attempts, waitMs: Math.round(waitMs) });
     // The wait ends early at the deadline (sleep() resolves on the abort): the last failure is then the outcome.
     await (options.sleep ?? sleep)(waitMs, clock.signal);
-    if (clock.expired) return resultOf(job, { status: 'failed', digest: facts.digest, budget: facts.budget, pulls: facts.pulls, repository: facts.repository, error: clock.failure(job, failure), durationMs: performance.now() - started });
+    if (clock.expired) return resultOf(job, { status: 'failed', ...outcomeFacts(facts), error: clock.failure(job, failure), durationMs: performance.now() - started });
   }
 }
 

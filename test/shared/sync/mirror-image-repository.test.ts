@@ -106,7 +106,8 @@ describe('mirrorImage with a repository store (fakes)', () => {
     registry.digests.set(`quay.io/a/b:1@${D2}`, D2);
     registry.calls.length = 0;
     expect(await mirrorImage(pinned, deps)).toMatchObject({ status: 'copied', digest: D2, repository: { created: true } });
-    expect(registry.calls.filter((call) => call.startsWith('HEAD quay.io'))).toHaveLength(1);
+    // The pin itself once; its tag gets a HEAD of its own, for the drift check.
+    expect(registry.calls.filter((call) => call.startsWith('HEAD quay.io/a/b:1@'))).toHaveLength(1);
   });
 
   it('reports a missing source before a failed repository check, and the check failure otherwise', async () => {

@@ -38,12 +38,12 @@ describe('mirrorImage (fakes, for what real registries cannot be made to do)', (
     expect([...(copier.requests[0]?.credentials.keys() ?? [])].sort()).toEqual(['mirror.example.com', 'quay.io']);
   });
 
-  it('spends no source request on a digest-pinned image the target already holds', async () => {
+  it('spends no source request on the pin of a digest-pinned image the target already holds, only its tag\'s free HEAD', async () => {
     const registry = new FakeManifestRegistry();
     registry.digests.set('mirror.example.com/quay.io/a/b:1', D1);
     const pinned = { ...job, source: parseImageReference(`quay.io/a/b:1@${D1}`) };
     await expect(mirrorImage(pinned, { registry, copier: new FakeCopier(), credentials: new StaticCredentialProvider() })).resolves.toMatchObject({ status: 'skipped' });
-    expect(registry.calls).toEqual(['HEAD mirror.example.com/quay.io/a/b:1']);
+    expect(registry.calls).toEqual(['HEAD mirror.example.com/quay.io/a/b:1', 'HEAD quay.io/a/b:1']);
   });
 
   it('calls a 429 from the source a source rate limit, and one from the target not', async () => {

@@ -30,21 +30,22 @@ const BOT_NAMES: Record<Bot, string> = { dependabot: 'Dependabot', renovate: 'Re
 
 /** Adds `mirror dependabot` and `mirror renovate`: bot configuration generated from the images tree; `done(false)` means exit 1. */
 export function addBotCommands(program: Command, io: BotIo, done: (ok: boolean) => void): void {
-  botCommand(program.command('dependabot'))
+  botCommand(program.command('dependabot'), 'default for a new docker entry: weekly; an existing entry keeps its own')
     .description(`write or update ${DEPENDABOT_CONFIG_PATH}: a docker entry listing every Dockerfile directory of the images tree; other entries are kept`)
     .action(async (options) => done(await runBot('dependabot', options, io)));
-  botCommand(program.command('renovate'))
-    .description('write or update the Renovate configuration (renovate.json, or the JSON file Renovate already reads): the dockerfile manager over the images tree; other keys are kept')
+  botCommand(program.command('renovate'), 'written in cron as by Renovate\'s schedule: presets; default for a new rule: weekly, "* 0-3 * * 1", unless the file schedules every update itself; an existing rule keeps its own')
+    .description('write or update the Renovate configuration (renovate.json, or the JSON file Renovate already reads): the dockerfile manager over the images tree ("fileMatch", read by Renovate 39 and migrated by 40.2+); other keys are kept')
     .option('--pin-digests', 'pin every image of the tree to its digest (a packageRule with "pinDigests": true)')
     .option('--no-pin-digests', 'stop pinning digests in that packageRule')
     .action(async (options) => done(await runBot('renovate', options, io)));
 }
 
-function botCommand<Args extends unknown[]>(command: Command<Args>) {
+// scheduleHelp says what each bot's file gets, so that the help matches what is written.
+function botCommand<Args extends unknown[]>(command: Command<Args>, scheduleHelp: string) {
   return command
     .requiredOption('--images <dir>', 'the images tree, inside the repository')
     .option('--repo-root <dir>', 'the repository root (default: the git top level of --images, else the current directory)')
-    .addOption(new Option('--schedule <interval>', 'how often the bot looks for new tags (default for a new entry: weekly; an existing one keeps its own)').choices(BOT_SCHEDULES))
+    .addOption(new Option('--schedule <interval>', `how often the bot looks for new tags (${scheduleHelp})`).choices(BOT_SCHEDULES))
     .option('--group <name>', 'put every image update in one pull request of this group name')
     .option('--dry-run', 'print the changes and the new file; write nothing')
     .option('--check', 'write nothing; exit 1 when the file is not up to date with the tree (for CI)');

@@ -22,26 +22,41 @@ const RENOVATE_DEFAULT_IGNORE_PATHS = ['**/node_modules/**', '**/bower_component
 const RENOVATE_MODULES_AND_TESTS_IGNORE_PATHS = ['**/node_modules/**', '**/bower_components/**', '**/vendor/**', '**/examples/**', '**/__tests__/**', '**/test/**', '**/tests/**', '**/__fixtures__/**'] as const;
 const PRESETS_IGNORING_TESTS = ['config:recommended', 'config:best-practices', ':ignoreModulesAndTests', 'config:base'];
 
-/** Renovate schedules matching Dependabot's intervals: its `schedule:daily|weekly|monthly` presets. */
+/**
+ * Renovate schedules matching Dependabot's intervals: the cron values of its `schedule:daily|weekly|monthly` presets
+ * (the same in 39.x and today). Cron, not the Later text ("before 4am on monday") that Renovate has deprecated:
+ * https://docs.renovatebot.com/key-concepts/scheduling/#deprecated-breejslater-syntax
+ */
 const RENOVATE_SCHEDULES: Readonly<Record<BotSchedule, readonly string[]>> = {
-  daily: ['before 4am'],
-  weekly: ['before 4am on monday'],
-  monthly: ['before 4am on the first day of the month'],
+  daily: ['* 0-3 * * *'],
+  weekly: ['* 0-3 * * 1'],
+  monthly: ['* 0-3 1 * *'],
 };
+/** What a new packageRule gets without --schedule, as for a new Dependabot entry (Renovate's own default: any time). */
+const DEFAULT_SCHEDULE: BotSchedule = 'weekly';
 
 const RULE_DESCRIPTION = 'image-mirror: the images tree (kept by `mirror renovate`)';
 
 /** Choices for the images tree's packageRule; absent ones keep what the file says. */
 export interface RenovateOptions {
+  /** A new rule gets weekly when absent, unless the file schedules every update itself; an existing rule keeps its own. */
   readonly schedule?: BotSchedule;
   readonly group?: string;
   /** true pins every image to its digest, false stops pinning; absent leaves the setting alone. */
   readonly pinDigests?: boolean;
 }
 
-/** The `managerFilePatterns` entry matching the tree's Dockerfiles: `/^images/.+/Dockerfile$/`. */
+/**
+ * The dockerfile manager's `fileMatch` entry (a regular expression over repository paths) for the tree's Dockerfiles:
+ * `^images/.+/Dockerfile$`. `fileMatch`, because Renovate before 40.2.0 (39.x is the last line that runs on Node 20,
+ * as self-hosted Renovate often does) refuses its new name: "Invalid configuration option:
+ * dockerfile.managerFilePatterns". Renovate 40.2.0 and later renamed it and migrate the old name by themselves to
+ * `managerFilePatterns: ["/…/"]`: "Formerly known as fileMatch … Any existing config containing fileMatch patterns
+ * will be automatically migrated" (https://docs.renovatebot.com/configuration-options/#managerfilepatterns,
+ * renovatebot/renovate#34427). scripts/check-renovate.sh runs Renovate 39.264.1 on what this writes.
+ */
 export function dockerfilePattern(imagesDir: string): string {
-  return imagesDir === '' ? '/^.+/Dockerfile$/' : `/^${escapeRegex(imagesDir)}/.+/Dockerfile$/`;
+  return imagesDir === '' ? '^.+/Dockerfile$' : `^${escapeRegex(imagesDir)}/.+/Dockerfile$`;
 }
 
 /**
@@ -72,21 +87,25 @@ export function updateRenovateConfig(existing: string | undefined, tree: ImagesT
     changes.push('dockerfile: removed "enabled": false');
   }
   const pattern = dockerfilePattern(tree.imagesDir);
-  const patterns = Array.isArray(manager.managerFilePatterns) ? (manager.managerFilePatterns as unknown[]) : [];
-  if (!patterns.includes(pattern)) {
-    manager.managerFilePatterns = [...patterns, pattern];
-    changes.push(`dockerfile.managerFilePatterns: + ${pattern}`);
+  if (!asList(manager.fileMatch).includes(pattern) && !asList(manager.managerFilePatterns).includes(`/${pattern}/`)) {
+    // A file already on the new name stays on it (only Renovate 40.2.0 and later read it); others get the old one.
+    const key = Array.isArray(manager.managerFilePatterns) ? 'managerFilePatterns' : 'fileMatch';
+    const entry = key === 'fileMatch' ? pattern : `/${pattern}/`;
+    manager[key] = [...asList(manager[key]), entry];
+    changes.push(`dockerfile.${key}: + ${entry}`);
   }
   config.dockerfile = manager;
 
-  const wanted: Record<string, unknown> = {
-    ...(options.schedule === undefined ? {} : { schedule: [...RENOVATE_SCHEDULES[options.schedule]] }),
-    ...(options.group === undefined ? {} : { groupName: options.group }),
-    ...(options.pinDigests === undefined ? {} : { pinDigests: options.pinDigests }),
-  };
   const rules = Array.isArray(config.packageRules) ? (config.packageRules as unknown[]) : [];
   const files = `${tree.imagesDir === '' ? '' : `${tree.imagesDir}/`}**`;
   const rule = rules.find((candidate) => isRecord(candidate) && sameJson(candidate.matchManagers, ['dockerfile']) && sameJson(candidate.matchFileNames, [files]));
+  // Like a new Dependabot entry, a new rule is weekly unless the file schedules every update itself; a rule keeps its own.
+  const schedule = options.schedule ?? (rule === undefined && !schedulesItself(config) ? DEFAULT_SCHEDULE : undefined);
+  const wanted: Record<string, unknown> = {
+    ...(schedule === undefined ? {} : { schedule: [...RENOVATE_SCHEDULES[schedule]] }),
+    ...(options.group === undefined ? {} : { groupName: options.group }),
+    ...(options.pinDigests === undefined ? {} : { pinDigests: options.pinDigests }),
+  };
   if (isRecord(rule)) {
     for (const [key, value] of Object.entries(wanted)) {
       if (sameJson(rule[key], value)) continue;
@@ -122,9 +141,14 @@ export function validateRenovateConfig(config: unknown, tree?: ImagesTree): stri
     if (!isRecord(manager)) problems.push('"dockerfile" must be an object');
     else {
       if (manager.enabled === false) problems.push('"dockerfile.enabled" is false: no Dockerfile is updated');
+      if (manager.fileMatch !== undefined) {
+        // Renovate reads a lone string too.
+        if (typeof manager.fileMatch !== 'string' && !isStringList(manager.fileMatch)) problems.push('"dockerfile.fileMatch" must be a list of strings');
+        else compilePatterns('fileMatch', asList(manager.fileMatch) as string[], problems);
+      }
       if (manager.managerFilePatterns !== undefined) {
         if (!isStringList(manager.managerFilePatterns)) problems.push('"dockerfile.managerFilePatterns" must be a list of strings');
-        else compilePatterns(manager.managerFilePatterns, problems);
+        else compilePatterns('managerFilePatterns', manager.managerFilePatterns, problems);
       }
     }
   }
@@ -165,19 +189,18 @@ function parseExisting(text: string): Record<string, unknown> {
   return parsed;
 }
 
-// Renovate reads "/…/" (optionally "/…/i") as a regular expression, anything else as a glob: the regular ones must compile.
-function compilePatterns(patterns: readonly string[], problems: string[]): RegExp[] {
-  const out: RegExp[] = [];
+// managerFilePatterns: Renovate reads "/…/" (optionally "/…/i") as a regular expression, anything else as a glob; the
+// regular ones must compile. fileMatch: every entry is a regular expression, without slashes.
+function compilePatterns(key: 'managerFilePatterns' | 'fileMatch', patterns: readonly string[], problems: string[]): void {
   for (const pattern of patterns) {
-    const match = /^\/(.+)\/(i?)$/.exec(pattern);
+    const match = key === 'fileMatch' ? [pattern, pattern, ''] : /^\/(.+)\/(i?)$/.exec(pattern);
     if (!match) continue;
     try {
-      out.push(new RegExp(match[1] as string, match[2]));
+      new RegExp(match[1] as string, match[2]);
     } catch (error) {
-      problems.push(`managerFilePatterns entry ${JSON.stringify(pattern)} is not a valid regular expression: ${describeError(error)}`);
+      problems.push(`${key} entry ${JSON.stringify(pattern)} is not a valid regular expression: ${describeError(error)}`);
     }
   }
-  return out;
 }
 
 // The file's own ignorePaths replace what presets set (an array option is not merged); presets are known by name only.
@@ -203,6 +226,17 @@ function globToRegExp(glob: string): RegExp {
     else out += escapeRegex(glob[i] as string);
   }
   return new RegExp(`^${out}$`);
+}
+
+// True when the file sets when every update may run: a top-level schedule, or a schedule: preset.
+function schedulesItself(config: Record<string, unknown>): boolean {
+  const presets = isStringList(config.extends) ? config.extends : [];
+  return config.schedule !== undefined || presets.some((preset) => preset.startsWith('schedule:'));
+}
+
+// A pattern option as a list: Renovate also reads a lone string.
+function asList(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : typeof value === 'string' ? [value] : [];
 }
 
 function isStringList(value: unknown): value is string[] {

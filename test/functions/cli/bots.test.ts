@@ -107,12 +107,26 @@ describe('mirror renovate', () => {
     const written = await readFile(file, 'utf8');
     const config = JSON.parse(written) as Record<string, unknown>;
     expect(validateRenovateConfig(config)).toEqual([]);
-    expect(config).toMatchObject({ enabledManagers: ['dockerfile'], dockerfile: { managerFilePatterns: ['/^images/.+/Dockerfile$/'] } });
-    expect(config.packageRules).toEqual([expect.objectContaining({ matchDatasources: ['docker'], matchFileNames: ['images/**'], pinDigests: true })]);
+    expect(config).toMatchObject({ enabledManagers: ['dockerfile'], dockerfile: { fileMatch: ['^images/.+/Dockerfile$'] } });
+    expect(config.packageRules).toEqual([expect.objectContaining({ matchDatasources: ['docker'], matchFileNames: ['images/**'], pinDigests: true, schedule: ['* 0-3 * * 1'] })]);
 
     const again = await runCli(['renovate', '--images', join(repo, 'images'), '--pin-digests']);
     expect(again.stdout).toContain('renovate.json: up to date');
     expect(await readFile(file, 'utf8')).toBe(written);
+  });
+
+  it.each<[string, string, (config: Record<string, unknown>) => unknown]>([
+    ['renovate', 'renovate.json', (config) => (config.packageRules as { schedule: string[] }[])[0]?.schedule],
+    ['dependabot', '.github/dependabot.yml', (config) => (config.updates as { schedule: { interval: string } }[])[0]?.schedule.interval],
+  ])('%s writes the default schedule its help promises', async (bot, path, scheduleOf) => {
+    const help = (await runCli([bot, '--help'])).stdout.replace(/\s+/g, ' ');
+    expect(help).toContain('default for a new');
+    const repo = await repoWithImages();
+    expect((await runCli([bot, '--images', join(repo, 'images')])).code).toBe(0);
+    const written = scheduleOf(parse(await readFile(join(repo, path), 'utf8')) as Record<string, unknown>);
+    const promised = bot === 'renovate' ? ['* 0-3 * * 1'] : 'weekly';
+    expect(written).toEqual(promised);
+    expect(help).toContain(bot === 'renovate' ? 'weekly, "* 0-3 * * 1"' : 'weekly');
   });
 
   it('edits the JSON file Renovate already reads', async () => {
@@ -121,7 +135,8 @@ describe('mirror renovate', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(JSON.parse(await readFile(join(repo, '.github', 'renovate.json'), 'utf8'))).toEqual({
       extends: ['config:recommended'],
-      dockerfile: { managerFilePatterns: ['/^images/.+/Dockerfile$/'] },
+      dockerfile: { fileMatch: ['^images/.+/Dockerfile$'] },
+      packageRules: [expect.objectContaining({ matchFileNames: ['images/**'], schedule: ['* 0-3 * * 1'] })],
     });
     expect(await exists(join(repo, 'renovate.json'))).toBe(false);
   });

@@ -20,28 +20,32 @@ type Config = Record<string, unknown> & { packageRules?: Record<string, unknown>
 const parsed = (text: string) => JSON.parse(text) as Config;
 const rule = (text: string) => parsed(text).packageRules?.find((r) => JSON.stringify(r.matchFileNames) === '["images/**"]');
 
-// What Renovate does with a managerFilePatterns entry: "/…/" is a regular expression over the repository path.
-const matches = (pattern: string, path: string) => new RegExp(pattern.slice(1, -1)).test(path);
+// What Renovate does with a fileMatch entry: a regular expression over the repository path.
+const matches = (pattern: string, path: string) => new RegExp(pattern).test(path);
+const WEEKLY = ['* 0-3 * * 1'];
 
 describe('updateRenovateConfig', () => {
-  it('writes a new configuration: the dockerfile manager alone, over the images tree', () => {
+  it('writes a new configuration: the dockerfile manager alone, over the images tree, weekly', () => {
     const update = updateRenovateConfig(undefined, tree);
     expect(update.problems).toEqual([]);
     expect(parsed(update.text)).toEqual({
       $schema: 'https://docs.renovatebot.com/renovate-schema.json',
       enabledManagers: ['dockerfile'],
-      dockerfile: { managerFilePatterns: ['/^images/.+/Dockerfile$/'] },
+      dockerfile: { fileMatch: ['^images/.+/Dockerfile$'] },
+      packageRules: [
+        { description: 'image-mirror: the images tree (kept by `mirror renovate`)', matchManagers: ['dockerfile'], matchDatasources: ['docker'], matchFileNames: ['images/**'], schedule: WEEKLY },
+      ],
     });
   });
 
-  it.each<[string, RenovateOptions, Record<string, unknown> | undefined]>([
-    ['adds no rule without options', {}, undefined],
-    ['pins digests in a rule for the docker datasource', { pinDigests: true }, { matchManagers: ['dockerfile'], matchDatasources: ['docker'], matchFileNames: ['images/**'], pinDigests: true }],
-    ['schedules and groups the images', { schedule: 'monthly', group: 'mirror' }, { schedule: ['before 4am on the first day of the month'], groupName: 'mirror' }],
+  it.each<[string, RenovateOptions, Record<string, unknown>]>([
+    ['schedules a new rule weekly without options', {}, { schedule: WEEKLY }],
+    ['pins digests in a rule for the docker datasource', { pinDigests: true }, { matchManagers: ['dockerfile'], matchDatasources: ['docker'], matchFileNames: ['images/**'], pinDigests: true, schedule: WEEKLY }],
+    ['schedules and groups the images', { schedule: 'monthly', group: 'mirror' }, { schedule: ['* 0-3 1 * *'], groupName: 'mirror' }],
+    ['schedules daily', { schedule: 'daily' }, { schedule: ['* 0-3 * * *'] }],
   ])('%s', (_, options, expected) => {
     const update = updateRenovateConfig(undefined, tree, options);
-    if (expected === undefined) expect(parsed(update.text).packageRules).toBeUndefined();
-    else expect(rule(update.text)).toMatchObject(expected);
+    expect(rule(update.text)).toMatchObject(expected);
     expect(validateRenovateConfig(parsed(update.text), tree)).toEqual([]);
   });
 
@@ -72,7 +76,7 @@ describe('updateRenovateConfig', () => {
     expect(after.packageRules?.[0]).toEqual(before.packageRules?.[0]);
     expect(after.packageRules).toHaveLength(2);
     expect(update.text).toMatch(/^\{\n {4}"\$schema"/);
-    expect(update.changes).toEqual(['dockerfile.managerFilePatterns: + /^images/.+/Dockerfile$/', 'packageRules: + a rule for images/** (pinDigests true)']);
+    expect(update.changes).toEqual(['dockerfile.fileMatch: + ^images/.+/Dockerfile$', 'packageRules: + a rule for images/** (schedule ["* 0-3 * * 1"], pinDigests true)']);
   });
 
   it.each<[string, Record<string, unknown>, RenovateOptions, Record<string, unknown>, string[]]>([
@@ -80,12 +84,12 @@ describe('updateRenovateConfig', () => {
       'adds dockerfile to a list of enabled managers',
       { enabledManagers: ['npm'] },
       {},
-      { enabledManagers: ['npm', 'dockerfile'] },
-      ['enabledManagers: + dockerfile', 'dockerfile.managerFilePatterns: + /^images/.+/Dockerfile$/'],
+      { enabledManagers: ['npm', 'dockerfile'], dockerfile: { fileMatch: ['^images/.+/Dockerfile$'] } },
+      ['enabledManagers: + dockerfile', 'dockerfile.fileMatch: + ^images/.+/Dockerfile$', 'packageRules: + a rule for images/** (schedule ["* 0-3 * * 1"])'],
     ],
     [
       'keeps the patterns and settings of the dockerfile manager and switches it back on',
-      { dockerfile: { enabled: false, managerFilePatterns: ['/^other/Dockerfile$/'], pinDigests: false } },
+      { extends: ['schedule:weekends'], dockerfile: { enabled: false, managerFilePatterns: ['/^other/Dockerfile$/'], pinDigests: false } },
       {},
       { dockerfile: { managerFilePatterns: ['/^other/Dockerfile$/', '/^images/.+/Dockerfile$/'], pinDigests: false } },
       ['dockerfile: removed "enabled": false', 'dockerfile.managerFilePatterns: + /^images/.+/Dockerfile$/'],
@@ -107,6 +111,35 @@ describe('updateRenovateConfig', () => {
     expect(update.problems).toEqual([]);
   });
 
+  it.each<[string, Record<string, unknown>, string[]]>([
+    ['leaves the schedule to a file that sets its own', { schedule: ['* 22-23 * * 5'] }, ['dockerfile.fileMatch: + ^images/.+/Dockerfile$']],
+    ['leaves the schedule to a schedule: preset', { extends: ['config:recommended', 'schedule:monthly'] }, ['dockerfile.fileMatch: + ^images/.+/Dockerfile$']],
+    [
+      'leaves an existing rule without schedule as it is',
+      { dockerfile: { fileMatch: ['^images/.+/Dockerfile$'] }, packageRules: [{ matchManagers: ['dockerfile'], matchFileNames: ['images/**'], pinDigests: true }] },
+      [],
+    ],
+  ])('%s', (_, start, changes) => {
+    const update = updateRenovateConfig(JSON.stringify(start), tree);
+    expect(update.changes).toEqual(changes);
+    expect(JSON.stringify(parsed(update.text).packageRules ?? [])).not.toContain('"schedule"');
+  });
+
+  it.each<[string, Record<string, unknown>]>([
+    ['a fileMatch list', { dockerfile: { fileMatch: ['^other/Dockerfile$', '^images/.+/Dockerfile$'] } }],
+    ['a lone fileMatch string', { dockerfile: { fileMatch: '^images/.+/Dockerfile$' } }],
+    ['the migrated managerFilePatterns', { dockerfile: { managerFilePatterns: ['/^images/.+/Dockerfile$/'] } }],
+  ])('finds the tree already covered by %s and adds no pattern', (_, manager) => {
+    const update = updateRenovateConfig(JSON.stringify({ ...manager, schedule: ['* 0-3 * * 1'] }), tree);
+    expect(update).toMatchObject({ changed: false, changes: [], problems: [] });
+  });
+
+  it('turns a lone fileMatch string into a list when it adds the tree', () => {
+    const update = updateRenovateConfig(JSON.stringify({ dockerfile: { fileMatch: '^app/Dockerfile$' }, schedule: ['* 0-3 * * 1'] }), tree);
+    expect(parsed(update.text).dockerfile).toEqual({ fileMatch: ['^app/Dockerfile$', '^images/.+/Dockerfile$'] });
+    expect(update.problems).toEqual([]);
+  });
+
   it.each([
     ['text that is not JSON', '{ "extends": [', /not valid JSON/],
     ['JSON that is not an object', '["config:recommended"]', /not a JSON object/],
@@ -118,11 +151,14 @@ describe('updateRenovateConfig', () => {
 
 describe('validateRenovateConfig', () => {
   it.each<[string, unknown, string[]]>([
-    ['accepts what it writes', { enabledManagers: ['dockerfile'], dockerfile: { managerFilePatterns: ['/^images/.+/Dockerfile$/'] } }, []],
+    ['accepts what it writes', { enabledManagers: ['dockerfile'], dockerfile: { fileMatch: ['^images/.+/Dockerfile$'] } }, []],
+    ['accepts the name Renovate 40.2 and later read', { dockerfile: { managerFilePatterns: ['/^images/.+/Dockerfile$/', 'images/**/Dockerfile'] } }, []],
     ['accepts no managers list: every manager is on', { extends: ['config:recommended'] }, []],
     ['notices the dockerfile manager left out', { enabledManagers: ['npm'] }, ['"enabledManagers" leaves out dockerfile: no Dockerfile is updated']],
     ['notices the dockerfile manager switched off', { dockerfile: { enabled: false } }, ['"dockerfile.enabled" is false: no Dockerfile is updated']],
-    ['notices a broken regular expression', { dockerfile: { managerFilePatterns: ['/^images/(/'] } }, [expect.stringContaining('"/^images/(/" is not a valid regular expression')] as unknown as string[]],
+    ['notices a broken regular expression', { dockerfile: { managerFilePatterns: ['/^images/(/'] } }, [expect.stringContaining('managerFilePatterns entry "/^images/(/" is not a valid regular expression')] as unknown as string[]],
+    ['notices a broken fileMatch', { dockerfile: { fileMatch: '^images/(' } }, [expect.stringContaining('fileMatch entry "^images/(" is not a valid regular expression')] as unknown as string[]],
+    ['wants fileMatch to hold strings', { dockerfile: { fileMatch: [1] } }, ['"dockerfile.fileMatch" must be a list of strings']],
     ['wants a selector in each rule', { packageRules: [{ pinDigests: true }] }, ['packageRules[0] needs at least one match… selector']],
     ['wants pinDigests to be a boolean', { packageRules: [{ matchManagers: ['dockerfile'], pinDigests: 'yes' }] }, ['packageRules[0]: "pinDigests" must be true or false']],
   ])('%s', (_, config, problems) => {

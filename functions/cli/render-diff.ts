@@ -1,7 +1,9 @@
 import { DOCKER_HUB } from '../../shared/image-ref/reference.ts';
 import type { DiffBudget, DiffEntry, DiffReport, RemovedEntry } from '../../shared/plan/diff-report.ts';
+import { describePinDrift } from '../../shared/plan/pin-drift.ts';
+import type { FileIssue } from '../../shared/ports.ts';
 import { describeLimit } from '../../shared/sync/pull-budget.ts';
-import { fileIssueLines } from './render.ts';
+import { fileIssueLines, shortDigest } from './render.ts';
 
 /** The first line of the markdown: a workflow finds its earlier comment by it and edits that one. */
 export const PLAN_COMMENT_MARKER = '<!-- image-mirror:plan -->';
@@ -9,48 +11,79 @@ export const PLAN_COMMENT_MARKER = '<!-- image-mirror:plan -->';
 /** Rows shown per table: a PR comment holds at most 65,536 characters. */
 const MAX_ROWS = 100;
 
-/** The plan diff as a pull-request comment: counts, the sync cost, a table per category, invalid files folded. */
+/**
+ * The plan diff as a pull-request comment: counts, the sync cost, a table per category (digest and target of each new
+ * image), pins whose tag moved, and the invalid files folded in two parts: those the change introduces, which fail the
+ * check, and those already broken on the base, which do not.
+ */
 export function renderDiffMarkdown(report: DiffReport): string {
   const s = report.summary;
   const lines = [PLAN_COMMENT_MARKER, '### Images to mirror', ''];
   const counts = [`**${s.added}** added`, `**${s.changed}** changed`, `**${s.removed}** removed`, `${s.unchanged} unchanged`];
-  if (s.invalid > 0) counts.push(`**${s.invalid} invalid file${s.invalid === 1 ? '' : 's'}**`);
+  if (s.invalid > 0) counts.push(`**${plural(s.invalid, 'invalid file')}**`);
+  if (s.alreadyBroken > 0) counts.push(`${s.alreadyBroken} already broken on ${code(report.base)}`);
+  if (s.notMirrored > 0) counts.push(`${plural(s.notMirrored, 'file')} not mirrored (registry not allowed)`);
+  if (s.pinDrift > 0) counts.push(`⚠️ ${s.pinDrift} pin${s.pinDrift === 1 ? '' : 's'} behind ${s.pinDrift === 1 ? 'its tag' : 'their tags'}`);
   lines.push(`Compared with ${code(report.base)}: ${counts.join(', ')}.`, '', costSentence(report, { strong: (text) => `**${text}**`, text: escapeText }));
 
+  const targets = [...report.added, ...report.changed].some((e) => e.target !== null);
+  const targetHead = targets ? ' target |' : '';
+  const targetRule = targets ? ' --- |' : '';
+  const targetCell = (e: DiffEntry) => (targets ? ` ${e.target === null ? '–' : code(e.target)} |` : '');
   if (report.added.length > 0) {
-    lines.push('', `#### Added (${report.added.length})`, '', '| image | platforms | pulls | files |', '| --- | --- | ---: | --- |');
-    lines.push(...limitRows(report.added, (e) => `| ${code(e.source)} | ${platformsCell(e, report)} | ${numberCell(e.pulls)} | ${e.files.map(code).join('<br>')} |`));
+    lines.push('', `#### Added (${report.added.length})`, '', `| image |${targetHead} digest | platforms | pulls | files |`, `| --- |${targetRule} --- | --- | ---: | --- |`);
+    lines.push(...limitRows(report.added, (e) => `| ${code(e.source)} |${targetCell(e)} ${digestCell(e.digest)} | ${platformsCell(e, report)} | ${numberCell(e.pulls)} | ${e.files.map(code).join('<br>')} |`));
   }
   if (report.changed.length > 0) {
-    lines.push('', `#### Changed (${report.changed.length})`, '', '| image | was | platforms | pulls | files |', '| --- | --- | --- | ---: | --- |');
-    lines.push(...limitRows(report.changed, (e) => `| ${code(e.source)} | ${code(e.previous ?? '')} | ${platformsCell(e, report)} | ${numberCell(e.pulls)} | ${e.files.map(code).join('<br>')} |`));
+    lines.push('', `#### Changed (${report.changed.length})`, '', `| image | was |${targetHead} digest | platforms | pulls | files |`, `| --- | --- |${targetRule} --- | --- | ---: | --- |`);
+    lines.push(
+      ...limitRows(report.changed, (e) => `| ${code(e.source)} | ${code(e.previous ?? '')} |${targetCell(e)} ${digestCell(e.digest)} | ${platformsCell(e, report)} | ${numberCell(e.pulls)} | ${e.files.map(code).join('<br>')} |`),
+    );
   }
   if (report.removed.length > 0) {
     lines.push('', `#### Removed (${report.removed.length})`, '', '| image | | files |', '| --- | --- | --- |');
     lines.push(...limitRows(report.removed, (e) => `| ${code(e.source)} | ${removedNote(e)} | ${e.files.map(code).join('<br>')} |`));
   }
-  const failed = [...report.added, ...report.changed].filter((e) => e.error !== null);
+  const drifted = [...report.added, ...report.changed].filter((e) => e.pinDrift !== null);
+  if (drifted.length > 0) {
+    lines.push('', `#### ⚠️ Pins whose tag has moved upstream (${drifted.length})`, '');
+    lines.push(...drifted.slice(0, MAX_ROWS).map((e) => `- ${code(e.source)} (${e.files.map(code).join(', ')}): ${e.pinDrift === null ? '' : escapeText(describePinDrift(e.pinDrift))}`));
+  }
+  const failed = [...report.added, ...report.changed].flatMap((e) => [e.error, e.pinDriftError]).filter((error): error is string => error !== null);
   if (failed.length > 0) {
     lines.push('', '#### Lookup problems', '');
-    lines.push(...failed.slice(0, MAX_ROWS).map((e) => `- ${escapeText(e.error ?? '')}`));
+    lines.push(...failed.slice(0, MAX_ROWS).map((error) => `- ${escapeText(error)}`));
   }
   if (report.invalid.length > 0) {
-    const files = s.invalid === 1 ? '1 invalid file' : `${s.invalid} invalid files`;
-    lines.push('', `<details open><summary><b>${files}</b>: nothing is mirrored from ${s.invalid === 1 ? 'it' : 'them'}</summary>`, '', '| file | error |', '| --- | --- |');
-    lines.push(...limitRows(report.invalid, (issue) => `| ${code(issue.file)} | ${escapeText(issue.message)} |`), '', '</details>');
+    const files = plural(s.invalid, 'invalid file');
+    lines.push('', `<details open><summary><b>Introduced by this change: ${files}</b>: nothing is mirrored from ${s.invalid === 1 ? 'it' : 'them'}, and the check fails</summary>`);
+    lines.push(...issueTable(report.invalid, 'error'), '', '</details>');
+  }
+  if (report.alreadyBroken.length > 0) {
+    const files = plural(s.alreadyBroken, 'invalid file');
+    lines.push('', `<details><summary>Already broken on <code>${escapeHtml(report.base)}</code> (not this change's): ${files}, which fail nothing here</summary>`);
+    lines.push(...issueTable(report.alreadyBroken, 'error'), '', '</details>');
   }
   if (report.warnings.length > 0) {
-    lines.push('', `<details><summary>${report.warnings.length} warning${report.warnings.length === 1 ? '' : 's'}</summary>`, '', '| file | warning |', '| --- | --- |');
-    lines.push(...limitRows(report.warnings, (issue) => `| ${code(issue.file)} | ${escapeText(issue.message)} |`), '', '</details>');
+    lines.push('', `<details><summary>${plural(report.warnings.length, 'warning')}</summary>`);
+    lines.push(...issueTable(report.warnings, 'warning'), '', '</details>');
   }
   lines.push('', `<sub>${footnote(report)}</sub>`);
   return `${lines.join('\n')}\n`;
 }
 
+/** A table of file issues, after the blank line a table needs below a `<summary>`. */
+function issueTable(issues: readonly FileIssue[], what: 'error' | 'warning'): string[] {
+  return ['', `| file | ${what} |`, '| --- | --- |', ...limitRows(issues, (issue) => `| ${code(issue.file)} | ${escapeText(issue.message)} |`)];
+}
+
 /** The plan diff for a terminal. */
 export function renderDiffText(report: DiffReport): string {
   const s = report.summary;
-  const lines = [`Compared with ${report.base}: ${s.added} added, ${s.changed} changed, ${s.removed} removed, ${s.unchanged} unchanged; ${s.invalid} invalid file${s.invalid === 1 ? '' : 's'}`];
+  const counts = [`${s.added} added, ${s.changed} changed, ${s.removed} removed, ${s.unchanged} unchanged`, plural(s.invalid, 'invalid file')];
+  if (s.alreadyBroken > 0) counts.push(`${s.alreadyBroken} already broken on ${report.base} (not this change's)`);
+  if (s.notMirrored > 0) counts.push(`${plural(s.notMirrored, 'file')} not mirrored (registry not allowed)`);
+  const lines = [`Compared with ${report.base}: ${counts.join('; ')}`];
   const costLine = (e: DiffEntry) => {
     if (e.namedElsewhere) return 'already named in the base: nothing to copy';
     if (e.error !== null) return e.error;
@@ -60,7 +93,11 @@ export function renderDiffText(report: DiffReport): string {
   const section = (title: string, entries: readonly DiffEntry[]) => {
     if (entries.length === 0) return;
     lines.push('', `${title}:`);
-    for (const e of entries) lines.push(`  ${e.previous === null ? e.source : `${e.previous} -> ${e.source}`}  (${e.files.join(', ')})`, `    ${costLine(e)}`);
+    for (const e of entries) {
+      lines.push(`  ${e.previous === null ? e.source : `${e.previous} -> ${e.source}`}  (${e.files.join(', ')})`, `    ${costLine(e)}`);
+      if (e.pinDrift !== null) lines.push(`    warning: ${describePinDrift(e.pinDrift)}`);
+      if (e.pinDriftError !== null) lines.push(`    warning: ${e.pinDriftError}`);
+    }
   };
   section('Added', report.added);
   section('Changed', report.changed);
@@ -68,9 +105,16 @@ export function renderDiffText(report: DiffReport): string {
     lines.push('', 'Removed:');
     for (const e of report.removed) lines.push(`  ${e.source}  (${e.files.join(', ')})${e.namedElsewhere ? ' - still named in another file' : ''}`);
   }
-  lines.push(...fileIssueLines(report.invalid, report.warnings));
+  lines.push(...issueLines('Invalid files introduced by this change (nothing mirrored from them; the check fails):', report.invalid));
+  lines.push(...issueLines(`Already broken on ${report.base} (not this change's; nothing mirrored from them, the check does not fail for them):`, report.alreadyBroken));
+  lines.push(...fileIssueLines([], report.warnings));
   lines.push('', costSentence(report, { strong: (text) => text, text: (text) => text }), footnote(report));
   return `${lines.join('\n')}\n`;
+}
+
+/** A block of file issues under its header, nothing when there are none. */
+function issueLines(header: string, issues: readonly FileIssue[]): string[] {
+  return issues.length === 0 ? [] : ['', header, ...issues.map((issue) => `  ${issue.file}: ${issue.message}`)];
 }
 
 /** How the cost sentence marks a figure, and escapes text that came from a registry. */
@@ -123,6 +167,13 @@ function platformsCell(e: DiffEntry, report: DiffReport): string {
   return e.index ? escapeText(e.platforms.join(', ')) : 'single image';
 }
 
+/** `sha256:0123456789ab…` with the whole digest in its title; a dash when none is known. */
+function digestCell(digest: string | null): string {
+  if (digest === null) return '–';
+  // The digest was checked where it was read (a file's pin, a registry's header); escaped all the same.
+  return `<code title="${escapeHtml(digest)}">${escapeHtml(shortDigest(digest))}</code>`;
+}
+
 function removedNote(e: RemovedEntry): string {
   return e.namedElsewhere ? 'still named in another file' : 'no longer synced';
 }
@@ -142,7 +193,7 @@ function limitRows<T>(items: readonly T[], row: (item: T) => string): string[] {
 }
 
 // A code span that survives a table cell: GitHub needs "|" escaped even inside code.
-function code(text: string): string {
+export function code(text: string): string {
   // A fence longer than any run of backticks inside, so that none of them can end the span early.
   const longest = Math.max(0, ...(text.match(/`+/g) ?? []).map((run) => run.length));
   const fence = '`'.repeat(longest + 1);
@@ -150,8 +201,20 @@ function code(text: string): string {
   return `${fence}${pad}${text.replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ')}${pad}${fence}`;
 }
 
+// Text inside an HTML element or attribute of the comment: no markup, no @mentions, no line breaks, no "|" ending a cell.
+function escapeHtml(text: string): string {
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/\|/g, '&#124;')
+    .replace(/@/g, '@\u200b')
+    .replace(/[\r\n]+/g, ' ');
+}
+
 // Text from Dockerfiles reaches the comment: no HTML, no markdown, no @mentions, no line breaks.
-function escapeText(text: string): string {
+export function escapeText(text: string): string {
   return text
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')

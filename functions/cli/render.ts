@@ -88,7 +88,8 @@ function summaryLine(report: Report, kind: 'plan' | 'sync'): string {
         ? [`${s.wouldCopy} would copy`, `${s.wouldSkip} would skip`]
         : [`${s.copied} copied`, `${s.skipped} skipped`, `${s.failed} failed`, ...(s.deferred > 0 ? [`${s.deferred} deferred`] : []), ...(s.interrupted > 0 ? [`${s.interrupted} interrupted`] : [])];
   const invalid = `${s.invalid} invalid file${s.invalid === 1 ? '' : 's'}`;
-  return `${s.planned} image${s.planned === 1 ? '' : 's'} planned${parts.length ? `: ${parts.join(', ')}` : ''}; ${invalid}`;
+  const notMirrored = s.notMirrored ? `; ${s.notMirrored} file${s.notMirrored === 1 ? '' : 's'} not mirrored (registry not allowed)` : '';
+  return `${s.planned} image${s.planned === 1 ? '' : 's'} planned${parts.length ? `: ${parts.join(', ')}` : ''}; ${invalid}${notMirrored}`;
 }
 
 /** `docker.io: 31 of 100 pulls per 6 h left (counted for 192.0.2.1), 20 kept in reserve`, per registry that counts pulls. */
@@ -103,7 +104,8 @@ function budgetLines(report: Report): string[] {
   ];
 }
 
-function shortDigest(digest: string): string {
+/** `sha256:0123456789ab…`: enough of a digest to tell it apart in a table. */
+export function shortDigest(digest: string): string {
   return digest.length > 19 ? `${digest.slice(0, 19)}…` : digest;
 }
 

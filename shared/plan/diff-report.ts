@@ -1,6 +1,7 @@
-import { formatReference } from '../image-ref/reference.ts';
+import { formatReference, type ImageReference } from '../image-ref/reference.ts';
 import { type CostLookups, DEFAULT_PULL_RESERVE, isDockerHub, type RegistryBudgetSeen } from './cost.ts';
 import type { ImageChange, PlanDiff } from './diff.ts';
+import { type PinDrift, type PinDriftCheck, pinnedTag } from './pin-drift.ts';
 import type { FileIssue } from '../ports.ts';
 import { safeMessage } from '../safe-text.ts';
 import { safeIssues } from './report.ts';
@@ -25,6 +26,10 @@ export interface DiffEntry {
   readonly pulls: number | null;
   /** Why the cost is unknown: the lookup's error. */
   readonly error: string | null;
+  /** For a digest pin with a tag: the tag names another image upstream now. Null when it does not, or was not looked up. */
+  readonly pinDrift: PinDrift | null;
+  /** Why the tag of the pin could not be looked up; a notice, it fails nothing. */
+  readonly pinDriftError: string | null;
 }
 
 /** One removed image: no longer synced, left as it is in the target. */
@@ -42,7 +47,14 @@ export interface DiffSummary {
   readonly changed: number;
   readonly removed: number;
   readonly unchanged: number;
+  /** Files with a problem this change introduces: they fail the check. */
   readonly invalid: number;
+  /** Files with a problem the base has too, in the same file with the same message (line numbers aside): not this change's, they fail nothing. */
+  readonly alreadyBroken: number;
+  /** Files naming a registry the allow-list leaves out: those images are not mirrored, and nothing fails for it. */
+  readonly notMirrored: number;
+  /** Added or changed digest pins whose tag names another image upstream now: a notice, nothing fails for it. */
+  readonly pinDrift: number;
   /** False when any cost below is missing (not looked up, or a lookup failed): totals are then lower bounds. */
   readonly costComplete: boolean;
   /** The same number as `pulls`, kept for readers of earlier reports. */
@@ -51,7 +63,10 @@ export interface DiffSummary {
   readonly pulls: number;
   /** The part of `pulls` taken from Docker Hub. */
   readonly dockerHubPulls: number;
-  /** Manifest GETs sent while planning, to read the indexes (a single image's HEAD tells its cost). */
+  /**
+   * Manifest GETs sent while planning, to read the indexes (a single image's HEAD tells its cost), and to any registry
+   * that answers no HEAD in its place.
+   */
   readonly lookupGets: number;
   readonly dockerHubLookupGets: number;
   /** Added or changed images the source does not have: the sync would fail on them. */
@@ -74,7 +89,10 @@ export interface DiffReport {
   readonly added: readonly DiffEntry[];
   readonly changed: readonly DiffEntry[];
   readonly removed: readonly RemovedEntry[];
+  /** Problems this change introduces: each fails the check. */
   readonly invalid: readonly FileIssue[];
+  /** Problems the base has too, in the same file with the same message (line numbers aside): shown apart, they fail nothing. */
+  readonly alreadyBroken: readonly FileIssue[];
   readonly warnings: readonly FileIssue[];
   readonly summary: DiffSummary;
   /** The pull budget of each source registry that told one in the lookups; empty when none did or nothing was looked up. */
@@ -83,21 +101,36 @@ export interface DiffReport {
   readonly pullReserve: number;
 }
 
+/** What the lookups of a change found: the costs and budgets, and the drift of each digest pin that was checked. */
+export interface DiffLookups extends CostLookups {
+  /** By the pinned reference as written (`tag@digest`); absent when no pin was checked. */
+  readonly pinDrift?: ReadonlyMap<string, PinDriftCheck>;
+}
+
 /** The images to look costs up for: added and changed ones the base does not already name. */
-export function imagesToCost(diff: PlanDiff): ImageChange['source'][] {
+export function imagesToCost(diff: PlanDiff): ImageReference[] {
   return [...diff.added, ...diff.changed].filter((change) => !change.namedElsewhere).map((change) => change.source);
+}
+
+/**
+ * The digest pins with a tag among the added and changed images, the ones already named in the base too: the change
+ * writes each of them, and one HEAD on its tag tells whether upstream has moved on.
+ */
+export function pinsToCheck(diff: PlanDiff): ImageReference[] {
+  return [...diff.added, ...diff.changed].map((change) => change.source).filter((source) => pinnedTag(source) !== undefined);
 }
 
 /**
  * Puts a plan diff and the looked-up costs (absent with `--no-cost`) into the report, with totals, and sets each
  * budget seen against the pulls the change takes from it, `pullReserve` kept. Pure.
  */
-export function buildDiffReport(diff: PlanDiff, lookups: CostLookups | undefined, base: string, pullReserve: number = DEFAULT_PULL_RESERVE): DiffReport {
+export function buildDiffReport(diff: PlanDiff, lookups: DiffLookups | undefined, base: string, pullReserve: number = DEFAULT_PULL_RESERVE): DiffReport {
   const entry = (change: ImageChange): DiffEntry => {
     const name = formatReference(change.source);
     const lookup = change.namedElsewhere ? undefined : lookups?.costs.get(name);
     const cost = lookup?.cost;
     const free = change.namedElsewhere;
+    const drift = lookups?.pinDrift?.get(name);
     return {
       source: name,
       previous: change.previous === undefined ? null : formatReference(change.previous),
@@ -111,6 +144,8 @@ export function buildDiffReport(diff: PlanDiff, lookups: CostLookups | undefined
       manifestGets: free ? 0 : (cost?.manifestGets ?? null),
       pulls: free ? 0 : (cost?.pulls ?? null),
       error: lookup?.error === undefined ? null : safeMessage(lookup.error),
+      pinDrift: drift?.drift ?? null,
+      pinDriftError: drift?.error === undefined ? null : safeMessage(drift.error),
     };
   };
   const added = diff.added.map(entry);
@@ -118,6 +153,9 @@ export function buildDiffReport(diff: PlanDiff, lookups: CostLookups | undefined
   const costed = [...added, ...changed];
   const sum = (values: readonly (number | null)[]) => values.reduce<number>((total, value) => total + (value ?? 0), 0);
   const looked = [...(lookups?.costs.entries() ?? [])];
+  // A drift check's HEAD is free, but a registry that answers no HEAD is asked by GET: counted with the lookups'.
+  const driftGets = [...(lookups?.pinDrift?.entries() ?? [])].map(([name, check]) => ({ name, gets: check.pullsSpent }));
+  const files = (issues: readonly FileIssue[]) => new Set(issues.map((issue) => issue.file)).size;
   const registryOf = new Map([...diff.added, ...diff.changed].map((change) => [formatReference(change.source), change.source.registry]));
   const pullsOn = (registry: string) => sum(costed.filter((e) => registryOf.get(e.source) === registry).map((e) => e.pulls));
   const budgets = [...(lookups?.budgets ?? [])]
@@ -138,19 +176,23 @@ export function buildDiffReport(diff: PlanDiff, lookups: CostLookups | undefined
       namedElsewhere: change.namedElsewhere,
     })),
     invalid: safeIssues(diff.invalid),
+    alreadyBroken: safeIssues(diff.alreadyBroken),
     warnings: safeIssues(diff.warnings),
     summary: {
       added: added.length,
       changed: changed.length,
       removed: diff.removed.length,
       unchanged: diff.unchanged,
-      invalid: new Set(diff.invalid.map((issue) => issue.file)).size,
+      invalid: files(diff.invalid),
+      alreadyBroken: files(diff.alreadyBroken),
+      notMirrored: diff.notMirrored.length,
+      pinDrift: costed.filter((e) => e.pinDrift !== null).length,
       costComplete: costed.every((e) => e.pulls !== null),
       manifestGets: sum(costed.map((e) => e.manifestGets)),
       pulls: sum(costed.map((e) => e.pulls)),
       dockerHubPulls: sum(costed.filter((e) => e.dockerHub).map((e) => e.pulls)),
-      lookupGets: sum(looked.map(([, lookup]) => lookup.lookupGets)),
-      dockerHubLookupGets: sum(looked.filter(([name]) => name.startsWith('docker.io/')).map(([, lookup]) => lookup.lookupGets)),
+      lookupGets: sum(looked.map(([, lookup]) => lookup.lookupGets)) + sum(driftGets.map((d) => d.gets)),
+      dockerHubLookupGets: sum(looked.filter(([name]) => name.startsWith('docker.io/')).map(([, lookup]) => lookup.lookupGets)) + sum(driftGets.filter((d) => d.name.startsWith('docker.io/')).map((d) => d.gets)),
       missing: looked.filter(([, lookup]) => lookup.notFound).length,
     },
     budgets,
@@ -158,7 +200,10 @@ export function buildDiffReport(diff: PlanDiff, lookups: CostLookups | undefined
   };
 }
 
-/** True when CI should fail: an invalid file, or an added or changed image its source does not have. */
+/**
+ * True when CI should fail: a problem this change introduces, or an added or changed image its source does not have.
+ * Problems already on the base, files left out by the allow-list and pins whose tag moved fail nothing.
+ */
 export function diffReportFailed(report: DiffReport): boolean {
   return report.summary.invalid > 0 || report.summary.missing > 0;
 }

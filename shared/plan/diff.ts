@@ -22,9 +22,16 @@ export interface PlanDiff {
   readonly added: readonly ImageChange[];
   readonly changed: readonly ImageChange[];
   readonly removed: readonly ImageChange[];
-  /** Every invalid file of the new tree. */
+  /**
+   * The problems the change introduces: each problem of the new tree that the base does not have (the same file with
+   * the same message, line numbers aside). A file the change leaves broken in another way is here: its problem is new.
+   */
   readonly invalid: readonly FileIssue[];
+  /** Problems of the new tree the base has too, in the same file with the same message (line numbers aside): not the change's, they fail nothing. */
+  readonly alreadyBroken: readonly FileIssue[];
   readonly warnings: readonly FileIssue[];
+  /** Files of the new tree naming a registry the allow-list leaves out (each has its notice in `warnings`). */
+  readonly notMirrored: readonly string[];
   /** Images named by the same file in both trees, unchanged. */
   readonly unchanged: number;
 }
@@ -36,7 +43,8 @@ interface Named {
 
 /**
  * Compares two plans image by image. Images are matched by file and source repository: the same file naming
- * the same repository with another tag or digest is a change; anything else is added or removed. Pure.
+ * the same repository with another tag or digest is a change; anything else is added or removed. The new tree's
+ * problems are split into those the change introduces and those already on the base. Pure.
  */
 export function diffPlans(base: Plan, next: Plan): PlanDiff {
   const before = byFileAndRepository(base);
@@ -66,8 +74,24 @@ export function diffPlans(base: Plan, next: Plan): PlanDiff {
       else if (was) removed.add(file, was, undefined, nextImages);
     }
   }
-  return { added: added.list(), changed: changed.list(), removed: removed.list(), invalid: next.errors, warnings: next.warnings, unchanged };
+  const { introduced, alreadyBroken } = splitProblems(base.errors, next.errors);
+  return { added: added.list(), changed: changed.list(), removed: removed.list(), invalid: introduced, alreadyBroken, warnings: next.warnings, notMirrored: next.notMirrored ?? [], unchanged };
 }
+
+/**
+ * Sorts the new tree's problems into those the change introduces and those the base has already. A problem is the
+ * base's only when the same file has the same message there, line numbers aside (a line added above an old problem
+ * moves it, and changes nothing of it): one old broken file must not fail every change, but a file a change leaves
+ * broken in another way (or a collision it widens) is its own to fix.
+ */
+function splitProblems(base: readonly FileIssue[], next: readonly FileIssue[]): { introduced: FileIssue[]; alreadyBroken: FileIssue[] } {
+  const key = (issue: FileIssue) => `${issue.file}\u0000${issue.message.replace(LINE_NUMBER_RE, '$1')}`;
+  const before = new Set(base.map(key));
+  return { introduced: next.filter((issue) => !before.has(key(issue))), alreadyBroken: next.filter((issue) => before.has(key(issue))) };
+}
+
+/** The `line 3: ` in front of each problem of a Dockerfile's message (several are joined with `; `). */
+const LINE_NUMBER_RE = /(^|; )line \d+: /g;
 
 function byFileAndRepository(plan: Plan): Map<string, Named[]> {
   const out = new Map<string, Named[]>();

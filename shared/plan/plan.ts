@@ -16,15 +16,35 @@ export interface MirrorJob {
 export interface Plan {
   readonly jobs: readonly MirrorJob[];
   readonly errors: readonly FileIssue[];
+  /** Notices that block nothing, among them one per file naming a registry the allow-list leaves out. */
   readonly warnings: readonly FileIssue[];
+  /**
+   * The files naming a registry the allow-list leaves out (each has its notice in `warnings`): their images of other
+   * registries are not mirrored, and the files are not invalid for it. Absent for a plan not made by buildPlan.
+   */
+  readonly notMirrored?: readonly string[];
 }
 
 export interface PlanOptions {
   /** Where images go; without it jobs carry no target (a plain `mirror plan`). */
   readonly target?: TargetBase;
   readonly nameTemplate?: string;
-  /** Source registries allowed; empty or absent allows all. */
+  /** Source registries mirrored from; images of any other are left out with a notice, not an error. Empty or absent allows all. */
   readonly allowRegistries?: readonly string[];
+}
+
+/**
+ * The target base names are checked under when a plan has no target: collisions depend on the name template alone,
+ * never on the registry and prefix in front, so a plain `mirror plan` refuses what the sync would refuse.
+ */
+const PLACEHOLDER_TARGET: TargetBase = Object.freeze({ registry: '<target>', prefix: '' });
+
+/** A job being planned: the target name it is checked for collisions under (the real one, or under the placeholder). */
+interface Planned {
+  readonly source: ImageReference;
+  readonly target?: ImageReference;
+  readonly name: ImageReference;
+  readonly files: Set<string>;
 }
 
 /** True for the entry of a directory a source could not read (its path ends with `/`), which is no Dockerfile. */
@@ -37,7 +57,8 @@ export function buildPlan(entries: readonly DockerfileEntry[], options: PlanOpti
   const allowed = normaliseAllowList(options.allowRegistries ?? []);
   const errors: FileIssue[] = [];
   const warnings: FileIssue[] = [];
-  const byKey = new Map<string, { source: ImageReference; target?: ImageReference; files: Set<string> }>();
+  const notMirrored: string[] = [];
+  const byKey = new Map<string, Planned>();
 
   for (const entry of [...entries].sort((a, b) => a.path.localeCompare(b.path))) {
     const fail = (message: string) => errors.push({ file: entry.path, message });
@@ -49,23 +70,26 @@ export function buildPlan(entries: readonly DockerfileEntry[], options: PlanOpti
       fail(`reading the ${isDirectoryEntry(entry) ? 'directory' : 'file'}: ${entry.readError ?? 'no content'}`);
       continue;
     }
-    let planned: { source: ImageReference; target?: ImageReference }[];
+    let images: ImageReference[];
+    let planned: Omit<Planned, 'files'>[];
     try {
-      const images = baseImagesOf(entry.text).map((image) => image.reference);
-      const refused = images.filter((ref) => allowed.size > 0 && !allowed.has(ref.registry));
-      if (refused.length > 0) {
-        fail(refused.map((ref) => `registry "${ref.registry}" of "${formatReference(ref)}" is not allowed (allowed: ${[...allowed].join(', ')})`).join('; '));
-        continue;
-      }
-      planned = images.map((source) => (options.target === undefined ? { source } : { source, target: targetFor(source, options.target, options.nameTemplate ?? DEFAULT_NAME_TEMPLATE) }));
+      images = baseImagesOf(entry.text).map((image) => image.reference);
+      const kept = images.filter((ref) => allowed.size === 0 || allowed.has(ref.registry));
+      planned = kept.map((source) => plannedJob(source, options));
     } catch (error) {
       fail(planningError(error));
       continue;
     }
-    const mismatch = pathMismatch(entry.path, planned.map((p) => p.source));
+    const refused = notAllowedNotice(images, allowed);
+    if (refused !== undefined) {
+      warnings.push({ file: entry.path, message: refused });
+      notMirrored.push(entry.path);
+    }
+    if (planned.length === 0) continue;
+    const mismatch = pathMismatch(entry.path, images);
     if (mismatch !== undefined) warnings.push({ file: entry.path, message: mismatch });
     for (const job of planned) {
-      const key = `${formatReference(job.source)} ${job.target === undefined ? '' : formatReference(job.target)}`;
+      const key = `${formatReference(job.source)} ${formatReference(job.name)}`;
       const existing = byKey.get(key);
       if (existing) existing.files.add(entry.path);
       else byKey.set(key, { ...job, files: new Set([entry.path]) });
@@ -74,10 +98,26 @@ export function buildPlan(entries: readonly DockerfileEntry[], options: PlanOpti
 
   const jobs = dropCollisions([...byKey.values()], errors);
   return {
-    jobs: jobs.map((job) => ({ ...job, files: [...job.files].sort() })).sort((a, b) => formatReference(a.source).localeCompare(formatReference(b.source))),
+    jobs: jobs.map(({ source, target, files }) => ({ source, ...(target === undefined ? {} : { target }), files: [...files].sort() })).sort((a, b) => formatReference(a.source).localeCompare(formatReference(b.source))),
     errors,
     warnings,
+    notMirrored,
   };
+}
+
+/** A source with its target (when the plan has one) and the name it is checked for collisions under. Throws a TargetNameError. */
+function plannedJob(source: ImageReference, options: PlanOptions): Omit<Planned, 'files'> {
+  const name = targetFor(source, options.target ?? PLACEHOLDER_TARGET, options.nameTemplate ?? DEFAULT_NAME_TEMPLATE);
+  return options.target === undefined ? { source, name } : { source, target: name, name };
+}
+
+/** `not mirrored: registry docker.io is not in the allowed registries (quay.io)`, once per file; undefined when all are allowed. */
+function notAllowedNotice(images: readonly ImageReference[], allowed: ReadonlySet<string>): string | undefined {
+  if (allowed.size === 0) return undefined;
+  const refused = [...new Set(images.map((ref) => ref.registry).filter((registry) => !allowed.has(registry)))];
+  if (refused.length === 0) return undefined;
+  const registries = refused.length === 1 ? `registry ${refused[0]} is` : `registries ${refused.join(', ')} are`;
+  return `not mirrored: ${registries} not in the allowed registries (${[...allowed].join(', ')})`;
 }
 
 /**
@@ -91,17 +131,17 @@ function planningError(error: unknown): string {
 /** Sources a collision error names; the rest are counted, so that n files colliding cost n short errors, not n². */
 const COLLISION_SOURCES_NAMED = 3;
 
-// Two different sources landing on one target tag would overwrite each other: refuse all of them, in every file that names one.
-function dropCollisions<J extends { source: ImageReference; target?: ImageReference; files: Set<string> }>(jobs: J[], errors: FileIssue[]): J[] {
-  const byTarget = new Map<string, J[]>();
+// Two different sources landing on one target tag would overwrite each other: refuse all of them, in every file that
+// names one. Without a target the names under the placeholder collide just the same: the sync would refuse them.
+function dropCollisions(jobs: Planned[], errors: FileIssue[]): Planned[] {
+  const byTarget = new Map<string, Planned[]>();
   for (const job of jobs) {
-    if (job.target === undefined) continue;
-    const key = formatReference(job.target);
+    const key = formatReference(job.name);
     const group = byTarget.get(key);
     if (group) group.push(job);
     else byTarget.set(key, [job]);
   }
-  const dropped = new Set<J>();
+  const dropped = new Set<Planned>();
   for (const [target, group] of byTarget) {
     if (group.length < 2) continue;
     const message = collisionMessage(target, group.slice(0, COLLISION_SOURCES_NAMED).map((job) => job.source), group.length);

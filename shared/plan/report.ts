@@ -18,6 +18,8 @@ export interface ReportSummary {
   readonly invalid: number;
   readonly wouldCopy: number;
   readonly wouldSkip: number;
+  /** Files naming a registry the allow-list leaves out (each has its notice among the warnings): not invalid. Absent when none. */
+  readonly notMirrored?: number;
 }
 
 /** The document `mirror plan|sync --json` prints: results per image, errors per file, and counts. */
@@ -115,6 +117,7 @@ export function buildReport(plan: Plan, results: readonly MirrorResult[], book?:
       invalid: new Set(plan.errors.map((error) => error.file)).size,
       wouldCopy: count('would-copy'),
       wouldSkip: count('would-skip'),
+      ...(plan.notMirrored?.length ? { notMirrored: plan.notMirrored.length } : {}),
     },
     ...(budgets.length > 0 ? { budgets } : {}),
   };

@@ -1,11 +1,12 @@
 import pLimit from 'p-limit';
 import { describeError, RegistryRequestError } from '../errors.ts';
 import { formatReference, type ImageReference, withDigest } from '../image-ref/reference.ts';
-import { type CostLookup, type CostLookups, DEFAULT_PULL_RESERVE, type RegistryBudgetSeen, singleImageCostOf, syncCostOf } from '../plan/cost.ts';
-import { buildDiffReport, type DiffReport, imagesToCost } from '../plan/diff-report.ts';
+import { type CostLookup, DEFAULT_PULL_RESERVE, type RegistryBudgetSeen, singleImageCostOf, syncCostOf } from '../plan/cost.ts';
+import { buildDiffReport, type DiffLookups, type DiffReport, imagesToCost, pinsToCheck } from '../plan/diff-report.ts';
 import { diffPlans } from '../plan/diff.ts';
+import { checkPinDrift, type PinDriftCheck } from '../plan/pin-drift.ts';
 import { buildPlan, type PlanOptions } from '../plan/plan.ts';
-import type { DockerfileSource, ManifestRegistry, PullBudgetSeen } from '../ports.ts';
+import type { DockerfileSource, ManifestHead, ManifestRegistry, PullBudgetSeen } from '../ports.ts';
 
 /** What the cost lookups send: a HEAD per image (free on Docker Hub), and a GET for an index only. */
 export type CostLookupRegistry = Pick<ManifestRegistry, 'headManifest' | 'getManifest'>;
@@ -29,28 +30,56 @@ export interface CompareOptions extends PlanOptions {
 
 /**
  * Plans both trees with the same options, compares them, and looks up what syncing each new image takes from its
- * source's pull budget, and what budget the source says is left, for a pull request's review.
+ * source's pull budget, what budget the source says is left, and whether the tag of each new digest pin has moved on
+ * upstream, for a pull request's review.
  */
 export async function comparePlans(deps: CompareDeps, options: CompareOptions): Promise<DiffReport> {
   const [baseEntries, nextEntries] = await Promise.all([deps.base.list(), deps.next.list()]);
   const diff = diffPlans(buildPlan(baseEntries, options), buildPlan(nextEntries, options));
-  const lookups = deps.registry === undefined ? undefined : await lookUpSyncCosts(imagesToCost(diff), deps.registry, { concurrency: options.concurrency ?? 4 });
+  const lookups = deps.registry === undefined ? undefined : await lookUpSyncCosts(imagesToCost(diff), deps.registry, { concurrency: options.concurrency ?? 4, pinned: pinsToCheck(diff) });
   return buildDiffReport(diff, lookups, options.baseLabel, options.pullReserve ?? DEFAULT_PULL_RESERVE);
+}
+
+/** How the lookups run: how many at once, and the digest pins whose tags are checked for drift. */
+export interface LookupOptions {
+  readonly concurrency?: number;
+  /** References pinned by digest with a tag: one HEAD on each tag, sent with the cost HEADs. */
+  readonly pinned?: readonly ImageReference[];
 }
 
 /**
  * Looks up the sync cost of each image, a few at a time: a HEAD tells the digest, the budget left and whether it is a
  * single image (one pull, no GET needed); an index, or a type the HEAD does not tell, is read by digest with one GET
- * to count its entries. Every HEAD is answered before the first of those GETs is sent, so that no HEAD's figure races
- * our own GETs (whether it counts them could only be guessed). Never throws: a failed lookup is reported on its image.
+ * to count its entries. The tag of each pin in `pinned` gets a HEAD of its own, beside the cost HEADs. Every HEAD is
+ * answered before the first of those GETs is sent, so that no HEAD's figure races our own GETs (whether it counts them
+ * could only be guessed). Never throws: a failed lookup is reported on its image.
  */
-export async function lookUpSyncCosts(images: readonly ImageReference[], registry: CostLookupRegistry, options: { readonly concurrency?: number } = {}): Promise<CostLookups> {
+export async function lookUpSyncCosts(images: readonly ImageReference[], registry: CostLookupRegistry, options: LookupOptions = {}): Promise<DiffLookups> {
   const limit = pLimit(Math.max(1, options.concurrency ?? 4));
   const unique = [...new Map(images.map((ref) => [formatReference(ref), ref])).entries()];
+  const pins = [...new Map((options.pinned ?? []).map((ref) => [formatReference(ref), ref])).entries()];
   const budgets = new BudgetWatch();
-  const heads = await Promise.all(unique.map(([name, ref]) => limit(() => lookUpHead(name, ref, registry, budgets))));
+  const [heads, drift] = await Promise.all([
+    Promise.all(unique.map(([name, ref]) => limit(() => lookUpHead(name, ref, registry, budgets)))),
+    Promise.all(pins.map(([name, ref]) => limit(async (): Promise<[string, PinDriftCheck]> => [name, await checkPinDrift(watchedHeads(registry, budgets), ref)]))),
+  ]);
   const results = await Promise.all(heads.map((looked) => limit(async (): Promise<[string, CostLookup]> => [looked.name, 'cost' in looked ? looked.cost : await lookUpIndex(looked, registry, budgets)])));
-  return { costs: new Map(results), budgets: budgets.seen() };
+  return { costs: new Map(results), budgets: budgets.seen(), pinDrift: new Map(drift) };
+}
+
+/** The registry's HEADs with what each spends and tells of the budget noted, as the cost HEADs note theirs. */
+function watchedHeads(registry: CostLookupRegistry, budgets: BudgetWatch): Pick<ManifestRegistry, 'headManifest'> {
+  return {
+    async headManifest(ref: ImageReference): Promise<ManifestHead | undefined> {
+      const counted = budgets.counted(ref.registry);
+      const head = await registry.headManifest(ref);
+      if (head === undefined) return undefined;
+      // A registry that answers no HEAD was asked by GET: that one is counted, and its figure counts it already.
+      budgets.spent(ref.registry, head.pullsSpent ?? 0);
+      budgets.observe(ref.registry, head.budget, counted + (head.pullsSpent ?? 0));
+      return head;
+    },
+  };
 }
 
 /** An image whose HEAD said it may be an index: its entries are counted by a GET of it. */
@@ -65,13 +94,9 @@ interface IndexToRead {
 async function lookUpHead(name: string, ref: ImageReference, registry: CostLookupRegistry, budgets: BudgetWatch): Promise<IndexToRead | { readonly name: string; readonly cost: CostLookup }> {
   let lookupGets = 0;
   try {
-    const counted = budgets.counted(ref.registry);
-    const head = await registry.headManifest(ref);
+    const head = await watchedHeads(registry, budgets).headManifest(ref);
     if (head === undefined) return { name, cost: failedLookup(name, 'no such image (404)', true, lookupGets) };
-    // A registry that answers no HEAD was asked by GET: that one is counted, and its figure counts it already.
     lookupGets += head.pullsSpent ?? 0;
-    budgets.spent(ref.registry, head.pullsSpent ?? 0);
-    budgets.observe(ref.registry, head.budget, counted + (head.pullsSpent ?? 0));
     const single = singleImageCostOf(head);
     if (single !== undefined) return { name, cost: { cost: single, lookupGets } };
     return { name, ref, digest: head.digest, lookupGets };

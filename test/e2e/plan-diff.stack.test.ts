@@ -73,6 +73,8 @@ describe('mirror plan --base against the local source registry', () => {
         manifestGets: 3,
         pulls: 3,
         error: null,
+        pinDrift: null,
+        pinDriftError: null,
       },
     ]);
     const added = Object.fromEntries(report.added.map((e) => [short(e.source), e]));
@@ -89,6 +91,9 @@ describe('mirror plan --base against the local source registry', () => {
       removed: 1,
       unchanged: 1,
       invalid: 1,
+      alreadyBroken: 0,
+      notMirrored: 0,
+      pinDrift: 0,
       costComplete: false,
       manifestGets: 3 + 4 + 1,
       pulls: 3 + 4 + 1,
@@ -115,12 +120,13 @@ describe('mirror plan --base against the local source registry', () => {
     expect(watched.log.slice(mark).filter((r) => r.path.startsWith(`/v2/${ns}/`))).toEqual([]);
   });
 
-  it('shows the platforms and costs in the pull-request comment', async () => {
+  it('shows the digests, platforms and costs in the pull-request comment', async () => {
     const run = await runCli(['plan', '--images', next, '--base', base, '--format', 'markdown']);
-    expect(run.stdout).toContain(`| \`${src}/three:2\` | linux/amd64, linux/arm/v7, linux/arm64 | 4 | \`${dir}/three/Dockerfile\` |`);
-    expect(run.stdout).toContain(`| \`${src}/two:1\` | \`${src}/two:0\` | linux/amd64, linux/arm64 | 3 | \`${dir}/two/Dockerfile\` |`);
-    expect(run.stdout).toContain(`| \`${src}/single:1\` | single image | 1 | \`${dir}/single/Dockerfile\` |`);
-    expect(run.stdout).toContain(`| \`${src}/missing:1\` | ⚠️ not found | – | \`${dir}/missing/Dockerfile\` |`);
+    const digest = (full: string | undefined) => `<code title="${full}">${full?.slice(0, 19)}…</code>`;
+    expect(run.stdout).toContain(`| \`${src}/three:2\` | ${digest(digests.three)} | linux/amd64, linux/arm/v7, linux/arm64 | 4 | \`${dir}/three/Dockerfile\` |`);
+    expect(run.stdout).toContain(`| \`${src}/two:1\` | \`${src}/two:0\` | ${digest(digests.two)} | linux/amd64, linux/arm64 | 3 | \`${dir}/two/Dockerfile\` |`);
+    expect(run.stdout).toContain(`| \`${src}/single:1\` | ${digest(digests.single)} | single image | 1 | \`${dir}/single/Dockerfile\` |`);
+    expect(run.stdout).toContain(`| \`${src}/missing:1\` | – | ⚠️ not found | – | \`${dir}/missing/Dockerfile\` |`);
     expect(run.stdout).toContain('\n\nSyncing this costs the sources **8** pulls at least (some costs are unknown).\n\n');
     expect(run.stdout).toContain('<sub>Looking the costs up took a HEAD per image, which Docker Hub does not count, and 2 manifest GETs to read indexes. A pull here is a manifest GET');
   });
@@ -140,6 +146,66 @@ describe('mirror plan --base against the local source registry', () => {
     const gets = manifestRequests(watched.log.slice(mark), ns, 'GET');
     expect(predicted.summary.pulls).toBe(8);
     expect(gets).toHaveLength(predicted.summary.pulls);
+  });
+});
+
+describe('mirror plan --base and a digest pin whose tag moved on the source registry', () => {
+  const s = stack();
+  const source: SeedTarget = { registry: s.sourceRegistry };
+  const ns = uniqueName('diff-pin');
+  let watched: FaultProxy;
+  let src = '';
+  let base = '';
+  let next = '';
+  let pinned = '';
+  let moved = '';
+  let kept = '';
+
+  beforeAll(async () => {
+    watched = await watchSource();
+    src = `${watched.host}/${ns}`;
+    // Pinned, then the tag pushed again: upstream has moved on from the pin. The other pin's tag stays where it was.
+    pinned = (await pushImage(source, `${ns}/app`, '1')).digest;
+    moved = (await pushImage(source, `${ns}/app`, '1')).digest;
+    kept = (await pushImage(source, `${ns}/lib`, '2')).digest;
+    base = await writeImagesTree({});
+    next = await writeImagesTree({
+      [`${src}/app/Dockerfile`]: `FROM ${src}/app:1@${pinned}\n`,
+      [`${src}/lib/Dockerfile`]: `FROM ${src}/lib:2@${kept}\n`,
+    });
+  });
+
+  afterAll(() => watched?.close());
+
+  it('tells the pin behind its tag with one HEAD on the tag, and passes', async () => {
+    expect(moved).not.toBe(pinned);
+    const mark = watched.log.length;
+    const run = await runCli(['plan', '--images', next, '--base', base, '--format', 'json']);
+    expect(run.code, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as DiffReport;
+    const bySource = Object.fromEntries(report.added.map((e) => [e.source, e]));
+    expect(bySource[`${src}/app:1@${pinned}`]).toMatchObject({ digest: pinned, pinDrift: { tag: `${src}/app:1`, pinned, current: moved }, pinDriftError: null });
+    expect(bySource[`${src}/lib:2@${kept}`]).toMatchObject({ digest: kept, pinDrift: null, pinDriftError: null });
+    expect(report.summary).toMatchObject({ pinDrift: 1, lookupGets: 0, invalid: 0 });
+    // A HEAD by digest for each cost, a HEAD on each tag for the drift, and no GET at all.
+    const requests = watched.log.slice(mark);
+    expect(manifestRequests(requests, ns, 'HEAD').map((r) => r.path.replace(`/v2/${ns}/`, '')).sort()).toEqual(['app/manifests/1', `app/manifests/${pinned}`, 'lib/manifests/2', `lib/manifests/${kept}`]);
+    expect(manifestRequests(requests, ns, 'GET')).toEqual([]);
+  });
+
+  it('warns of it in the comment and the text', async () => {
+    const warning = `tag ${src}/app:1 now names ${moved}, not the pinned ${pinned} (the pin is what is mirrored; update the pin to take the new image)`;
+    const markdown = await runCli(['plan', '--images', next, '--base', base, '--format', 'markdown']);
+    expect(markdown.stdout).toContain(`#### ⚠️ Pins whose tag has moved upstream (1)\n\n- \`${src}/app:1@${pinned}\` (\`${src}/app/Dockerfile\`): ${warning}\n`);
+    const text = await runCli(['plan', '--images', next, '--base', base]);
+    expect(text.stdout).toContain(`    warning: ${warning}\n`);
+  });
+
+  it('looks no tag up with --no-cost', async () => {
+    const mark = watched.log.length;
+    const run = await runCli(['plan', '--images', next, '--base', base, '--format', 'json', '--no-cost']);
+    expect((JSON.parse(run.stdout) as DiffReport).added.map((e) => e.pinDrift)).toEqual([null, null]);
+    expect(watched.log.slice(mark).filter((r) => r.path.startsWith(`/v2/${ns}/`))).toEqual([]);
   });
 });
 

@@ -51,7 +51,10 @@ describe('mirror plan', () => {
     const run = await runCli(['plan', '--images', images, '--target', 'r.example.com/m', '--allow-registry', 'docker.io', '--name-template', '{repository}', '--json']);
     const report = JSON.parse(run.stdout) as Report;
     expect(report.results.map((r) => r.target)).toEqual(['r.example.com/m/library/redis:7']);
-    expect(report.errors[0]?.message).toContain('registry "ghcr.io" of "ghcr.io/a/b:1" is not allowed (allowed: docker.io)');
+    // A registry left out is not mirrored, and not invalid: a notice, and the plan passes.
+    expect(run.code, run.stderr).toBe(0);
+    expect(report.errors).toEqual([]);
+    expect(report.warnings).toEqual([{ file: 'ghcr.io/a/b/Dockerfile', message: 'not mirrored: registry ghcr.io is not in the allowed registries (docker.io)' }]);
   });
 });
 

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { DiffReport } from '../../../shared/plan/diff-report.ts';
+import type { Report } from '../../../shared/plan/report.ts';
 import { runCli, writeImagesTree } from '../../support/cli.ts';
 import { makeGitRepo, writeFiles } from '../../support/git.ts';
 
@@ -69,11 +70,15 @@ describe('mirror plan --base', () => {
       '',
       'Compared with `HEAD`: **1** added, **2** changed, **1** removed, 1 unchanged, **1 invalid file**.',
     ]);
-    expect(run.stdout).toContain('| image | was | platforms | pulls | files |\n| --- | --- | --- | ---: | --- |\n');
-    expect(run.stdout).toContain('| `docker.io/library/postgres:14.13` | `docker.io/library/postgres:14` | – | – | `docker.io/library/postgres/Dockerfile` |');
-    expect(run.stdout).toContain('| `ghcr.io/hadolint/hadolint:v2.12.0` | – | – | `ghcr.io/hadolint/hadolint/Dockerfile` |');
+    // --target gives each added and changed image its target; no digest is known without the lookups.
+    expect(run.stdout).toContain('| image | was | target | digest | platforms | pulls | files |\n| --- | --- | --- | --- | --- | ---: | --- |\n');
+    expect(run.stdout).toContain(
+      '| `docker.io/library/postgres:14.13` | `docker.io/library/postgres:14` | `r.example.com/mirror/docker.io/library/postgres:14.13` | – | – | – | `docker.io/library/postgres/Dockerfile` |',
+    );
+    expect(run.stdout).toContain('| `ghcr.io/hadolint/hadolint:v2.12.0` | `r.example.com/mirror/ghcr.io/hadolint/hadolint:v2.12.0` | – | – | – | `ghcr.io/hadolint/hadolint/Dockerfile` |');
     expect(run.stdout).toContain('| `docker.io/library/old:1` | no longer synced | `docker.io/library/old/Dockerfile` |');
-    expect(run.stdout).toMatch(/<details open><summary><b>1 invalid file<\/b>: nothing is mirrored from it<\/summary>\n\n\| file \| error \|/);
+    expect(run.stdout).toMatch(/<details open><summary><b>Introduced by this change: 1 invalid file<\/b>: nothing is mirrored from it, and the check fails<\/summary>\n\n\| file \| error \|/);
+    expect(run.stdout).not.toContain('Already broken on');
     // Nothing was looked up: no budget is made up, no lookup is told of.
     expect(run.stdout).toContain('\n\nThe sync cost was not looked up (--no-cost).\n\n');
     expect(run.stdout).toContain('\n\n<sub>A pull here is a manifest GET, as the sync counts them:');
@@ -111,13 +116,95 @@ describe('mirror plan --base', () => {
     // Each of these used to end the whole comparison with "mirror: Maximum call stack size exceeded" and no report.
     const nested = `ARG A\nFROM redis:${'${A:-'.repeat(4000)}7${'}'.repeat(4000)}\n`;
     const base = await writeImagesTree({ 'docker.io/library/redis/Dockerfile': 'FROM redis:7\n', 'docker.io/bad/nested/Dockerfile': nested });
-    const next = await writeImagesTree({ 'docker.io/library/redis/Dockerfile': 'FROM redis:7.2\n', 'docker.io/bad/nested/Dockerfile': nested });
+    const next = await writeImagesTree({ 'docker.io/library/redis/Dockerfile': 'FROM redis:7.2\n', 'docker.io/bad/nested/Dockerfile': nested, 'docker.io/bad/new/Dockerfile': nested });
     const run = await runCli(['plan', '--images', next, '--base', base, '--json', '--no-cost']);
     expect(run.code, run.stderr).toBe(1);
     const report = JSON.parse(run.stdout) as DiffReport;
     expect(report.changed.map((e) => `${e.previous} -> ${e.source}`)).toEqual(['docker.io/library/redis:7 -> docker.io/library/redis:7.2']);
-    expect(report.invalid.map((issue) => issue.file)).toEqual(['docker.io/bad/nested/Dockerfile']);
+    // The file broken the same way on the base is not this change's; the new one is.
+    expect(report.invalid.map((issue) => issue.file)).toEqual(['docker.io/bad/new/Dockerfile']);
+    expect(report.alreadyBroken.map((issue) => issue.file)).toEqual(['docker.io/bad/nested/Dockerfile']);
     expect(report.invalid[0]?.message).toContain('is nested more than 16 deep');
+  });
+
+  it('passes a change that leaves a file already broken on the base as it was, and shows that file apart', async () => {
+    const broken = await makeGitRepo();
+    await writeFiles(broken, { 'images/docker.io/library/old/Dockerfile': 'FROM Old\n', 'images/docker.io/library/redis/Dockerfile': 'FROM redis:7\n' }, 'base');
+    await writeFiles(broken, { 'images/docker.io/library/redis/Dockerfile': 'FROM redis:7.2\n' });
+    const images = join(broken, 'images');
+    const json = await runCli(['plan', '--images', images, '--base', 'main', '--json', '--no-cost']);
+    expect(json.code, json.stderr).toBe(0);
+    const report = JSON.parse(json.stdout) as DiffReport;
+    expect([report.invalid, report.alreadyBroken.map((issue) => issue.file)]).toEqual([[], ['docker.io/library/old/Dockerfile']]);
+    expect(report.summary).toMatchObject({ invalid: 0, alreadyBroken: 1, changed: 1 });
+    const markdown = await runCli(['plan', '--images', images, '--base', 'main', '--format', 'markdown', '--no-cost']);
+    expect(markdown.code).toBe(0);
+    expect(markdown.stdout).toContain("<details><summary>Already broken on <code>main</code> (not this change's): 1 invalid file, which fail nothing here</summary>");
+    expect(markdown.stdout).not.toContain('Introduced by this change');
+
+    // The same file, now broken in another way by the change: the change's to fix.
+    await writeFiles(broken, { 'images/docker.io/library/old/Dockerfile': 'FROM Older\n' });
+    const worse = await runCli(['plan', '--images', images, '--base', 'main', '--json', '--no-cost']);
+    expect(worse.code, worse.stderr).toBe(1);
+    expect((JSON.parse(worse.stdout) as DiffReport).invalid.map((issue) => issue.file)).toEqual(['docker.io/library/old/Dockerfile']);
+  });
+
+  it('fails a change that makes two files collide on one target name, with no --target given', async () => {
+    const pinned = `sha256:${'a'.repeat(64)}`;
+    const base = await writeImagesTree({ 'docker.io/library/postgres/Dockerfile': 'FROM postgres:14\n' });
+    const next = await writeImagesTree({ 'docker.io/library/postgres/Dockerfile': 'FROM postgres:14\n', 'docker.io/library/postgres-pinned/Dockerfile': `FROM postgres:14@${pinned}\n` });
+    const run = await runCli(['plan', '--images', next, '--base', base, '--json', '--no-cost']);
+    expect(run.code, run.stderr).toBe(1);
+    const report = JSON.parse(run.stdout) as DiffReport;
+    expect(report.invalid.map((issue) => issue.file)).toEqual(['docker.io/library/postgres-pinned/Dockerfile', 'docker.io/library/postgres/Dockerfile']);
+    expect(report.invalid[0]?.message).toContain('would both be mirrored to "<target>/docker.io/library/postgres:14"');
+  });
+
+  it('leaves the registries outside --allow-registry out with a notice, counted apart, and passes', async () => {
+    const base = await writeImagesTree({});
+    const next = await writeImagesTree({ 'docker.io/library/redis/Dockerfile': 'FROM redis:7\n', 'quay.io/a/b/Dockerfile': 'FROM quay.io/a/b:1\n' });
+    const run = await runCli(['plan', '--images', next, '--base', base, '--json', '--no-cost', '--allow-registry', 'quay.io']);
+    expect(run.code, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as DiffReport;
+    expect(report.added.map((e) => e.source)).toEqual(['quay.io/a/b:1']);
+    expect(report.invalid).toEqual([]);
+    expect(report.warnings).toEqual([{ file: 'docker.io/library/redis/Dockerfile', message: 'not mirrored: registry docker.io is not in the allowed registries (quay.io)' }]);
+    expect(report.summary).toMatchObject({ invalid: 0, notMirrored: 1 });
+  });
+});
+
+describe('mirror plan without --target', () => {
+  it('exits 1 for two files whose images would land on one target name, naming it under a placeholder', async () => {
+    const pinned = `sha256:${'b'.repeat(64)}`;
+    const images = await writeImagesTree({
+      'docker.io/library/postgres/Dockerfile': 'FROM postgres:14\n',
+      'docker.io/library/postgres-pinned/Dockerfile': `FROM postgres:14@${pinned}\n`,
+      'docker.io/library/redis/Dockerfile': 'FROM redis:7\n',
+    });
+    const run = await runCli(['plan', '--images', images, '--json']);
+    expect(run.code, run.stderr).toBe(1);
+    const report = JSON.parse(run.stdout) as Report;
+    expect(report.results.map((r) => [r.source, r.target])).toEqual([['docker.io/library/redis:7', null]]);
+    expect(report.errors.map((e) => e.file)).toEqual(['docker.io/library/postgres-pinned/Dockerfile', 'docker.io/library/postgres/Dockerfile']);
+    expect(report.errors[0]?.message).toBe(
+      `"docker.io/library/postgres:14@${pinned}" and "docker.io/library/postgres:14" would both be mirrored to "<target>/docker.io/library/postgres:14": rename one with --name-template or pin them apart`,
+    );
+  });
+
+  it('leaves the registries outside --allow-registry out with a notice each, counted apart, and exits 0', async () => {
+    const images = await writeImagesTree({ 'docker.io/library/redis/Dockerfile': 'FROM redis:7\n', 'quay.io/a/b/Dockerfile': 'FROM quay.io/a/b:1\n' });
+    const text = await runCli(['plan', '--images', images, '--allow-registry', 'quay.io']);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain('docker.io/library/redis/Dockerfile: not mirrored: registry docker.io is not in the allowed registries (quay.io)');
+    expect(text.stdout).toContain('1 image planned; 0 invalid files; 1 file not mirrored (registry not allowed)');
+    const json = JSON.parse((await runCli(['plan', '--images', images, '--allow-registry', 'quay.io', '--json'])).stdout) as Report;
+    expect(json.summary).toMatchObject({ planned: 1, invalid: 0, notMirrored: 1 });
+  });
+
+  it('exits 0 for the same tree once the two are apart', async () => {
+    const images = await writeImagesTree({ 'docker.io/library/postgres/Dockerfile': 'FROM postgres:14\n', 'docker.io/library/postgres-16/Dockerfile': 'FROM postgres:16\n' });
+    const run = await runCli(['plan', '--images', images, '--json']);
+    expect(run.code, run.stderr).toBe(0);
   });
 });
 
@@ -132,7 +219,6 @@ describe('mirror plan --base usage errors exit 2', () => {
   });
 
   it.each([
-    [['plan', '--images', '.', '--format', 'markdown'], '--format markdown needs --base'],
     [['plan', '--images', '.', '--base', '.', '--json', '--format', 'markdown'], '--json and --format markdown exclude each other'],
     [['plan', '--images', '.', '--credentials', 'c.json'], '--credentials needs --base'],
     [['plan', '--images', '.', '--format', 'yaml'], "argument 'yaml' is invalid. Allowed choices are text, markdown, json."],

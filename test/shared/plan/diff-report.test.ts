@@ -4,6 +4,7 @@ import { type CostLookup, DEFAULT_PULL_RESERVE, singleImageCostOf, syncCostOf } 
 import { buildDiffReport, diffReportFailed, imagesToCost } from '../../../shared/plan/diff-report.ts';
 import { diffPlans } from '../../../shared/plan/diff.ts';
 import { buildPlan } from '../../../shared/plan/plan.ts';
+import { parseTargetBase } from '../../../shared/image-ref/target.ts';
 import type { ManifestDescriptor, ManifestJson } from '../../../shared/oci/manifest.ts';
 
 const D = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
@@ -93,6 +94,9 @@ describe('buildDiffReport', () => {
       removed: 1,
       unchanged: 1,
       invalid: 1,
+      alreadyBroken: 0,
+      notMirrored: 0,
+      pinDrift: 0,
       costComplete: false,
       manifestGets: 3 + 1 + 0,
       pulls: 3 + 1 + 0,
@@ -124,8 +128,13 @@ describe('buildDiffReport', () => {
     expect(text).not.toContain('manifest GETs,');
 
     const markdown = renderDiffMarkdown(report);
-    expect(markdown).toContain('| image | was | platforms | pulls | files |\n| --- | --- | --- | ---: | --- |\n| `docker.io/library/postgres:14.13` | `docker.io/library/postgres:14` | linux/amd64, linux/arm64 | 3 | `pg/Dockerfile` |\n');
-    expect(markdown).toContain('| `ghcr.io/a/app:2` | single image | 1 | `app/Dockerfile` |\n');
+    // The digest resolved, short, the whole of it in the title; no target column without a target.
+    const short = (digest: string) => `<code title="${digest}">${digest.slice(0, 19)}…</code>`;
+    expect(markdown).toContain(
+      `| image | was | digest | platforms | pulls | files |\n| --- | --- | --- | --- | ---: | --- |\n| \`docker.io/library/postgres:14.13\` | \`docker.io/library/postgres:14\` | ${short(D(5))} | linux/amd64, linux/arm64 | 3 | \`pg/Dockerfile\` |\n`,
+    );
+    expect(markdown).toContain(`| \`ghcr.io/a/app:2\` | ${short(D(6))} | single image | 1 | \`app/Dockerfile\` |\n`);
+    expect(markdown).toContain('| `ghcr.io/a/missing:1` | – | ⚠️ not found | – | `missing/Dockerfile` |\n');
     expect(markdown).toContain(
       'Syncing this costs the sources **4** pulls at least (some costs are unknown). Docker Hub: **3** pulls; 76 of 100 per 6 h left for 192.0.2.1, which fits above the 20 kept in reserve.\n',
     );
@@ -166,5 +175,120 @@ describe('buildDiffReport', () => {
     const text = renderDiffText(report);
     expect(text).toContain('The sync cost was not looked up (--no-cost).\nA pull here is a manifest GET');
     expect(text).not.toMatch(/Docker Hub:|reserve/);
+  });
+});
+
+describe('the report of what a change introduces and what was already broken', () => {
+  const plan = (files: Record<string, string>, options = {}) => buildPlan(Object.entries(files).map(([path, text]) => ({ path, text })), options);
+  const base = plan({ 'old/Dockerfile': 'FROM Old', 'pg/Dockerfile': 'FROM postgres:14' });
+  const broken = 'line 1: invalid image reference "Old": repository "library/Old" must be lowercase';
+
+  it('fails nothing for a file broken the same way on the base, and shows it apart in every format', () => {
+    const report = buildDiffReport(diffPlans(base, plan({ 'old/Dockerfile': 'FROM Old', 'pg/Dockerfile': 'FROM postgres:15' })), undefined, 'origin/main');
+    expect([report.invalid, report.alreadyBroken]).toEqual([[], [{ file: 'old/Dockerfile', message: broken }]]);
+    expect(report.summary).toMatchObject({ invalid: 0, alreadyBroken: 1 });
+    expect(diffReportFailed(report)).toBe(false);
+
+    const markdown = renderDiffMarkdown(report);
+    expect(markdown).toContain('Compared with `origin/main`: **0** added, **1** changed, **0** removed, 0 unchanged, 1 already broken on `origin/main`.');
+    expect(markdown).not.toContain('Introduced by this change');
+    expect(markdown).toContain(
+      `<details><summary>Already broken on <code>origin/main</code> (not this change's): 1 invalid file, which fail nothing here</summary>\n\n| file | error |\n| --- | --- |\n| \`old/Dockerfile\` | ${broken} |\n\n</details>`,
+    );
+    const text = renderDiffText(report);
+    expect(text).toContain("Compared with origin/main: 0 added, 1 changed, 0 removed, 0 unchanged; 0 invalid files; 1 already broken on origin/main (not this change's)\n");
+    expect(text).toContain(`\nAlready broken on origin/main (not this change's; nothing mirrored from them, the check does not fail for them):\n  old/Dockerfile: ${broken}\n`);
+    expect(text).not.toContain('introduced by this change');
+  });
+
+  it('fails for what the change introduces, listed apart from what the base had', () => {
+    const report = buildDiffReport(diffPlans(base, plan({ 'old/Dockerfile': 'FROM Old', 'pg/Dockerfile': 'FROM postgres:${V}' })), undefined, 'origin/main');
+    expect(report.invalid.map((issue) => issue.file)).toEqual(['pg/Dockerfile']);
+    expect(report.alreadyBroken.map((issue) => issue.file)).toEqual(['old/Dockerfile']);
+    expect(diffReportFailed(report)).toBe(true);
+    const markdown = renderDiffMarkdown(report);
+    expect(markdown).toContain('**1 invalid file**, 1 already broken on `origin/main`.');
+    expect(markdown).toMatch(/<details open><summary><b>Introduced by this change: 1 invalid file<\/b>: nothing is mirrored from it, and the check fails<\/summary>\n\n\| file \| error \|\n\| --- \| --- \|\n\| `pg\/Dockerfile` \| line 1: ARG V is not declared before the first FROM \|/);
+    expect(markdown.indexOf('Introduced by this change')).toBeLessThan(markdown.indexOf('Already broken on'));
+    const text = renderDiffText(report);
+    expect(text).toContain('\nInvalid files introduced by this change (nothing mirrored from them; the check fails):\n  pg/Dockerfile: line 1: ARG V is not declared before the first FROM\n');
+  });
+
+  it('counts a file the change leaves broken in another way as introduced', () => {
+    const report = buildDiffReport(diffPlans(base, plan({ 'old/Dockerfile': 'FROM Older', 'pg/Dockerfile': 'FROM postgres:14' })), undefined, 'origin/main');
+    expect([report.summary.invalid, report.summary.alreadyBroken, diffReportFailed(report)]).toEqual([1, 0, true]);
+  });
+
+  it('escapes the base label in the HTML of the comment', () => {
+    const report = buildDiffReport(diffPlans(base, base), undefined, '<b>@x</b>');
+    expect(renderDiffMarkdown(report)).toContain('Already broken on <code>&lt;b&gt;@\u200bx&lt;/b&gt;</code> (not');
+  });
+
+  it('shows the target of each added and changed image in its own column when there is a target', () => {
+    const target = { target: parseTargetBase('r.example.com/mirror') };
+    const pinned = `sha256:${'c'.repeat(64)}`;
+    const report = buildDiffReport(diffPlans(plan({ 'pg/Dockerfile': 'FROM postgres:14' }, target), plan({ 'pg/Dockerfile': `FROM postgres:15@${pinned}`, 'a/Dockerfile': 'FROM alpine:3.20' }, target)), undefined, 'main');
+    expect(report.changed.map((e) => [e.target, e.digest])).toEqual([['r.example.com/mirror/docker.io/library/postgres:15', pinned]]);
+    const markdown = renderDiffMarkdown(report);
+    expect(markdown).toContain('| image | target | digest | platforms | pulls | files |\n| --- | --- | --- | --- | ---: | --- |\n| `docker.io/library/alpine:3.20` | `r.example.com/mirror/docker.io/library/alpine:3.20` | – | – | – | `a/Dockerfile` |\n');
+    expect(markdown).toContain(
+      `| \`docker.io/library/postgres:15@${pinned}\` | \`docker.io/library/postgres:14\` | \`r.example.com/mirror/docker.io/library/postgres:15\` | <code title="${pinned}">sha256:cccccccccccc…</code> | – | – | \`pg/Dockerfile\` |\n`,
+    );
+  });
+
+  it('counts the files the allow-list leaves out apart, and fails nothing for them', () => {
+    const allowQuay = { allowRegistries: ['quay.io'] };
+    const report = buildDiffReport(diffPlans(plan({}, allowQuay), plan({ 'a/Dockerfile': 'FROM postgres:14', 'b/Dockerfile': 'FROM quay.io/a/b:1' }, allowQuay)), undefined, 'main');
+    expect(report.summary).toMatchObject({ added: 1, invalid: 0, notMirrored: 1 });
+    expect(report.warnings).toEqual([{ file: 'a/Dockerfile', message: 'not mirrored: registry docker.io is not in the allowed registries (quay.io)' }]);
+    expect(diffReportFailed(report)).toBe(false);
+    expect(renderDiffMarkdown(report)).toContain('**1** added, **0** changed, **0** removed, 0 unchanged, 1 file not mirrored (registry not allowed).');
+    expect(renderDiffText(report)).toContain('0 invalid files; 1 file not mirrored (registry not allowed)\n');
+  });
+});
+
+describe('the report of pins whose tag moved', () => {
+  const pinnedDigest = D(1);
+  const current = D(2);
+  const next = buildPlan([
+    { path: 'pg/Dockerfile', text: `FROM postgres:14@${pinnedDigest}` },
+    { path: 'gone/Dockerfile', text: `FROM quay.io/a/gone:1@${D(3)}` },
+    { path: 'fresh/Dockerfile', text: `FROM redis:7@${D(4)}` },
+  ]);
+  const diff = diffPlans(buildPlan([]), next);
+  const lookups = {
+    costs: new Map<string, CostLookup>([
+      [`docker.io/library/postgres:14@${pinnedDigest}`, { cost: syncCostOf(pinnedDigest, {}), lookupGets: 0 }],
+      [`quay.io/a/gone:1@${D(3)}`, { cost: syncCostOf(D(3), {}), lookupGets: 0 }],
+      [`docker.io/library/redis:7@${D(4)}`, { cost: syncCostOf(D(4), {}), lookupGets: 0 }],
+    ]),
+    budgets: [],
+    pinDrift: new Map([
+      [`docker.io/library/postgres:14@${pinnedDigest}`, { drift: { tag: 'docker.io/library/postgres:14', pinned: pinnedDigest, current }, pullsSpent: 1 }],
+      [`quay.io/a/gone:1@${D(3)}`, { error: 'looking up tag "quay.io/a/gone:1" of the pin: 503 Service Unavailable', pullsSpent: 0 }],
+      [`docker.io/library/redis:7@${D(4)}`, { pullsSpent: 0 }],
+    ]),
+  };
+
+  it('carries the drift in JSON, counts it and the GETs it took, and fails nothing for it', () => {
+    const report = buildDiffReport(diff, lookups, 'main');
+    const bySource = Object.fromEntries(report.added.map((e) => [e.source, e]));
+    expect(bySource[`docker.io/library/postgres:14@${pinnedDigest}`]).toMatchObject({ pinDrift: { tag: 'docker.io/library/postgres:14', pinned: pinnedDigest, current }, pinDriftError: null });
+    expect(bySource[`quay.io/a/gone:1@${D(3)}`]).toMatchObject({ pinDrift: null, pinDriftError: 'looking up tag "quay.io/a/gone:1" of the pin: 503 Service Unavailable' });
+    expect(bySource[`docker.io/library/redis:7@${D(4)}`]).toMatchObject({ pinDrift: null, pinDriftError: null });
+    // A registry that answers no HEAD was asked by GET: a pull the lookups spent.
+    expect(report.summary).toMatchObject({ pinDrift: 1, lookupGets: 1, dockerHubLookupGets: 1, invalid: 0, missing: 0 });
+    expect(diffReportFailed(report)).toBe(false);
+  });
+
+  it('shows the drift as a warning in the text and the comment', () => {
+    const report = buildDiffReport(diff, lookups, 'main');
+    const warning = `tag docker.io/library/postgres:14 now names ${current}, not the pinned ${pinnedDigest} (the pin is what is mirrored; update the pin to take the new image)`;
+    expect(renderDiffText(report)).toContain(`  docker.io/library/postgres:14@${pinnedDigest}  (pg/Dockerfile)\n    single image; 1 pull\n    warning: ${warning}\n`);
+    expect(renderDiffText(report)).toContain('    warning: looking up tag "quay.io/a/gone:1" of the pin: 503 Service Unavailable\n');
+    const markdown = renderDiffMarkdown(report);
+    expect(markdown).toContain('⚠️ 1 pin behind its tag.');
+    expect(markdown).toContain(`#### ⚠️ Pins whose tag has moved upstream (1)\n\n- \`docker.io/library/postgres:14@${pinnedDigest}\` (\`pg/Dockerfile\`): ${warning}\n`);
+    expect(markdown).toContain('#### Lookup problems\n\n- looking up tag "quay.io/a/gone:1" of the pin: 503 Service Unavailable\n');
   });
 });

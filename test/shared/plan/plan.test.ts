@@ -78,10 +78,32 @@ describe('buildPlan', () => {
     expect(summary([entry('localhost-5000/team/other/Dockerfile', 'FROM localhost:5000/team/app:1')]).warnings).toHaveLength(1);
   });
 
-  it('refuses registries outside the allow-list, naming them', () => {
-    const result = summary([entry('docker.io/library/postgres/Dockerfile', 'FROM postgres:14'), entry('ghcr.io/a/b/Dockerfile', 'FROM ghcr.io/a/b:1')], { allowRegistries: ['index.docker.io', 'quay.io'] });
-    expect(result.jobs).toHaveLength(1);
-    expect(result.errors).toEqual(['ghcr.io/a/b/Dockerfile: registry "ghcr.io" of "ghcr.io/a/b:1" is not allowed (allowed: docker.io, quay.io)']);
+  it('leaves registries outside the allow-list out with one notice per file, not as invalid files', () => {
+    const entries = [
+      entry('docker.io/library/postgres/Dockerfile', 'FROM postgres:14'),
+      entry('ghcr.io/a/b/Dockerfile', 'FROM ghcr.io/a/b:1'),
+      entry('ghcr.io/a/c/Dockerfile', 'FROM ghcr.io/a/c:1 AS one\nFROM ghcr.io/a/c:2 AS two\nFROM gcr.io/x/c:3'),
+    ];
+    const plan = buildPlan(entries, { target, allowRegistries: ['index.docker.io', 'quay.io'] });
+    expect(plan.jobs.map((job) => formatReference(job.source))).toEqual(['docker.io/library/postgres:14']);
+    expect(plan.errors).toEqual([]);
+    expect(plan.warnings).toEqual([
+      { file: 'ghcr.io/a/b/Dockerfile', message: 'not mirrored: registry ghcr.io is not in the allowed registries (docker.io, quay.io)' },
+      { file: 'ghcr.io/a/c/Dockerfile', message: 'not mirrored: registries ghcr.io, gcr.io are not in the allowed registries (docker.io, quay.io)' },
+    ]);
+    expect(plan.notMirrored).toEqual(['ghcr.io/a/b/Dockerfile', 'ghcr.io/a/c/Dockerfile']);
+  });
+
+  it('mirrors the allowed images of a file that also names another registry', () => {
+    const plan = buildPlan([entry('quay.io/a/app/Dockerfile', 'FROM golang:1.23 AS build\nFROM quay.io/a/app:1')], { target, allowRegistries: ['quay.io'] });
+    expect(plan.jobs.map((job) => formatReference(job.source))).toEqual(['quay.io/a/app:1']);
+    expect(plan.warnings).toEqual([{ file: 'quay.io/a/app/Dockerfile', message: 'not mirrored: registry docker.io is not in the allowed registries (quay.io)' }]);
+    expect(plan.errors).toEqual([]);
+  });
+
+  it('checks nothing against an empty allow-list', () => {
+    const plan = buildPlan([entry('ghcr.io/a/b/Dockerfile', 'FROM ghcr.io/a/b:1')], { target, allowRegistries: [] });
+    expect([plan.jobs.length, plan.warnings, plan.notMirrored]).toEqual([1, [], []]);
   });
 
   it('reports a target name that breaks ECR rules for that file only', () => {
@@ -139,6 +161,34 @@ describe('buildPlan', () => {
   it('plans without a target', () => {
     const plan = buildPlan([entry('docker.io/library/redis/Dockerfile', 'FROM redis:7')]);
     expect(plan.jobs[0]?.target).toBeUndefined();
+  });
+
+  it('refuses a tag and the same tag pinned by digest without a target, naming the target under a placeholder', () => {
+    const pinned = `sha256:${'a'.repeat(64)}`;
+    const plan = buildPlan([entry('one/Dockerfile', 'FROM postgres:14'), entry('two/Dockerfile', `FROM postgres:14@${pinned}`), entry('redis/Dockerfile', 'FROM redis:7')]);
+    expect(plan.jobs.map((job) => [formatReference(job.source), job.target])).toEqual([['docker.io/library/redis:7', undefined]]);
+    const message = `"docker.io/library/postgres:14" and "docker.io/library/postgres:14@${pinned}" would both be mirrored to "<target>/docker.io/library/postgres:14": rename one with --name-template or pin them apart`;
+    expect(plan.errors).toEqual([
+      { file: 'one/Dockerfile', message },
+      { file: 'two/Dockerfile', message },
+    ]);
+  });
+
+  it('checks collisions under the name template without a target', () => {
+    const result = buildPlan([entry('a/Dockerfile', 'FROM app:1'), entry('b/Dockerfile', 'FROM quay.io/library/app:1')], { nameTemplate: '{repository}' });
+    expect(result.jobs).toEqual([]);
+    expect(result.errors.map((e) => e.message)).toEqual([
+      '"docker.io/library/app:1" and "quay.io/library/app:1" would both be mirrored to "<target>/library/app:1": rename one with --name-template or pin them apart',
+      '"docker.io/library/app:1" and "quay.io/library/app:1" would both be mirrored to "<target>/library/app:1": rename one with --name-template or pin them apart',
+    ]);
+    // The default template keeps the registry: the two land apart and both plan.
+    expect(buildPlan([entry('a/Dockerfile', 'FROM app:1'), entry('b/Dockerfile', 'FROM quay.io/library/app:1')]).jobs).toHaveLength(2);
+  });
+
+  it('reports a name the target would refuse without a target too, as the sync would', () => {
+    const plan = buildPlan([entry('docker.io/a/b__c/Dockerfile', 'FROM a/b__c:1'), entry('docker.io/library/redis/Dockerfile', 'FROM redis:7')]);
+    expect(plan.jobs).toHaveLength(1);
+    expect(plan.errors).toEqual([{ file: 'docker.io/a/b__c/Dockerfile', message: 'target repository "docker.io/a/b__c" breaks ECR naming rules (lowercase components of a-z, 0-9 and single ".", "_" or "-" separators)' }]);
   });
 });
 

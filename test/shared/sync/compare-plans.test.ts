@@ -244,3 +244,87 @@ describe('comparePlans', () => {
     expect(report).toMatchObject({ costLookedUp: false, budgets: [], summary: { pulls: 0, lookupGets: 0 } });
   });
 });
+
+describe('comparePlans and pins whose tag moved', () => {
+  const tree = (files: Record<string, string>) => ({ list: async (): Promise<DockerfileEntry[]> => Object.entries(files).map(([path, text]) => ({ path, text })) });
+  const base = tree({ 'pg/Dockerfile': `FROM postgres:14@${D(1)}\n` });
+  const next = tree({
+    'pg/Dockerfile': `FROM postgres:14@${D(2)}\n`,
+    'redis/Dockerfile': `FROM redis:7@${D(3)}\n`,
+    'old/Dockerfile': `FROM quay.io/a/old:1@${D(4)}\n`,
+    'multi/Dockerfile': 'FROM alpine:3.20\n',
+  });
+
+  /** postgres:14 moved on from the pin to D(5); redis:7 still names the pin; quay.io/a/old:1 is gone; alpine is an index. */
+  const registry = () => {
+    const fake = registryWith([
+      { name: `docker.io/library/postgres:14@${D(2)}`, digest: D(2) },
+      { name: 'docker.io/library/postgres:14', digest: D(5) },
+      { name: `docker.io/library/redis:7@${D(3)}`, digest: D(3) },
+      { name: 'docker.io/library/redis:7', digest: D(3) },
+      { name: `quay.io/a/old:1@${D(4)}`, digest: D(4) },
+      { name: 'docker.io/library/alpine:3.20', digest: D(6), entries: 2 },
+    ]);
+    fake.budgets.set('docker.io', HUB);
+    return fake;
+  };
+
+  it('sends one HEAD on the tag of each added or changed pin, with the cost HEADs and before any GET, and reports the drift', async () => {
+    const fake = registry();
+    const report = await comparePlans({ base, next, registry: fake }, { baseLabel: 'main' });
+    const drift = Object.fromEntries([...report.added, ...report.changed].map((e) => [e.source, [e.pinDrift, e.pinDriftError]]));
+    expect(drift).toEqual({
+      [`docker.io/library/postgres:14@${D(2)}`]: [{ tag: 'docker.io/library/postgres:14', pinned: D(2), current: D(5) }, null],
+      [`docker.io/library/redis:7@${D(3)}`]: [null, null],
+      [`quay.io/a/old:1@${D(4)}`]: [{ tag: 'quay.io/a/old:1', pinned: D(4), current: null }, null],
+      'docker.io/library/alpine:3.20': [null, null],
+    });
+    expect(report.summary).toMatchObject({ pinDrift: 2, invalid: 0, missing: 0 });
+    const tagHeads = ['HEAD docker.io/library/postgres:14', 'HEAD docker.io/library/redis:7', 'HEAD quay.io/a/old:1'];
+    expect(fake.calls.filter((call) => tagHeads.includes(call)).sort()).toEqual(tagHeads);
+    // Every HEAD, the tags' among them, before the index GET: no budget figure races it.
+    expect(fake.calls.at(-1)).toBe(`GET docker.io/library/alpine@${D(6)}`);
+    expect(fake.calls.filter((call) => call.startsWith('GET'))).toHaveLength(1);
+    expect(renderDiffText(report)).toContain(`    warning: tag docker.io/library/postgres:14 now names ${D(5)}, not the pinned ${D(2)}`);
+    expect(renderDiffText(report)).toContain(`    warning: tag quay.io/a/old:1 no longer exists upstream, not the pinned ${D(4)}`);
+  });
+
+  it('counts a GET a registry without HEAD spends on a tag, in the lookups and in the budget', async () => {
+    const fake = registry();
+    const head = fake.headManifest.bind(fake);
+    // The tag of postgres is asked by GET in place of a HEAD, as on a registry that answers no HEAD: one pull.
+    fake.headManifest = async (ref): Promise<ManifestHead | undefined> => {
+      const found = await head(ref);
+      if (found === undefined || ref.repository !== 'library/postgres' || ref.digest !== undefined) return found;
+      const budget = { ...HUB, remaining: (fake.budgets.get('docker.io')?.remaining ?? HUB.remaining) - 1 };
+      fake.budgets.set('docker.io', budget);
+      return { ...found, pullsSpent: 1, budget };
+    };
+    const report = await comparePlans({ base, next, registry: fake }, { baseLabel: 'main' });
+    expect(report.summary).toMatchObject({ lookupGets: 2, dockerHubLookupGets: 2 });
+    // 76, less the tag's GET and the index's GET.
+    expect(report.budgets).toMatchObject([{ registry: 'docker.io', remaining: 74 }]);
+  });
+
+  it('reports a tag that cannot be looked up on its image, failing nothing', async () => {
+    const fake = registry();
+    const head = fake.headManifest.bind(fake);
+    fake.headManifest = async (ref) => {
+      if (ref.repository === 'library/redis' && ref.digest === undefined) throw new RegistryRequestError('HEAD redis:7: 503 Service Unavailable', { status: 503 });
+      return head(ref);
+    };
+    const report = await comparePlans({ base, next, registry: fake }, { baseLabel: 'main' });
+    expect(report.added.find((e) => e.source.startsWith('docker.io/library/redis'))).toMatchObject({
+      pinDrift: null,
+      pinDriftError: 'looking up tag "docker.io/library/redis:7" of the pin: HEAD redis:7: 503 Service Unavailable',
+      error: null,
+    });
+    expect(report.summary.missing).toBe(0);
+  });
+
+  it('looks no tag up without a registry', async () => {
+    const report = await comparePlans({ base, next }, { baseLabel: 'main' });
+    expect([...report.added, ...report.changed].map((e) => e.pinDrift)).toEqual([null, null, null, null]);
+    expect(report.summary.pinDrift).toBe(0);
+  });
+});

@@ -101,6 +101,12 @@ export class DeadlineError extends MirrorError {}
 /** A mistake in how the `mirror` command was called: exit code 2. */
 export class UsageError extends MirrorError {}
 
+/**
+ * A sync's setup is wrong before any image is touched (no crane, no AWS region or credentials, the target refusing the
+ * login): exit code 2, said once, not once per image.
+ */
+export class PreflightError extends UsageError {}
+
 /** A worker event that can never succeed, however often it is retried. */
 export class InvalidJobError extends MirrorError {}
 

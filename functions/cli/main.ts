@@ -1,27 +1,34 @@
-import { stat } from 'node:fs/promises';
+import { appendFile, stat } from 'node:fs/promises';
 import { Command, CommanderError, Option } from '@commander-js/extra-typings';
 import { wholeNumberIn } from '../../shared/config/env.ts';
 import { MAX_PULL_RESERVE } from '../../shared/config/worker-config.ts';
 import { DEFAULT_PULL_RESERVE } from '../../shared/plan/cost.ts';
-import { ConfigError, describeError, GitSourceError, MirrorError, UsageError } from '../../shared/errors.ts';
-import { normaliseRegistryHost } from '../../shared/image-ref/reference.ts';
+import { ConfigError, describeError, GitSourceError, isInterruption, MirrorError, UsageError } from '../../shared/errors.ts';
+import { normaliseRegistryHost, parseImageReference } from '../../shared/image-ref/reference.ts';
 import { parseTargetBase, type TargetBase, validateNameTemplate } from '../../shared/image-ref/target.ts';
 import { parsePlatform } from '../../shared/oci/platform.ts';
 import { diffReportFailed } from '../../shared/plan/diff-report.ts';
 import { buildPlan, type Plan, type PlanOptions } from '../../shared/plan/plan.ts';
 import { planReport, type Report, reportDeferred, reportFailed } from '../../shared/plan/report.ts';
+import { selectJobs } from '../../shared/plan/select.ts';
 import type { DockerfileSource } from '../../shared/ports.ts';
 import { comparePlans } from '../../shared/sync/compare-plans.ts';
 import { DEFAULT_LOOKUP_CONCURRENCY, syncAll } from '../../shared/sync/mirror-image.ts';
 import { findOrphans } from '../../shared/sync/orphans.ts';
-import { baseTree, credentialsFile, imagesDirectory, sourceLookups } from '../../shared/wiring/cli.ts';
+import { preflightSync } from '../../shared/sync/preflight.ts';
+import { baseTree, imagesDirectory, registryLogins, sourceLookups } from '../../shared/wiring/cli.ts';
 import { guardLines, safeMessage, safeText } from '../../shared/safe-text.ts';
 import { ecrRepositoryStore, isEcrTarget } from '../../shared/wiring/ecr.ts';
+import { preflightChecks } from '../../shared/wiring/preflight.ts';
 import { createSyncDeps, stopCopiesNow } from '../../shared/wiring/sync.ts';
 import { addBotCommands } from './bots.ts';
 import { NO_PREFIX_WARNING, renderOrphans } from './render-orphans.ts';
-import { progressLine, renderReport } from './render.ts';
+import { createProgress } from './progress.ts';
+import { outputWidth, renderReport, type ReportKind } from './render.ts';
 import { renderDiffMarkdown, renderDiffText } from './render-diff.ts';
+import { renderOrphansMarkdown, renderReportMarkdown } from './render-markdown.ts';
+import { botHelp, ORPHANS_HELP, PLAN_HELP, PROGRAM_HELP, SYNC_HELP } from './help.ts';
+import packageJson from '../../package.json' with { type: 'json' };
 
 /**
  * Exit codes: 0 all good, 1 an image failed or a file was invalid (`orphans`: orphaned repositories found), 2 a usage
@@ -47,6 +54,12 @@ export interface CliIo {
   readonly onStopSignal?: (handler: (signal: StopSignal) => void) => () => void;
   /** Ends the process at once with this code: a second stop signal does not wait for the run to wind down. */
   readonly exit?: (code: number) => void;
+  /** True when stdout is a terminal: the table is cut to its width. */
+  readonly stdoutIsTTY?: boolean;
+  /** True when stderr is a terminal: progress is one line rewritten in place. */
+  readonly stderrIsTTY?: boolean;
+  /** The terminal's width in characters, when a stream is one. */
+  readonly columns?: number;
 }
 
 /** The running process's streams, environment, directory and signals. */
@@ -57,6 +70,9 @@ function processIo(): CliIo {
     env: process.env,
     cwd: process.cwd(),
     exit: (code) => process.exit(code),
+    stdoutIsTTY: process.stdout.isTTY === true,
+    stderrIsTTY: process.stderr.isTTY === true,
+    ...(process.stdout.columns || process.stderr.columns ? { columns: process.stdout.columns || process.stderr.columns } : {}),
     onStopSignal: (handler) => {
       const signals: StopSignal[] = ['SIGINT', 'SIGTERM'];
       for (const signal of signals) process.on(signal, handler);
@@ -84,6 +100,35 @@ function wholeNumber(name: string, max: number, min: 0 | 1 = 1) {
   };
 }
 
+/** Commander reducer for a repeatable image option: each value is parsed now, so that a typo fails before any work. */
+function collectImages(name: string) {
+  return (value: string, previous: string[]) => {
+    try {
+      parseImageReference(value);
+    } catch (error) {
+      // The reason names the value already: `invalid image reference "Bad:Ref": …`.
+      throw new UsageError(`${name}: ${describeError(error)}`);
+    }
+    return [...previous, value];
+  };
+}
+
+/** A KMS key id: a UUID, or `mrk-` and 32 hex digits for a multi-Region key. */
+const KMS_KEY_ID = '(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})';
+/** An alias name: `alias/` and at most 250 more characters of letters, digits, `/`, `_` and `-`, as KMS allows. */
+const KMS_ALIAS = 'alias/[A-Za-z0-9/_-]{1,250}';
+/** What ECR's CreateRepository takes as `kmsKey`: a key's id or ARN, an alias's name or ARN, in any AWS partition. */
+const KMS_KEY = new RegExp(`^(?:${KMS_KEY_ID}|${KMS_ALIAS}|arn:aws(?:-[a-z]+)*:kms:[a-z0-9-]+:\\d{12}:(?:key/${KMS_KEY_ID}|${KMS_ALIAS}))$`);
+
+/** Commander parser for --kms-key: a value ECR would refuse at the first new repository is refused before any work. */
+function kmsKey(value: string): string {
+  if (KMS_KEY.test(value)) return value;
+  throw new UsageError(
+    `--kms-key: "${safeText(value, 80)}" is not a KMS key; give its ARN (arn:aws:kms:<region>:<account>:key/<key id>), its id ` +
+      '(1234abcd-12ab-34cd-56ef-1234567890ab, or mrk-… for a multi-Region key), an alias (alias/<name>) or an alias ARN (arn:aws:kms:<region>:<account>:alias/<name>)',
+  );
+}
+
 /** More copies at once than this gains nothing (each is a crane process) and trips registries' rate limits. */
 const MAX_CONCURRENCY = 64;
 /** Look-ups are HEADs, light on both sides; more at once than this only queues in the sockets. */
@@ -97,13 +142,54 @@ interface CommonOptions {
   readonly nameTemplate: string;
 }
 
+/** The options of plan, sync and orphans: the tree, how it is read and named, and where the report goes. */
 function commonOptions<Args extends unknown[]>(command: Command<Args>) {
   return command
     .requiredOption('--images <dir>', 'directory whose first level is registry hosts, e.g. images/')
-    .option('--allow-registry <host>', 'only mirror from this source registry (repeatable)', collect, [] as string[])
+    .addOption(new Option('--allow-registry <host>', 'only mirror from this source registry (repeatable)').argParser(collect).default([] as string[], 'every registry'))
     .option('--name-template <template>', 'target repository layout below the target prefix; placeholders {registry} and {repository}', '{registry}/{repository}')
     .option('--json', 'print exactly one JSON document on stdout')
-    .option('-q, --quiet', 'no progress lines on stderr');
+    .option('--summary-file <file>', 'also append the report in markdown to this file (e.g. $GITHUB_STEP_SUMMARY), even when images fail');
+}
+
+/** `--quiet` as plan and orphans take it: accepted, as before, but not offered, for they print no progress to quieten. */
+function hiddenQuiet() {
+  return new Option('-q, --quiet').hideHelp();
+}
+
+/** Commander option for --only, repeatable, on plan and sync. */
+function onlyOption() {
+  return new Option('--only <image>', 'only this image: without tag or digest, every tag of that repository (repeatable; see below)').argParser(collectImages('--only')).default([] as string[], 'every image');
+}
+
+/**
+ * The plan narrowed to the `--only` images (every image without the option). An entry that matches none is warned
+ * about; when no entry matches any image, nothing would run, and a typo must not pass for a green run: a usage error.
+ * The tree's invalid files stay in the plan: they are reported whatever is selected.
+ */
+function selectOnly(plan: Plan, only: readonly string[], warn: (text: string) => void): Plan {
+  if (only.length === 0) return plan;
+  const { jobs, unmatched } = selectJobs(plan.jobs, only);
+  if (jobs.length === 0) {
+    const invalid = plan.errors.length === 0 ? '' : ` (the tree has invalid Dockerfiles, which name no image: see mirror plan)`;
+    throw new UsageError(`--only: no image of the tree matches ${only.map((entry) => `"${safeText(entry)}"`).join(', ')}${invalid}; nothing to do`);
+  }
+  for (const entry of unmatched) warn(`--only "${entry}" matches no image of the tree; the others go on`);
+  return { ...plan, jobs };
+}
+
+/** Appends a report in markdown to --summary-file: the file is made if missing, and what it holds is kept. */
+async function appendSummary(file: string, markdown: string): Promise<void> {
+  // A blank line first: a heading right under the previous step's table would otherwise join it.
+  await appendFile(file, `\n${markdown}`);
+}
+
+/** Fails before any work when --summary-file cannot be appended to (a missing directory), not after a long sync. */
+async function checkSummaryFile(file: string | undefined): Promise<void> {
+  if (file === undefined) return;
+  await appendFile(file, '').catch((error: NodeJS.ErrnoException) => {
+    throw new UsageError(`--summary-file: cannot append to "${file}": ${error.code ?? error.message}`);
+  });
 }
 
 async function planOptionsOf(options: CommonOptions, target: TargetBase | undefined): Promise<PlanOptions> {
@@ -128,12 +214,9 @@ async function loadPlan(options: CommonOptions, target: TargetBase | undefined):
 
 type Format = 'text' | 'markdown' | 'json';
 
-function formatOf(options: { json?: true; format?: Format; base?: string; credentials?: string }): Format {
+function formatOf(options: { json?: true; format?: Format }): Format {
   if (options.json && options.format !== undefined && options.format !== 'json') throw new UsageError(`--json and --format ${options.format} exclude each other`);
-  const format = options.format ?? (options.json ? 'json' : 'text');
-  if (options.base === undefined && format === 'markdown') throw new UsageError('--format markdown needs --base: it describes what a change does');
-  if (options.base === undefined && options.credentials !== undefined) throw new UsageError('--credentials needs --base: a plain plan contacts no registry');
-  return format;
+  return options.format ?? (options.json ? 'json' : 'text');
 }
 
 async function baseSource(base: string, images: string): Promise<DockerfileSource> {
@@ -145,42 +228,74 @@ async function baseSource(base: string, images: string): Promise<DockerfileSourc
   }
 }
 
+/** A command as a person would type it: each argument as it is, or in single quotes where a shell would split or expand it. */
+function displayCommand(argv: readonly string[]): string {
+  return argv.map((arg) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
 function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
-  const emit = (report: Report, kind: 'plan' | 'sync', json: boolean | undefined) => {
-    io.stdout(json ? `${JSON.stringify(report, null, 2)}\n` : `${renderReport(report, kind)}\n`);
+  // What the engine warns of and goes on (a Docker credential helper failing): one line each, made safe.
+  const warning = (message: string) => `mirror: warning: ${safeMessage(message)}\n`;
+  /** Appends to --summary-file; failing now (a full disk) is said, and fails the run: the summary is what CI shows. */
+  const summarise = async (file: string | undefined, markdown: () => string) => {
+    if (file === undefined) return;
+    try {
+      await appendSummary(file, markdown());
+    } catch (error) {
+      io.stderr(`mirror: --summary-file: appending the report to "${safeText(file)}": ${safeMessage(describeError(error))}\n`);
+      setExit(EXIT_FAILED);
+    }
+  };
+  /** Prints a plan's or a sync's report in the format asked for, sets the exit code, and appends it to --summary-file. */
+  const emit = async (report: Report, kind: ReportKind, format: Format, summaryFile: string | undefined) => {
+    const markdownKind = kind === 'plan' ? 'plan' : 'sync';
+    if (format === 'json') io.stdout(`${JSON.stringify(report, null, 2)}\n`);
+    else if (format === 'markdown') io.stdout(renderReportMarkdown(report, markdownKind));
+    else io.stdout(`${renderReport(report, kind, { columns: outputWidth(io.env, io.stdoutIsTTY, io.columns) })}\n`);
     setExit(reportFailed(report) ? EXIT_FAILED : reportDeferred(report) ? EXIT_DEFERRED : EXIT_OK);
+    await summarise(summaryFile, () => renderReportMarkdown(report, markdownKind));
   };
   const program = new Command('mirror')
     .description('Mirror the images named by a tree of Dockerfiles into a private registry (ECR or any OCI registry).')
+    .version(packageJson.version, '-V, --version', 'print the version and exit')
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
-    .showHelpAfterError('(run with --help for usage)');
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', PROGRAM_HELP);
 
   commonOptions(program.command('plan'))
     .description('list the images the Dockerfiles name and where they would go (no registry is contacted); with --base, what a change adds, changes and removes, and what syncing it costs')
     .option('--target <registry[/prefix]>', 'show target names under this registry and prefix')
     .option('--base <dir|git-ref>', 'compare with this tree: a directory if one exists at that path, else a git ref (origin/main, HEAD~1) of the repository holding --images')
-    .addOption(new Option('--format <format>', 'output: a table (text), a pull-request comment (markdown, needs --base) or one JSON document (json, same as --json)').choices(['text', 'markdown', 'json'] as const))
+    .addOption(new Option('--format <format>', 'output: a table (text), markdown (with --base: a pull-request comment) or one JSON document (json, same as --json)').choices(['text', 'markdown', 'json'] as const))
+    .addOption(onlyOption())
+    .addOption(hiddenQuiet())
     .option('--no-cost', 'with --base: do not look up platforms and pull costs (no registry request at all)')
     .option('--pull-reserve <n>', `with --base: the pulls of a source's budget the sync keeps, to tell whether the change fits (0-${MAX_PULL_RESERVE})`, wholeNumber('--pull-reserve', MAX_PULL_RESERVE, 0), DEFAULT_PULL_RESERVE)
     .option('--credentials <file>', 'with --base: source registry logins for the cost lookups, JSON keyed by registry host')
+    .addHelpText('after', PLAN_HELP)
     .action(async (options) => {
       const format = formatOf(options);
+      if (options.base === undefined && options.credentials !== undefined) throw new UsageError('--credentials needs --base: a plain plan contacts no registry');
+      if (options.base !== undefined && options.only.length > 0) throw new UsageError('--only does not apply with --base: a change is compared whole');
       const target = options.target === undefined ? undefined : parseTargetBase(options.target);
+      await checkSummaryFile(options.summaryFile);
       if (options.base === undefined) {
-        emit(planReport(await loadPlan(options, target)), 'plan', format === 'json');
+        const plan = selectOnly(await loadPlan(options, target), options.only, (message) => io.stderr(warning(message)));
+        await emit(planReport(plan), 'plan', format, options.summaryFile);
         return;
       }
-      const credentials = await credentialsFile(options.credentials);
+      const logins = await registryLogins(options.credentials, io.env, (message) => io.stderr(warning(message)));
       const planOptions = await planOptionsOf(options, target);
       const base = await baseSource(options.base, options.images);
       // Only source registries are read, with the --credentials logins; no target, no crane.
       const report = await comparePlans(
-        { base, next: imagesDirectory(options.images), ...(options.cost ? { registry: sourceLookups(credentials) } : {}) },
+        { base, next: imagesDirectory(options.images), ...(options.cost ? { registry: sourceLookups(logins) } : {}) },
         { ...planOptions, baseLabel: options.base, pullReserve: options.pullReserve },
       );
       io.stdout(format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : format === 'markdown' ? renderDiffMarkdown(report) : renderDiffText(report));
       setExit(diffReportFailed(report) ? EXIT_FAILED : EXIT_OK);
+      await summarise(options.summaryFile, () => renderDiffMarkdown(report));
     });
 
   commonOptions(program.command('sync'))
@@ -190,13 +305,19 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--concurrency <n>', `images copied at once (1-${MAX_CONCURRENCY})`, wholeNumber('--concurrency', MAX_CONCURRENCY), 4)
     .option('--lookup-concurrency <n>', `images looked up (HEAD on source and target, free on Docker Hub) at once (1-${MAX_LOOKUP_CONCURRENCY})`, wholeNumber('--lookup-concurrency', MAX_LOOKUP_CONCURRENCY), DEFAULT_LOOKUP_CONCURRENCY)
     .option('--pull-reserve <n>', `pulls of a source's budget (Docker Hub: 100 or 200 per 6 h) never spent, kept for the clusters still pulling from it; an image that would go below is deferred (0-${MAX_PULL_RESERVE})`, wholeNumber('--pull-reserve', MAX_PULL_RESERVE, 0), DEFAULT_PULL_RESERVE)
-    .option('--platform <os/arch>', 'copy only these platforms out of multi-platform indexes (repeatable; default: the whole index, digest kept)', collect, [] as string[])
+    .addOption(new Option('--platform <os/arch>', 'copy only these platforms out of multi-platform indexes (repeatable)').argParser(collect).default([] as string[], 'the whole index, digest kept'))
+    .addOption(onlyOption())
     .option('--ecr', 'treat the target as ECR (create repositories, put back their drifted settings) even if its host is not *.dkr.ecr.*.amazonaws.com')
-    .option('--kms-key <arn>', 'KMS key of ECR repositories (default AES256): new ones get it, an existing one encrypted otherwise is reported')
+    .option('--kms-key <key>', 'ECR only: KMS key of new repositories, as a key ARN or id, an alias or an alias ARN (default AES256); an existing one encrypted otherwise is reported', kmsKey)
     .option('--credentials <file>', 'JSON keyed by registry host: {"docker.io": {"username": "…", "password": "…"}}')
     .option('--crane <path>', 'crane binary (env: CRANE)', io.env.CRANE ?? 'crane')
     .option('--timeout <seconds>', `time limit of one image copy (1-${MAX_TIMEOUT_SECONDS})`, wholeNumber('--timeout', MAX_TIMEOUT_SECONDS), 600)
+    .addOption(new Option('--format <format>', 'output: a table (text), markdown or one JSON document (json, same as --json)').choices(['text', 'markdown', 'json'] as const))
+    .option('-q, --quiet', 'no progress lines on stderr')
+    .option('--verbose', 'print each crane command on stderr as it starts (logins never: crane reads them from a private Docker config)')
+    .addHelpText('after', SYNC_HELP)
     .action(async (options) => {
+      const format = formatOf(options);
       const platforms = options.platform.map((text) => {
         try {
           return parsePlatform(text);
@@ -205,32 +326,51 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
         }
       });
       const target = parseTargetBase(options.target);
-      const plan = await loadPlan(options, target);
+      if (options.kmsKey !== undefined && !isEcrTarget({ target, ecr: options.ecr === true })) {
+        throw new UsageError(`--kms-key applies to ECR only, and "${safeText(options.target)}" is not an ECR registry (*.dkr.ecr.<region>.amazonaws.com): other registries encrypt as they are set up; give --ecr for ECR under another name`);
+      }
+      await checkSummaryFile(options.summaryFile);
+      const plan = selectOnly(await loadPlan(options, target), options.only, (message) => io.stderr(warning(message)));
       // Ctrl-C, a cancelled CI job, `timeout`: start nothing more, stop crane, remove its credentials, report what was done.
       const stop = new AbortController();
+      const progress = createProgress({ write: io.stderr, isTTY: io.stderrIsTTY === true, columns: outputWidth(io.env, io.stderrIsTTY, io.columns), kind: options.dryRun ? 'dry-run' : 'sync' });
       let stoppedBy: StopSignal | undefined;
       const unlisten = io.onStopSignal?.((signal) => {
         if (stoppedBy !== undefined) {
           // A second signal: the user will not wait for anything, not even a call that cannot be aborted.
           stopCopiesNow();
-          io.stderr(`mirror: ${signal} again: stopped at once, crane ended and its credentials removed; no report\n`);
+          progress.print(`mirror: ${signal} again: stopped at once, crane ended and its credentials removed; no report\n`);
           io.exit?.(EXIT_SIGNAL[signal]);
           return;
         }
-        io.stderr(`mirror: ${signal}: stopping; images not finished are reported as interrupted (again to stop at once)\n`);
+        progress.print(`mirror: ${signal}: stopping; images not finished are reported as interrupted (again to stop at once)\n`);
         stoppedBy = signal;
         stop.abort();
       });
+      // The JavaScript SDK reads AWS_REGION only; AWS_DEFAULT_REGION is the AWS CLI's, and many CI setups give only that.
+      const region = io.env.AWS_REGION || io.env.AWS_DEFAULT_REGION;
       const deps = createSyncDeps({
         signal: stop.signal,
         target,
         ecr: options.ecr === true,
         crane: options.crane,
         copyTimeoutMs: options.timeout * 1000,
-        credentials: await credentialsFile(options.credentials),
+        ...(await registryLogins(options.credentials, io.env, (message) => progress.print(warning(message)))),
         ...(options.kmsKey ? { kmsKey: options.kmsKey } : {}),
-        ...(io.env.AWS_REGION ? { region: io.env.AWS_REGION } : {}),
+        ...(region ? { region } : {}),
+        ...(options.verbose ? { onCraneCommand: (argv: readonly string[]) => progress.print(`mirror: running ${displayCommand(argv)}\n`) } : {}),
       });
+      try {
+        // Once, before the first image, what would fail every image alike: crane, the AWS region and login, the target's login.
+        const checks = preflightChecks({ target, ecr: options.ecr === true, crane: options.crane, signal: stop.signal, ...(region ? { region } : {}) }, deps);
+        await preflightSync(plan, checks, { crane: options.crane, dryRun: options.dryRun === true });
+      } catch (error) {
+        unlisten?.();
+        if (stoppedBy === undefined || !isInterruption(error)) throw error;
+        // Stopped while checking: nothing was started, so no report; the signal's exit code, as for a sync stopped later.
+        setExit(EXIT_SIGNAL[stoppedBy]);
+        return;
+      }
       if (!options.quiet) io.stderr(`syncing ${plan.jobs.length} image(s) into ${options.target}${options.dryRun ? ' (dry run)' : ''}\n`);
       let report: Report;
       try {
@@ -241,12 +381,13 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
           ...(options.dryRun ? { dryRun: true } : {}),
           platforms,
           signal: stop.signal,
-          ...(options.quiet ? {} : { onResult: (result, done, total) => io.stderr(`${progressLine(result, done, total)}\n`) }),
+          ...(options.quiet ? {} : { onResult: (result, done, total) => progress.result(result, done, total) }),
         });
       } finally {
+        progress.end();
         unlisten?.();
       }
-      emit(report, 'sync', options.json);
+      await emit(report, options.dryRun ? 'dry-run' : 'sync', format, options.summaryFile);
       if (stoppedBy !== undefined) setExit(EXIT_SIGNAL[stoppedBy]);
     });
 
@@ -256,30 +397,15 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--ecr', 'treat the target as ECR even if its host is not *.dkr.ecr.*.amazonaws.com')
     .option('--region <region>', 'AWS region, where the target host does not tell it (env: AWS_REGION)')
     .addOption(new Option('--format <format>', 'output: a table (text) or one JSON document (json, same as --json)').choices(['text', 'json'] as const))
-    .addHelpText(
-      'after',
-      [
-        '',
-        'Give the same --images, --name-template and --allow-registry as the sync: the repositories it would mirror into',
-        'are the ones kept. A repository whose source directory (<registry>/<repository>/) holds an invalid Dockerfile is',
-        'not called orphaned while the file is broken. A managed repository is this configuration\'s only when its name is',
-        'the one --target and --name-template give the source its `source` tag names; the others under the prefix (another',
-        'deployment\'s) are counted and left out. Two deployments with the same prefix and name template cannot be told',
-        'apart: give each its own prefix.',
-        '',
-        'Exit codes: 0 no orphans, 1 orphans found, 2 usage or setup error (a target that is not ECR, ECR refusing).',
-        '',
-        'Example:',
-        '  mirror orphans --images images/ --target 123456789012.dkr.ecr.eu-west-1.amazonaws.com/mirror',
-        '  aws ecr delete-repository --repository-name mirror/docker.io/library/old --force   # once nothing pulls it',
-      ].join('\n'),
-    )
+    .addOption(hiddenQuiet())
+    .addHelpText('after', ORPHANS_HELP)
     .action(async (options) => {
       const format = formatOf(options);
       const target = parseTargetBase(options.target);
       if (!isEcrTarget({ target, ecr: options.ecr === true })) {
         throw new UsageError(`--target: "${safeText(options.target)}" is not an ECR registry (*.dkr.ecr.<region>.amazonaws.com): only ECR repositories are tagged and listed; give --ecr for ECR under another name`);
       }
+      await checkSummaryFile(options.summaryFile);
       const plan = await loadPlan(options, target);
       const region = options.region ?? io.env.AWS_REGION;
       const store = ecrRepositoryStore({ target, ...(region ? { region } : {}) });
@@ -289,9 +415,12 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       const report = await findOrphans(plan, store, { target, ...(options.nameTemplate ? { nameTemplate: options.nameTemplate } : {}) });
       io.stdout(format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderOrphans(report, target));
       setExit(report.orphans.length > 0 ? EXIT_FAILED : EXIT_OK);
+      await summarise(options.summaryFile, () => renderOrphansMarkdown(report, target));
     });
 
   addBotCommands(program, io, (ok) => setExit(ok ? EXIT_OK : EXIT_FAILED));
+  // The bot commands are defined in bots.ts; their examples and exit codes are told like every other command's.
+  for (const command of program.commands) if (command.name() === 'dependabot' || command.name() === 'renovate') command.addHelpText('after', botHelp(command.name()));
   return program;
 }
 

@@ -14,6 +14,11 @@ export interface CraneOptions {
   readonly timeoutMs?: number;
   /** Where the private per-copy Docker config directory is made. */
   readonly tempDir?: string;
+  /**
+   * Told each crane command as it starts, program first (`mirror sync --verbose` prints it): the argument array holds
+   * no secret, as crane reads the logins from the private Docker config.
+   */
+  readonly onCommand?: (argv: readonly string[]) => void;
 }
 
 // crane needs none of the caller's secrets: it gets only what finds hosts, proxies and CA certificates.
@@ -65,7 +70,9 @@ export class CraneImageCopier implements ImageCopier {
       await writeFile(join(configDir, 'config.json'), dockerConfig(request.credentials), { mode: 0o600 });
       const timeoutMs = Math.max(1, Math.round(Math.min(this.timeoutMs, request.timeoutMs ?? Number.POSITIVE_INFINITY)));
       // References become strings only here, at the edge: each one a single argument, never a shell word.
-      end = await this.run(['copy', formatReference(request.source), formatReference(request.target)], configDir, timeoutMs, request.signal);
+      const args = ['copy', formatReference(request.source), formatReference(request.target)];
+      this.options.onCommand?.([this.options.crane, ...args]);
+      end = await this.run(args, configDir, timeoutMs, request.signal);
       if (end !== undefined) throw this.failure(end, timeoutMs);
     } finally {
       await rm(configDir, { recursive: true, force: true });

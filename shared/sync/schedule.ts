@@ -1,8 +1,9 @@
 import pLimit from 'p-limit';
 import { ConfigError, describeError } from '../errors.ts';
-import { formatReference, parseImageReference, repositoryName } from '../image-ref/reference.ts';
+import { formatReference } from '../image-ref/reference.ts';
 import { buildPlan, type MirrorJob, type Plan, type PlanOptions } from '../plan/plan.ts';
 import { safeIssues } from '../plan/report.ts';
+import { type JobSelection, selectJobs } from '../plan/select.ts';
 import { settledWithin } from '../retry.ts';
 import type { DockerfileSource, ScheduleRecorder, ScheduleSummary, WorkerInvoker, WorkerJobPayload } from '../ports.ts';
 import { safeMessage } from '../safe-text.ts';
@@ -50,7 +51,7 @@ export async function scheduleSync(
   try {
     const { only, dryRun } = parseRequest(request);
     const plan = buildPlan(await deps.source.list(), options);
-    const { jobs, unmatched } = selectJobs(plan.jobs, only);
+    const { jobs, unmatched } = selectOnly(plan.jobs, only);
     const payloads = jobs.map((job) => payloadOf(job, runId));
     const invokeErrors: { source: string; message: string }[] = [];
     if (!dryRun) {
@@ -116,24 +117,13 @@ function parseRequest(request: unknown): { only: string[] | undefined; dryRun: b
   return { only, dryRun: dryRun === true };
 }
 
-// An `only` entry without tag or digest selects every tag of that repository; with one, that image alone.
-function selectJobs(jobs: readonly MirrorJob[], only: string[] | undefined): { jobs: MirrorJob[]; unmatched: string[] } {
-  if (only === undefined) return { jobs: [...jobs], unmatched: [] };
-  const selected = new Set<MirrorJob>();
-  const unmatched: string[] = [];
-  for (const entry of only) {
-    let matches: MirrorJob[];
-    try {
-      const ref = parseImageReference(entry);
-      const exact = /@|:[^/]*$/.test(entry);
-      matches = jobs.filter((job) => (exact ? formatReference(job.source) === formatReference(ref) : repositoryName(job.source) === repositoryName(ref)));
-    } catch (error) {
-      throw new ConfigError(`"only": ${describeError(error)}`);
-    }
-    if (matches.length === 0) unmatched.push(entry);
-    for (const job of matches) selected.add(job);
+// The selection is the CLI's `--only` too (shared/plan/select.ts); here a bad entry is the event's fault.
+function selectOnly(jobs: readonly MirrorJob[], only: string[] | undefined): JobSelection {
+  try {
+    return selectJobs(jobs, only);
+  } catch (error) {
+    throw new ConfigError(`"only": ${describeError(error)}`);
   }
-  return { jobs: jobs.filter((job) => selected.has(job)), unmatched };
 }
 
 function payloadOf(job: MirrorJob, runId: string): WorkerJobPayload {

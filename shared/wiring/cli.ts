@@ -1,8 +1,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import { LocalRepositoryFiles } from '../bots/repo-files.ts';
-import type { DockerfileSource, ManifestRegistry, RegistryCredential, RepositoryFiles } from '../ports.ts';
+import type { CredentialProvider, DockerfileSource, ManifestRegistry, RegistryCredential, RepositoryFiles } from '../ports.ts';
 import { UsageError } from '../errors.ts';
-import { parseCredentials, StaticCredentialProvider } from '../registry/credentials.ts';
+import { ChainedCredentialProvider, parseCredentials, StaticCredentialProvider } from '../registry/credentials.ts';
+import { credentialHelperRunner, type DockerEnv, DockerConfigCredentialProvider, loadDockerConfig } from '../registry/docker-config.ts';
 import { HttpRegistryClient } from '../registry/http-registry.ts';
 import { networkFromEnvironment } from '../registry/network.ts';
 import { GitRefDockerfileSource, locateInGit, resolveCommit } from '../source/git-ref.ts';
@@ -35,9 +36,27 @@ export async function credentialsFile(file: string | undefined): Promise<Readonl
   return parseCredentials(text, `--credentials ${file}`);
 }
 
-/** Reads source registries only, with the `--credentials` logins: the HEADs and index GETs of `plan --base`'s cost lookups. */
-export function sourceLookups(credentials: ReadonlyMap<string, RegistryCredential>): Pick<ManifestRegistry, 'headManifest' | 'getManifest'> {
-  return new HttpRegistryClient({ credentials: new StaticCredentialProvider(credentials), ...networkFromEnvironment() });
+/** The registry logins of a run, as createSyncDeps() takes them: the static ones first, then the providers asked after them. */
+export interface RegistryLogins {
+  readonly credentials: ReadonlyMap<string, RegistryCredential>;
+  readonly moreCredentials: readonly CredentialProvider[];
+}
+
+/**
+ * The logins of a run: the `--credentials` file's, then Docker's own config.json's (`$DOCKER_CONFIG`, else
+ * `$HOME/.docker`, of `env`) for the registries the file does not name, its credential helpers run only for the
+ * registries the run asks for. A file that cannot be read is a usage error; Docker's config only ever warns.
+ */
+export async function registryLogins(file: string | undefined, env: DockerEnv, warn: (message: string) => void): Promise<RegistryLogins> {
+  const credentials = await credentialsFile(file);
+  const docker = await loadDockerConfig(env, warn);
+  return { credentials, moreCredentials: docker ? [new DockerConfigCredentialProvider(docker, { helper: credentialHelperRunner(env), warn })] : [] };
+}
+
+/** Reads source registries only, with the run's logins: the HEADs and index GETs of `plan --base`'s cost lookups. */
+export function sourceLookups(logins: RegistryLogins): Pick<ManifestRegistry, 'headManifest' | 'getManifest'> {
+  const credentials = new ChainedCredentialProvider(new StaticCredentialProvider(logins.credentials), ...logins.moreCredentials);
+  return new HttpRegistryClient({ credentials, ...networkFromEnvironment() });
 }
 
 /** The repository's files on disk, for `mirror dependabot` and `mirror renovate`. */

@@ -28,6 +28,8 @@ export interface SyncWiring {
   readonly retry?: RetryPolicy;
   /** Aborted when the run is interrupted: requests in flight stop. A function where each invocation has its own (Lambda). */
   readonly signal?: AbortSignal | (() => AbortSignal | undefined);
+  /** Told each crane command as it starts (`mirror sync --verbose`); it never holds a secret. */
+  readonly onCraneCommand?: (argv: readonly string[]) => void;
 }
 
 /** The only place SDK clients and adapters are constructed. */
@@ -38,7 +40,7 @@ export function createSyncDeps(wiring: SyncWiring): SyncDeps {
   const credentials = new ChainedCredentialProvider(...providers);
   return {
     registry: new HttpRegistryClient({ credentials, ...networkFromEnvironment(), ...(wiring.retry ? { retry: wiring.retry } : {}), ...(wiring.signal ? { signal: wiring.signal } : {}) }),
-    copier: new CraneImageCopier({ crane: wiring.crane, timeoutMs: wiring.copyTimeoutMs }),
+    copier: new CraneImageCopier({ crane: wiring.crane, timeoutMs: wiring.copyTimeoutMs, ...(wiring.onCraneCommand ? { onCommand: wiring.onCraneCommand } : {}) }),
     credentials,
     ...(ecr ? { repositories: ecr.repositories } : {}),
   };

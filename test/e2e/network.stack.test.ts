@@ -117,14 +117,13 @@ describe('mirror sync reaches registries as crane does: proxy, private CA, schem
     expect(new Set(loaded.map(bare)).size).toBe(loaded.length);
   });
 
-  it('fails the image clearly, and exits 1, when the private CA is not trusted', async () => {
+  it('fails once, before any image, and exits 2, when the private CA of the target is not trusted', async () => {
     const image = await sourceImage('untrusted');
     const run = await sync(image.images, `${registry.host}/${image.ns}`, {});
-    expect(run.code, run.stderr).toBe(1);
-    const [result] = (JSON.parse(run.stdout) as Report).results;
-    expect(result).toMatchObject({ status: 'failed' });
-    expect(result?.error).toContain(`https://${registry.host}/v2/${image.targetRepository}/manifests/1`);
-    expect(result?.error).toMatch(/certificate/i);
+    expect(run.code, run.stderr).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain(`cannot reach the target ${registry.host}: HEAD https://${registry.host}/v2/${image.targetRepository}/manifests/1`);
+    expect(run.stderr).toMatch(/certificate/i);
     expect(await registry.manifestDigest(image.targetRepository, '1')).toBeUndefined();
   });
 });

@@ -1,0 +1,147 @@
+// The text `--help` prints after each command's options: examples, exit codes and the environment read.
+
+/** A block of `--help`: its title, then its lines indented. */
+function helpSection(title: string, lines: readonly string[]): string {
+  return [`${title}:`, ...lines.map((line) => `  ${line}`)].join('\n');
+}
+
+const ECR_EXAMPLE = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/mirror';
+
+/** What an ECR target reads from the environment: the AWS SDK's region and credential chain. */
+const AWS_ENVIRONMENT = [
+  "AWS_REGION, AWS_PROFILE         an ECR target's region, where its host does not tell it, and login; the AWS SDK's",
+  '                                other variables too (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, …)',
+];
+
+/** What registry requests read from the environment, mirror's and crane's alike (shared/registry/network.ts). */
+const NETWORK_ENVIRONMENT = [
+  'HTTPS_PROXY, HTTP_PROXY, NO_PROXY (or in lower case)',
+  '                                proxies of the registry requests, crane\'s too, read as Go reads them',
+  'SSL_CERT_FILE, SSL_CERT_DIR     CA certificates trusted besides the system\'s (a private registry, an inspecting proxy)',
+  'NODE_EXTRA_CA_CERTS             more CA certificates for mirror\'s own look-ups (crane reads the two above)',
+];
+
+const COLUMNS_ENVIRONMENT = 'COLUMNS                         width of the table and of the progress line (default: the terminal\'s)';
+
+const ONLY_HELP = [
+  '--only: an image without tag or digest selects every tag of that repository (postgres: docker.io/library/postgres,',
+  'any tag), one with a tag or digest that image alone. An entry that matches no image is a warning on stderr and the',
+  'others go on; when no entry matches any image nothing runs and the exit code is 2, so that a typo never passes for',
+  'a green run. Invalid Dockerfiles anywhere in the tree are still reported.',
+].join('\n');
+
+const MARKDOWN_HELP = [
+  '--format markdown prints the report as markdown; --summary-file appends that markdown to a file (in GitHub Actions',
+  '$GITHUB_STEP_SUMMARY, shown on the run\'s page) once the run is over, whatever its outcome.',
+].join('\n');
+
+export const PROGRAM_HELP = [
+  '',
+  helpSection('Examples', [
+    `mirror plan --images images/ --target ${ECR_EXAMPLE}`,
+    `mirror sync --images images/ --target ${ECR_EXAMPLE} --summary-file "$GITHUB_STEP_SUMMARY"`,
+    'mirror plan --images images/ --base origin/main --format markdown   # a pull request\'s comment',
+    'mirror sync --help                                                   # options, exit codes and environment',
+  ]),
+  '',
+  'Exit codes: 0 all good, 1 an image failed or a file is invalid, 2 usage or setup error, 3 images deferred for a',
+  'source\'s pull budget (run again later), 130 and 143 stopped by SIGINT and SIGTERM. Each command\'s --help tells its own.',
+].join('\n');
+
+export const PLAN_HELP = [
+  '',
+  helpSection('Examples', [
+    `mirror plan --images images/ --target ${ECR_EXAMPLE}`,
+    'mirror plan --images images/ --only postgres --only quay.io/prometheus/node-exporter:v1.8.2',
+    'mirror plan --images images/ --base origin/main --format markdown > comment.md',
+    'mirror plan --images images/ --summary-file "$GITHUB_STEP_SUMMARY"',
+  ]),
+  '',
+  ONLY_HELP,
+  '',
+  MARKDOWN_HELP,
+  '',
+  helpSection('Exit codes', [
+    '0  every Dockerfile is valid (with --base: the change breaks no file and names no image its source lacks)',
+    '1  a Dockerfile is invalid (with --base: the change makes one invalid, or names an image its source does not have)',
+    '2  usage error: a bad option or value, --images not a directory, no --only entry matching any image',
+  ]),
+  '',
+  helpSection('Environment', [
+    'COLUMNS                         width of the table (default: the terminal\'s)',
+    'and with --base, for the cost look-ups (without --base no registry is contacted):',
+    ...NETWORK_ENVIRONMENT,
+  ]),
+].join('\n');
+
+export const SYNC_HELP = [
+  '',
+  helpSection('Examples', [
+    `mirror sync --images images/ --target ${ECR_EXAMPLE}`,
+    'mirror sync --images images/ --target registry.example.com/mirror --credentials creds.json --platform linux/amd64',
+    `mirror sync --images images/ --target ${ECR_EXAMPLE} --only postgres --dry-run --verbose`,
+    `mirror sync --images images/ --target ${ECR_EXAMPLE} --quiet --summary-file "$GITHUB_STEP_SUMMARY"`,
+  ]),
+  '',
+  ONLY_HELP,
+  '',
+  MARKDOWN_HELP,
+  '',
+  'Logins: an ECR target\'s from the AWS SDK; the others from --credentials, and Docker\'s config.json ($DOCKER_CONFIG',
+  'or ~/.docker) logins are used. crane gets them in a private Docker config removed when it ends, never on its',
+  'command line: --verbose shows the commands as they are run, and shows no login.',
+  '',
+  helpSection('Exit codes', [
+    '0    every image is in the target: copied, or there already',
+    '1    an image failed or was interrupted, or a Dockerfile is invalid (every other image is still mirrored)',
+    '2    usage or setup error, before any image is copied: a bad option or value, no --only entry matching any image,',
+    '     --kms-key on a target that is not ECR, no crane, a registry refusing the login',
+    '3    nothing failed, but images were deferred to keep a source\'s pull budget: run again later',
+    '130  stopped by SIGINT (Ctrl-C); 143 by SIGTERM (a cancelled CI job, `timeout`): the report says what was done',
+  ]),
+  '',
+  helpSection('Environment', [
+    'CRANE                           the crane binary, where --crane is not given',
+    ...AWS_ENVIRONMENT,
+    'AWS_DEFAULT_REGION              the region where AWS_REGION is not set',
+    ...NETWORK_ENVIRONMENT,
+    'DOCKER_CONFIG                   Docker\'s config.json ($DOCKER_CONFIG or ~/.docker) logins are used',
+    COLUMNS_ENVIRONMENT,
+  ]),
+].join('\n');
+
+/** The help of `mirror dependabot` and `mirror renovate`, whose options bots.ts defines. */
+export function botHelp(name: string): string {
+  return [
+    '',
+    helpSection('Examples', [`mirror ${name} --images images/ --dry-run`, `mirror ${name} --images images/ --check   # in CI: fails while the file lags behind the tree`]),
+    '',
+    helpSection('Exit codes', [
+      '0  the file was written or is up to date (--dry-run: what would change is printed)',
+      '1  --check: the file is out of date; or the bot would refuse the file as it would be (nothing written)',
+      '2  usage error: a bad option, --images not a directory or outside the repository, a file that cannot be read',
+    ]),
+    '',
+    helpSection('Environment', ['none of mirror\'s own; git, which finds the repository root, reads its usual variables']),
+  ].join('\n');
+}
+
+/** `mirror orphans --help`'s text after the options. */
+export const ORPHANS_HELP = [
+  '',
+  'Give the same --images, --name-template and --allow-registry as the sync: the repositories it would mirror into',
+  'are the ones kept. A repository whose source directory (<registry>/<repository>/) holds an invalid Dockerfile is',
+  'not called orphaned while the file is broken. A managed repository is this configuration\'s only when its name is',
+  'the one --target and --name-template give the source its `source` tag names; the others under the prefix (another',
+  'deployment\'s) are counted and left out. Two deployments with the same prefix and name template cannot be told',
+  'apart: give each its own prefix.',
+  '',
+  'Exit codes: 0 no orphans, 1 orphans found, 2 usage or setup error (a target that is not ECR, ECR refusing).',
+  '',
+  'Example:',
+  '  mirror orphans --images images/ --target 123456789012.dkr.ecr.eu-west-1.amazonaws.com/mirror',
+  '  aws ecr delete-repository --repository-name mirror/docker.io/library/old --force   # once nothing pulls it',
+  '  mirror orphans --images images/ --target 123456789012.dkr.ecr.eu-west-1.amazonaws.com/mirror --summary-file "$GITHUB_STEP_SUMMARY"',
+  '',
+  helpSection('Environment', AWS_ENVIRONMENT),
+].join('\n');

@@ -1,0 +1,83 @@
+import { execFile } from 'node:child_process';
+import { InterruptedError } from '../errors.ts';
+import { parseEcrRegistry, type TargetBase } from '../image-ref/target.ts';
+import type { SyncDeps } from '../sync/mirror-image.ts';
+import type { PreflightChecks } from '../sync/preflight.ts';
+import { AWS_CLIENT_SETTINGS } from './aws-clients.ts';
+import { isEcrTarget } from './ecr.ts';
+
+// The preflight of `mirror sync` (shared/sync/preflight.ts) over the sync's own adapters: what it fetches (the ECR token,
+// the target's login) is what the sync then finds cached.
+
+/** What the checks need besides the sync's adapters: the same values createSyncDeps() was given. */
+export interface PreflightWiring {
+  readonly target: TargetBase;
+  /** Treat the target as ECR even when its host does not say so. */
+  readonly ecr: boolean;
+  readonly crane: string;
+  /** The region from the environment (AWS_REGION, AWS_DEFAULT_REGION), where the target host does not tell it. */
+  readonly region?: string;
+  /** Aborted when the run is interrupted: `crane version` is stopped. */
+  readonly signal?: AbortSignal;
+}
+
+/** `crane version` answers at once; one that hangs this long will not copy anything either. */
+const CRANE_VERSION_TIMEOUT_MS = 30_000;
+
+/** The preflight's checks, run through `deps`, the adapters the sync itself uses. */
+export function preflightChecks(wiring: PreflightWiring, deps: SyncDeps): PreflightChecks {
+  const host = wiring.target.registry;
+  const ecr = isEcrTarget(wiring)
+    ? {
+        region: () => ecrRegion(wiring),
+        // The sync's own provider: the token is cached there for the run, not fetched again by the first image.
+        login: async () => {
+          await deps.credentials.credentialsFor(host);
+        },
+      }
+    : undefined;
+  return {
+    runCrane: () => runCraneVersion(wiring.crane, wiring.signal),
+    ...(ecr ? { ecr } : {}),
+    reachTarget: async (ref) => {
+      await deps.registry.headManifest(ref);
+    },
+  };
+}
+
+/**
+ * Runs `crane version` as the copier runs crane: the command as given (a path, or a name looked up on PATH), an
+ * argument array, only PATH passed on. Rejects with the spawn error itself (its `code` ENOENT or EACCES) when crane
+ * cannot be started at all.
+ */
+function runCraneVersion(crane: string, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const env = process.env.PATH === undefined ? {} : { PATH: process.env.PATH };
+    execFile(crane, ['version'], { env, timeout: CRANE_VERSION_TIMEOUT_MS, ...(signal ? { signal } : {}) }, (error, _stdout, stderr) => {
+      if (error === null) return resolve();
+      if (signal?.aborted) return reject(new InterruptedError('crane version: interrupted', { cause: error }));
+      if (typeof error.code === 'string') return reject(error);
+      const how = error.killed ? `did not end within ${CRANE_VERSION_TIMEOUT_MS / 1000} s` : `exited with code ${error.code ?? error.signal}`;
+      const said = stderr.trim().split('\n').at(-1)?.trim();
+      reject(new Error(`"crane version" ${how}${said ? `: ${said}` : ''}`));
+    });
+  });
+}
+
+/** The region the ECR client will use: the target host's, the environment's, else the SDK's own (AWS_REGION, the profile's); undefined when none. */
+async function ecrRegion(wiring: PreflightWiring): Promise<string | undefined> {
+  const region = parseEcrRegistry(wiring.target.registry)?.region ?? wiring.region;
+  if (region !== undefined) return region;
+  // Already loading for the ECR adapters: this import costs nothing more. CommonJS, its exports under `default` in a bundle.
+  const sdk = await import('@aws-sdk/client-ecr');
+  const { ECRClient } = (sdk as unknown as { default?: typeof sdk }).default ?? sdk;
+  const client = new ECRClient({ ...AWS_CLIENT_SETTINGS });
+  try {
+    return (await client.config.region()) || undefined;
+  } catch {
+    // "Region is missing": the SDK found none in the environment or the profile.
+    return undefined;
+  } finally {
+    client.destroy();
+  }
+}

@@ -5,7 +5,7 @@
 #
 #   scripts/setup.sh [--no-npm]
 #
-#   apt packages   docker-registry apache2-utils golang-go skopeo curl jq ca-certificates openssl
+#   apt packages   docker-registry apache2-utils golang-go skopeo curl jq ca-certificates openssl shellcheck
 #   crane          built offline from Debian's go-containerregistry source into
 #                  ${CRANE:-/usr/local/bin/crane} (skipped when it already works)
 #   moto_server    checked: starts and answers on a free loopback port
@@ -29,7 +29,7 @@ CRANE=${CRANE:-/usr/local/bin/crane}
 MOTO_VERSION=5.2.1
 CFN_LINT_VERSION=1.51.0
 NODE_MIN_MAJOR=20
-APT_PACKAGES=(docker-registry apache2-utils golang-go skopeo curl jq ca-certificates openssl)
+APT_PACKAGES=(docker-registry apache2-utils golang-go skopeo curl jq ca-certificates openssl shellcheck)
 
 usage() {
   awk 'NR > 2 && /^#/ { sub(/^# ?/, ""); print; next } NR > 2 { exit }' "${BASH_SOURCE[0]}"

@@ -170,9 +170,10 @@ export function credentialHelperRunner(env: DockerEnv): CredentialHelper {
     if (command === undefined) return { kind: 'not-installed' };
     const run = await runHelper(command, serverUrl, env);
     if (run.code !== 0) {
-      const said = `${run.stdout}\n${run.stderr}`.trim();
-      if (NOT_FOUND.test(said)) return { kind: 'none' };
-      const last = said.split('\n').at(-1)?.trim();
+      // The protocol's own errors ("credentials not found in native keychain") come on stdout.
+      if (NOT_FOUND.test(`${run.stdout}\n${run.stderr}`)) return { kind: 'none' };
+      // Only stderr is quoted: a helper that printed its JSON answer and then failed would put the secret in the warning.
+      const last = run.stderr.trim().split('\n').at(-1)?.trim();
       throw new Error(`"${program} get" ${run.code === null ? `did not answer within ${HELPER_TIMEOUT_MS / 1000} s` : `exited with code ${run.code}`}${last ? `: ${safeText(last, 200)}` : ''}`);
     }
     return helperAnswer(run.stdout, program);

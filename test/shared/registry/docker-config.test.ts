@@ -116,6 +116,8 @@ describe('DockerConfigCredentialProvider with real credential helpers on PATH', 
       test: helper('test', { 'https://index.docker.io/v1/': ['hub-user', 'hub-secret-1'], 'ghcr.io': ['gh-user', 'gh-secret-2'] }, ['broken.example.com']),
       store: helper('store', { 'quay.io': ['quay-user', 'quay-secret-3'], 'both.example.com': ['store-user', 'store-secret-4'] }),
       token: '#!/bin/sh\ncat >/dev/null\nprintf \'{"ServerURL":"x","Username":"<token>","Secret":"refresh-secret-5"}\'\n',
+      // Answers, then fails: its stdout holds a login, which no warning may quote.
+      leaky: '#!/bin/sh\ncat >/dev/null\nprintf \'{"ServerURL":"x","Username":"u","Secret":"leaked-secret-6"}\\n\'\nexit 1\n',
     };
     for (const [name, script] of Object.entries(helpers)) {
       await writeFile(join(bin, `docker-credential-${name}`), script);
@@ -165,14 +167,17 @@ describe('DockerConfigCredentialProvider with real credential helpers on PATH', 
 
   it('goes on without the login when a helper fails, with a warning naming the registry and the helper', async () => {
     const warnings: string[] = [];
-    const provider = providerOf({ credHelpers: new Map([['broken.example.com', 'test'], ['tokens.example.com', 'token']]) }, warnings);
+    const provider = providerOf({ credHelpers: new Map([['broken.example.com', 'test'], ['tokens.example.com', 'token'], ['leaky.example.com', 'leaky']]) }, warnings);
     expect(await provider.credentialsFor('broken.example.com')).toBeUndefined();
     expect(await provider.credentialsFor('tokens.example.com')).toBeUndefined();
+    expect(await provider.credentialsFor('leaky.example.com')).toBeUndefined();
     expect(warnings).toEqual([
       'the login for broken.example.com from Docker\'s credential helper docker-credential-test failed: "docker-credential-test get" exited with code 3: error: the keychain is locked: going on without it',
       'the login for tokens.example.com from Docker\'s credential helper docker-credential-token failed: "docker-credential-token get" answered with an identity token, which only Docker itself can use: going on without it',
+      'the login for leaky.example.com from Docker\'s credential helper docker-credential-leaky failed: "docker-credential-leaky get" exited with code 1: going on without it',
     ]);
     expect(warnings.join('\n')).not.toContain('refresh-secret-5');
+    expect(warnings.join('\n')).not.toContain('leaked-secret-6');
   });
 
   it('runs no helper that is not on PATH, says so once, and uses what the file stores', async () => {

@@ -248,12 +248,11 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   };
   /** Prints a plan's or a sync's report in the format asked for, sets the exit code, and appends it to --summary-file. */
   const emit = async (report: Report, kind: ReportKind, format: Format, summaryFile: string | undefined) => {
-    const markdownKind = kind === 'plan' ? 'plan' : 'sync';
     if (format === 'json') io.stdout(`${JSON.stringify(report, null, 2)}\n`);
-    else if (format === 'markdown') io.stdout(renderReportMarkdown(report, markdownKind));
+    else if (format === 'markdown') io.stdout(renderReportMarkdown(report, kind));
     else io.stdout(`${renderReport(report, kind, { columns: outputWidth(io.env, io.stdoutIsTTY, io.columns) })}\n`);
     setExit(reportFailed(report) ? EXIT_FAILED : reportDeferred(report) ? EXIT_DEFERRED : EXIT_OK);
-    await summarise(summaryFile, () => renderReportMarkdown(report, markdownKind));
+    await summarise(summaryFile, () => renderReportMarkdown(report, kind));
   };
   const program = new Command('mirror')
     .description('Mirror the images named by a tree of Dockerfiles into a private registry (ECR or any OCI registry).')

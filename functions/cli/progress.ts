@@ -1,11 +1,8 @@
 import type { MirrorResult } from '../../shared/ports.ts';
-import { cutMiddle, shortDigest, type StatusTally, tallyWords } from './render.ts';
+import { cutMiddle, MIN_NAME_WIDTH, shortDigest, type StatusTally, tallyWords } from './render.ts';
 
 /** Back to the start of the line and erase it: the live line is drawn again in place. */
 const CLEAR_LINE = '\r\x1b[2K';
-
-/** The live line shows no image name shorter than this: the counts matter more. */
-const MIN_NAME_WIDTH = 8;
 
 /** Where progress goes and how. */
 export interface ProgressOptions {

@@ -3,6 +3,7 @@ import type { DiffBudget, DiffEntry, DiffReport, RemovedEntry } from '../../shar
 import { describePinDrift } from '../../shared/plan/pin-drift.ts';
 import type { FileIssue } from '../../shared/ports.ts';
 import { describeLimit } from '../../shared/sync/pull-budget.ts';
+import { code, escapeHtml, escapeText, limitRows } from './markdown.ts';
 import { fileIssueLines, shortDigest } from './render.ts';
 
 /** The first line of the markdown: a workflow finds its earlier comment by it and edits that one. */
@@ -32,17 +33,17 @@ export function renderDiffMarkdown(report: DiffReport): string {
   const targetCell = (e: DiffEntry) => (targets ? ` ${e.target === null ? '–' : code(e.target)} |` : '');
   if (report.added.length > 0) {
     lines.push('', `#### Added (${report.added.length})`, '', `| image |${targetHead} digest | platforms | pulls | files |`, `| --- |${targetRule} --- | --- | ---: | --- |`);
-    lines.push(...limitRows(report.added, (e) => `| ${code(e.source)} |${targetCell(e)} ${digestCell(e.digest)} | ${platformsCell(e, report)} | ${numberCell(e.pulls)} | ${e.files.map(code).join('<br>')} |`));
+    lines.push(...limitRows(report.added, MAX_ROWS, (e) => `| ${code(e.source)} |${targetCell(e)} ${digestCell(e.digest)} | ${platformsCell(e, report)} | ${numberCell(e.pulls)} | ${e.files.map(code).join('<br>')} |`));
   }
   if (report.changed.length > 0) {
     lines.push('', `#### Changed (${report.changed.length})`, '', `| image | was |${targetHead} digest | platforms | pulls | files |`, `| --- | --- |${targetRule} --- | --- | ---: | --- |`);
     lines.push(
-      ...limitRows(report.changed, (e) => `| ${code(e.source)} | ${code(e.previous ?? '')} |${targetCell(e)} ${digestCell(e.digest)} | ${platformsCell(e, report)} | ${numberCell(e.pulls)} | ${e.files.map(code).join('<br>')} |`),
+      ...limitRows(report.changed, MAX_ROWS, (e) => `| ${code(e.source)} | ${code(e.previous ?? '')} |${targetCell(e)} ${digestCell(e.digest)} | ${platformsCell(e, report)} | ${numberCell(e.pulls)} | ${e.files.map(code).join('<br>')} |`),
     );
   }
   if (report.removed.length > 0) {
     lines.push('', `#### Removed (${report.removed.length})`, '', '| image | | files |', '| --- | --- | --- |');
-    lines.push(...limitRows(report.removed, (e) => `| ${code(e.source)} | ${removedNote(e)} | ${e.files.map(code).join('<br>')} |`));
+    lines.push(...limitRows(report.removed, MAX_ROWS, (e) => `| ${code(e.source)} | ${removedNote(e)} | ${e.files.map(code).join('<br>')} |`));
   }
   const drifted = [...report.added, ...report.changed].filter((e) => e.pinDrift !== null);
   if (drifted.length > 0) {
@@ -74,7 +75,7 @@ export function renderDiffMarkdown(report: DiffReport): string {
 
 /** A table of file issues, after the blank line a table needs below a `<summary>`. */
 function issueTable(issues: readonly FileIssue[], what: 'error' | 'warning'): string[] {
-  return ['', `| file | ${what} |`, '| --- | --- |', ...limitRows(issues, (issue) => `| ${code(issue.file)} | ${escapeText(issue.message)} |`)];
+  return ['', `| file | ${what} |`, '| --- | --- |', ...limitRows(issues, MAX_ROWS, (issue) => `| ${code(issue.file)} | ${escapeText(issue.message)} |`)];
 }
 
 /** The plan diff for a terminal. */
@@ -184,42 +185,4 @@ function plural(count: number, noun: string): string {
 
 function numberCell(value: number | null): string {
   return value === null ? '–' : String(value);
-}
-
-function limitRows<T>(items: readonly T[], row: (item: T) => string): string[] {
-  const rows = items.slice(0, MAX_ROWS).map(row);
-  if (items.length > MAX_ROWS) rows.push(`| … and ${items.length - MAX_ROWS} more (see \`--format json\`) |`);
-  return rows;
-}
-
-// A code span that survives a table cell: GitHub needs "|" escaped even inside code.
-export function code(text: string): string {
-  // A fence longer than any run of backticks inside, so that none of them can end the span early.
-  const longest = Math.max(0, ...(text.match(/`+/g) ?? []).map((run) => run.length));
-  const fence = '`'.repeat(longest + 1);
-  const pad = longest > 0 ? ' ' : '';
-  return `${fence}${pad}${text.replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ')}${pad}${fence}`;
-}
-
-// Text inside an HTML element or attribute of the comment: no markup, no @mentions, no line breaks, no "|" ending a cell.
-function escapeHtml(text: string): string {
-  return text
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/\|/g, '&#124;')
-    .replace(/@/g, '@\u200b')
-    .replace(/[\r\n]+/g, ' ');
-}
-
-// Text from Dockerfiles reaches the comment: no HTML, no markdown, no @mentions, no line breaks.
-export function escapeText(text: string): string {
-  return text
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/([\\`*_[\]|#~!])/g, '\\$1')
-    .replace(/@/g, '@\u200b')
-    .replace(/[\r\n]+/g, ' ');
 }

@@ -4,7 +4,8 @@ import type { Report } from '../../shared/plan/report.ts';
 import type { FileIssue, ManagedRepository, MirrorResult } from '../../shared/ports.ts';
 import { safeMessage } from '../../shared/safe-text.ts';
 import type { OrphanReport } from '../../shared/sync/orphans.ts';
-import { code, escapeText } from './render-diff.ts';
+import { code, escapeText, limitRows } from './markdown.ts';
+import { type ReportKind, shortDigest, summaryLine } from './render.ts';
 import { NO_PREFIX_WARNING } from './render-orphans.ts';
 
 /**
@@ -18,12 +19,9 @@ const MAX_ROWS = 1000;
  * counts, a table of the images, then the failed, deferred and invalid ones, the notices and the warnings. Everything
  * that came from outside (file names, references, registries' errors) is escaped: it cannot add markup or mentions.
  */
-export function renderReportMarkdown(report: Report, kind: 'plan' | 'sync'): string {
-  const lines = [`### Mirror ${kind}${report.summary.wouldCopy + report.summary.wouldSkip > 0 ? ' (dry run)' : ''}`, '', countsLine(report, kind)];
-  if (report.results.length > 0) {
-    lines.push('', '| status | source | target | digest | file |', '| --- | --- | --- | --- | --- |');
-    lines.push(...limitRows(report.results, imageRow, (more) => `| … and ${more} more (see \`--format json\`) | | | | |`));
-  }
+export function renderReportMarkdown(report: Report, kind: ReportKind): string {
+  const lines = [`### Mirror ${kind === 'dry-run' ? 'sync (dry run)' : kind}`, '', `${summaryLine(report, kind)}.`];
+  if (report.results.length > 0) lines.push('', ...imageTable(report.results));
   lines.push(...imageBlock('Failed or interrupted images', report.results.filter((r) => r.error !== null && r.status !== 'deferred')));
   lines.push(...imageBlock('Deferred images (the next run copies them; nothing failed)', report.results.filter((r) => r.status === 'deferred')));
   lines.push(...issueBlock('Invalid files (nothing mirrored from them)', report.errors, 'error'));
@@ -52,36 +50,31 @@ export function renderOrphansMarkdown(report: OrphanReport, target: TargetBase):
   return `${lines.join('\n')}\n`;
 }
 
-/** `**7** images planned: 3 copied, 1 skipped, **1 failed**; no invalid file`, figures that need a look in bold. */
-function countsLine(report: Report, kind: 'plan' | 'sync'): string {
-  const s = report.summary;
-  const bold = (count: number, text: string) => (count > 0 ? `**${count} ${text}**` : `${count} ${text}`);
-  const parts =
-    kind === 'plan'
-      ? []
-      : s.wouldCopy + s.wouldSkip > 0
-        ? [`${s.wouldCopy} would copy`, `${s.wouldSkip} would skip`]
-        : [`${s.copied} copied`, `${s.skipped} skipped`, bold(s.failed, 'failed'), ...(s.deferred > 0 ? [`${s.deferred} deferred`] : []), ...(s.interrupted > 0 ? [bold(s.interrupted, 'interrupted')] : [])];
-  const invalid = bold(s.invalid, `invalid file${s.invalid === 1 ? '' : 's'}`);
-  return `**${s.planned}** image${s.planned === 1 ? '' : 's'} planned${parts.length > 0 ? `: ${parts.join(', ')}` : ''}; ${invalid}.`;
-}
-
-function imageRow(r: MirrorResult): string {
-  const status = r.status === 'failed' || r.status === 'interrupted' ? `**${r.status}**` : r.status;
-  return `| ${status} | ${code(r.source)} | ${r.target === null ? '–' : code(r.target)} | ${r.digest === null ? '–' : code(shortDigest(r.digest))} | ${r.files.map(code).join('<br>')} |`;
+/** The images, one row each; a column no image has a value in (the target of a plain plan) is left out, as in the text table. */
+function imageTable(results: readonly MirrorResult[]): string[] {
+  const target = results.some((r) => r.target !== null);
+  const digest = results.some((r) => r.digest !== null);
+  const header = ['status', 'source', ...(target ? ['target'] : []), ...(digest ? ['digest'] : []), 'file'];
+  const row = (r: MirrorResult) => {
+    const status = r.status === 'failed' || r.status === 'interrupted' ? `**${r.status}**` : r.status;
+    const cells = [status, code(r.source), ...(target ? [r.target === null ? '–' : code(r.target)] : []), ...(digest ? [r.digest === null ? '–' : code(shortDigest(r.digest))] : []), r.files.map(code).join('<br>')];
+    return `| ${cells.join(' | ')} |`;
+  };
+  const more = (count: number) => `| … and ${count} more (see \`--format json\`) |${' |'.repeat(header.length - 1)}`;
+  return [`| ${header.join(' | ')} |`, `|${' --- |'.repeat(header.length)}`, ...limitRows(results, MAX_ROWS, row, more)];
 }
 
 /** Failed or deferred images, each with its files and its error. */
 function imageBlock(title: string, results: readonly MirrorResult[]): string[] {
   if (results.length === 0) return [];
   const item = (r: MirrorResult) => `- ${code(r.source)} (${r.files.map(code).join(', ')}): ${escapeText(r.error ?? '')}`;
-  return ['', `#### ${title}: ${results.length}`, '', ...limitRows(results, item, listMore)];
+  return ['', `#### ${title}: ${results.length}`, '', ...limitRows(results, MAX_ROWS, item, listMore)];
 }
 
 function issueBlock(title: string, issues: readonly FileIssue[], what: string): string[] {
   if (issues.length === 0) return [];
   const row = (issue: FileIssue) => `| ${code(issue.file)} | ${escapeText(issue.message)} |`;
-  return ['', `#### ${title}: ${issues.length}`, '', `| file | ${what} |`, '| --- | --- |', ...limitRows(issues, row, (more) => `| … and ${more} more | |`)];
+  return ['', `#### ${title}: ${issues.length}`, '', `| file | ${what} |`, '| --- | --- |', ...limitRows(issues, MAX_ROWS, row, (more) => `| … and ${more} more | |`)];
 }
 
 /**
@@ -91,7 +84,7 @@ function issueBlock(title: string, issues: readonly FileIssue[], what: string): 
 function noticeBlock(results: readonly MirrorResult[]): string[] {
   const items = results.flatMap((r) => noticesOf(r).map((notice) => `- ${code(r.source)}: ${escapeText(notice)}`));
   if (items.length === 0) return [];
-  return ['', `#### Notices: ${items.length}`, '', ...limitRows(items, (item) => item, listMore)];
+  return ['', `#### Notices: ${items.length}`, '', ...limitRows(items, MAX_ROWS, (item) => item, listMore)];
 }
 
 function noticesOf(r: MirrorResult): string[] {
@@ -105,19 +98,9 @@ function noticesOf(r: MirrorResult): string[] {
 
 function repositoryTable(repositories: readonly ManagedRepository[]): string[] {
   const row = (r: ManagedRepository) => `| ${code(r.name)} | ${r.source === undefined ? '–' : code(safeMessage(r.source))} |`;
-  return ['| repository | source |', '| --- | --- |', ...limitRows(repositories, row, (more) => `| … and ${more} more (see \`--format json\`) | |`)];
+  return ['| repository | source |', '| --- | --- |', ...limitRows(repositories, MAX_ROWS, row, (more) => `| … and ${more} more (see \`--format json\`) | |`)];
 }
 
 function listMore(more: number): string {
   return `- … and ${more} more (see \`--format json\`)`;
-}
-
-function limitRows<T>(items: readonly T[], row: (item: T) => string, more: (count: number) => string): string[] {
-  const rows = items.slice(0, MAX_ROWS).map(row);
-  if (items.length > MAX_ROWS) rows.push(more(items.length - MAX_ROWS));
-  return rows;
-}
-
-function shortDigest(digest: string): string {
-  return digest.length > 19 ? `${digest.slice(0, 19)}…` : digest;
 }

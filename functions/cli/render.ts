@@ -19,7 +19,7 @@ const MAX_COLUMNS = 10_000;
 const GAP = '  ';
 
 /** A name is never cut shorter than this, however narrow the terminal: below it, a line that wraps beats a name that says nothing. */
-const MIN_NAME_WIDTH = 8;
+export const MIN_NAME_WIDTH = 8;
 
 /**
  * The width output must fit: `COLUMNS` when it is a whole number, else the terminal's when the stream is one. None for
@@ -131,7 +131,7 @@ export function tallyWords(tally: StatusTally, kind: 'sync' | 'dry-run'): string
 }
 
 /** `5 images planned: 3 copied, 1 skipped, 1 failed; 1 invalid file`; a plain plan has no outcomes to count. */
-function summaryLine(report: Report, kind: ReportKind): string {
+export function summaryLine(report: Report, kind: ReportKind): string {
   const s = report.summary;
   const outcomes = kind === 'plan' ? '' : `: ${tallyWords(s, kind)}`;
   const notMirrored = s.notMirrored ? `; ${s.notMirrored} file${s.notMirrored === 1 ? '' : 's'} not mirrored (registry not allowed)` : '';

@@ -194,8 +194,8 @@ describe('--format markdown and --summary-file', () => {
   it('prints a plain plan as markdown', async () => {
     const run = await runCli(['plan', '--images', images, '--target', ECR, '--format', 'markdown']);
     expect(run.code).toBe(1);
-    expect(run.stdout).toMatch(/^### Mirror plan\n\n\*\*1\*\* image planned; \*\*1 invalid file\*\*\.\n/);
-    expect(run.stdout).toContain(`| planned | \`docker.io/library/redis:7\` | \`${ECR}/docker.io/library/redis:7\` | – | \`docker.io/library/redis/Dockerfile\` |`);
+    expect(run.stdout).toMatch(/^### Mirror plan\n\n1 image planned; 1 invalid file\.\n/);
+    expect(run.stdout).toContain(`| planned | \`docker.io/library/redis:7\` | \`${ECR}/docker.io/library/redis:7\` | \`docker.io/library/redis/Dockerfile\` |`);
     expect(run.stdout).toContain('| `docker.io/library/broken/Dockerfile` | line 1: ARG TAG is not declared before the first FROM |');
   });
 

@@ -61,6 +61,11 @@ export const PLAN_HELP = [
   '',
   MARKDOWN_HELP,
   '',
+  'With --base, the cost look-ups also ask, with one free HEAD, whether the tag of each added or changed digest pin',
+  '(postgres:14@sha256:…) still names the pinned image, and warn when upstream has moved on; --no-cost and a plain',
+  'plan ask no registry, so they cannot tell. Problems already on the base fail nothing: only what the change',
+  'introduces does.',
+  '',
   helpSection('Exit codes', [
     '0  every Dockerfile is valid (with --base: the change breaks no file and names no image its source lacks)',
     '1  a Dockerfile is invalid (with --base: the change makes one invalid, or names an image its source does not have)',
@@ -71,6 +76,7 @@ export const PLAN_HELP = [
     'COLUMNS                         width of the table (default: the terminal\'s)',
     'and with --base, for the cost look-ups (without --base no registry is contacted):',
     ...NETWORK_ENVIRONMENT,
+    'DOCKER_CONFIG                   Docker\'s config.json ($DOCKER_CONFIG or ~/.docker) logins are used beside --credentials',
   ]),
 ].join('\n');
 

@@ -167,7 +167,7 @@ function onlyOption() {
  * about; when no entry matches any image, nothing would run, and a typo must not pass for a green run: a usage error.
  * The tree's invalid files stay in the plan: they are reported whatever is selected.
  */
-function selectOnly(plan: Plan, only: readonly string[], warn: (text: string) => void): Plan {
+function planOfOnly(plan: Plan, only: readonly string[], warn: (text: string) => void): Plan {
   if (only.length === 0) return plan;
   const { jobs, unmatched } = selectJobs(plan.jobs, only);
   if (jobs.length === 0) {
@@ -280,7 +280,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       const target = options.target === undefined ? undefined : parseTargetBase(options.target);
       await checkSummaryFile(options.summaryFile);
       if (options.base === undefined) {
-        const plan = selectOnly(await loadPlan(options, target), options.only, (message) => io.stderr(warning(message)));
+        const plan = planOfOnly(await loadPlan(options, target), options.only, (message) => io.stderr(warning(message)));
         await emit(planReport(plan), 'plan', format, options.summaryFile);
         return;
       }
@@ -329,7 +329,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
         throw new UsageError(`--kms-key applies to ECR only, and "${safeText(options.target)}" is not an ECR registry (*.dkr.ecr.<region>.amazonaws.com): other registries encrypt as they are set up; give --ecr for ECR under another name`);
       }
       await checkSummaryFile(options.summaryFile);
-      const plan = selectOnly(await loadPlan(options, target), options.only, (message) => io.stderr(warning(message)));
+      const plan = planOfOnly(await loadPlan(options, target), options.only, (message) => io.stderr(warning(message)));
       // Ctrl-C, a cancelled CI job, `timeout`: start nothing more, stop crane, remove its credentials, report what was done.
       const stop = new AbortController();
       const progress = createProgress({ write: io.stderr, isTTY: io.stderrIsTTY === true, columns: outputWidth(io.env, io.stderrIsTTY, io.columns), kind: options.dryRun ? 'dry-run' : 'sync' });

@@ -11,14 +11,9 @@
 # Step output: cli, the path of dist/mirror.mjs.
 set -euo pipefail
 
-fail() {
-  local text="$*"
-  text=${text//'%'/'%25'}
-  text=${text//$'\r'/'%0D'}
-  text=${text//$'\n'/'%0A'}
-  printf '::error title=image-mirror: building the CLI::%s\n' "$text"
-  exit 1
-}
+# shellcheck source=action/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+FAIL_TITLE='image-mirror: building the CLI'
 
 dir=${ACTION_PATH:?ACTION_PATH is not set}
 cli="$dir/dist/mirror.mjs"

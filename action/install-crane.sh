@@ -28,15 +28,9 @@ pinned_sha256() {
 }
 DEFAULT_RELEASES_URL=https://github.com/google/go-containerregistry/releases/download
 
-# An error annotation on the run, then exit 1. The text is escaped as workflow commands require.
-fail() {
-  local text="$*"
-  text=${text//'%'/'%25'}
-  text=${text//$'\r'/'%0D'}
-  text=${text//$'\n'/'%0A'}
-  printf '::error title=image-mirror: installing crane::%s\n' "$text"
-  exit 1
-}
+# shellcheck source=action/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+FAIL_TITLE='image-mirror: installing crane'
 
 # The release's name for the runner's platform, e.g. Linux_x86_64.
 platform() {

@@ -6,10 +6,11 @@
 #   MIRROR_COMMAND           plan, sync or orphans: run with --json and --summary-file for the outputs. Another mirror
 #                            command (dependabot --check, …) gets only --images and MIRROR_ARGS, and no report outputs
 #   MIRROR_IMAGES            the images tree
-#   MIRROR_TARGET            --target, when not empty
+#   MIRROR_TARGET            --target, when not empty (plan, sync, orphans; a usage error for another command)
 #   MIRROR_BASE              plan: --base, when not empty
 #   MIRROR_CREDENTIALS       JSON text of registry logins, for --credentials (plan with a base, sync): written to a
-#                            file only this user can read, removed when the step ends
+#                            file only this user can read, removed when the step ends; unset once written, so that
+#                            neither node nor what it starts (git, crane, credential helpers) inherits it
 #   MIRROR_ECR               true: --ecr (sync, orphans)
 #   MIRROR_CRANE             sync: --crane, when not empty
 #   MIRROR_ARGS              more options, split on whitespace: no quoting, nothing expanded
@@ -20,18 +21,12 @@
 # markdown-file. The step exits with mirror's exit code.
 set -euo pipefail
 
-# Text made safe for a workflow command's message, as the runner decodes it.
-escape() {
-  local text="$*"
-  text=${text//'%'/'%25'}
-  text=${text//$'\r'/'%0D'}
-  text=${text//$'\n'/'%0A'}
-  printf '%s' "$text"
-}
+# shellcheck source=action/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# A usage error of the action's inputs, exit 2 as mirror's own usage errors.
+# A usage error of the action's inputs, exit 2 as mirror's own usage errors; exit-code is the only output set.
 usage_error() {
-  printf '::error title=image-mirror::%s\n' "$(escape "$*")"
+  annotate error image-mirror "$@"
   echo "exit-code=2" >>"$GITHUB_OUTPUT"
   exit 2
 }
@@ -45,9 +40,7 @@ random_hex() {
 put_multiline() {
   local name=$1 file=$2 delimiter
   delimiter="image_mirror_$(random_hex)"
-  if grep -qF "$delimiter" "$file"; then
-    usage_error "the $name report holds the delimiter picked at random for it; run again"
-  fi
+  while grep -qF "$delimiter" "$file"; do delimiter="image_mirror_$(random_hex)"; done
   printf '%s<<%s\n' "$name" "$delimiter"
   cat "$file"
   # The delimiter must stand on a line of its own.
@@ -75,11 +68,16 @@ fail_on_deferred=${MIRROR_FAIL_ON_DEFERRED:-true}
 [[ "$ecr" == true || "$ecr" == false ]] || usage_error "ecr must be true or false, got \"$ecr\""
 [[ "$fail_on_deferred" == true || "$fail_on_deferred" == false ]] || usage_error "fail-on-deferred must be true or false, got \"$fail_on_deferred\""
 
+# plan, sync and orphans: the commands with a report, and the only ones taking --target.
 report=false
 case "$command" in plan | sync | orphans) report=true ;; esac
 
 args=("$command" --images "${MIRROR_IMAGES:-images}")
-[[ -z "${MIRROR_TARGET:-}" ]] || args+=(--target "$MIRROR_TARGET")
+if [[ -n "${MIRROR_TARGET:-}" ]]; then
+  # dependabot and renovate write bot configuration: no registry, no target.
+  [[ "$report" == true ]] || usage_error "target applies to plan, sync and orphans only, not to $command: leave it empty"
+  args+=(--target "$MIRROR_TARGET")
+fi
 if [[ -n "${MIRROR_BASE:-}" ]]; then
   [[ "$command" == plan ]] || usage_error "base applies to plan only, not to $command"
   args+=(--base "$MIRROR_BASE")
@@ -101,9 +99,11 @@ if [[ -n "${MIRROR_CREDENTIALS:-}" ]]; then
   else
     reason="mirror $command takes none"
     [[ "$command" != plan ]] || reason="a plan without a base contacts no registry"
-    echo "::notice title=image-mirror::credentials not passed: $reason"
+    annotate notice image-mirror "credentials not passed: $reason"
   fi
 fi
+# The logins are in the file now (or not needed): nothing started from here inherits them.
+unset MIRROR_CREDENTIALS
 
 extra=()
 if [[ -n "${MIRROR_ARGS:-}" ]]; then
@@ -143,12 +143,12 @@ case "$status" in
   0) ;;
   3)
     if [[ "$fail_on_deferred" == false ]]; then
-      echo "::notice title=image-mirror::images deferred to keep a source's pull budget; the next run copies them (fail-on-deferred is false)"
+      annotate notice image-mirror "images deferred to keep a source's pull budget; the next run copies them (fail-on-deferred is false)"
       exit 0
     fi
-    echo "::error title=image-mirror::mirror $command exited 3: images deferred to keep a source's pull budget (set fail-on-deferred: false to accept that)"
+    annotate error image-mirror "mirror $command exited 3: images deferred to keep a source's pull budget (set fail-on-deferred: false to accept that)"
     ;;
-  1) echo "::error title=image-mirror::mirror $command exited 1: an image failed or a file is invalid (see the summary)" ;;
-  *) echo "::error title=image-mirror::mirror $command exited $status (see the job log)" ;;
+  1) annotate error image-mirror "mirror $command exited 1: an image failed or a file is invalid (see the summary)" ;;
+  *) annotate error image-mirror "mirror $command exited $status (see the job log)" ;;
 esac
 exit "$status"

@@ -1,9 +1,10 @@
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { parseCommandFile, runAction } from './support/actions-runner.ts';
+import { type ActionRun, parseCommandFile, runAction, type StepRun } from './support/actions-runner.ts';
+import { stubbedAction } from './support/mirror-action-stub.ts';
 
 const root = resolve(import.meta.dirname, '..');
 
@@ -52,6 +53,13 @@ describe('action.yml', () => {
     const end = readme.indexOf('\n## ', start + 1);
     const section = readme.slice(start, end === -1 ? undefined : end);
     for (const name of [...Object.keys(inputs), ...Object.keys(outputs)]) expect(section, name).toContain(`\`${name}\``);
+  });
+
+  it('reads no INPUT_ variable in its scripts: GitHub sets them for JavaScript and Docker actions, not composite ones', async () => {
+    const dir = join(root, 'action');
+    const scripts = (await readdir(dir)).filter((name) => name.endsWith('.sh'));
+    expect(scripts).toContain('run.sh');
+    for (const name of scripts) expect(await readFile(join(dir, name), 'utf8'), name).not.toMatch(/INPUT_/);
   });
 
   it('pins the same crane release and Linux checksums as the Lambda layer build', async () => {
@@ -159,5 +167,91 @@ runs:
   it('refuses an input the action does not declare, as a typo in with: would go unseen', async () => {
     const { actionDir, workspace } = await tinyAction('name: tiny\ninputs:\n  x: { description: d }\nruns:\n  using: composite\n  steps:\n    - { shell: bash, run: "true" }\n');
     await expect(runAction({ actionDir, workspace, inputs: { y: '1' } })).rejects.toThrow('unexpected input(s) "y"');
+  });
+});
+
+/** The step of a run with this id. */
+function stepOf(result: ActionRun, id: string): StepRun {
+  const found = result.steps.find((s) => s.id === id);
+  if (found === undefined) throw new Error(`no step ${id} in ${result.steps.map((s) => s.id).join(', ')}`);
+  return found;
+}
+
+const NO_OUTPUTS = { 'exit-code': '', json: '', markdown: '', 'json-file': '', 'markdown-file': '' };
+
+describe('action/run.sh, with a stand-in mirror that records how it was called', () => {
+  const secret = 'stand-in-password-never-inherited';
+  const credentials = JSON.stringify({ 'docker.io': { username: 'someone', password: secret } });
+
+  async function runStubbed(inputs: Record<string, string>) {
+    const stub = await stubbedAction();
+    const workspace = await mkdtemp(join(tmpdir(), 'image-mirror-workspace-'));
+    const result = await runAction({ actionDir: stub.actionDir, workspace, inputs });
+    return { stub, result, calls: await stub.calls() };
+  }
+
+  it.each([
+    ['plan with a base', { command: 'plan', base: 'origin/main' }],
+    ['sync', { command: 'sync', target: 'registry.example.com/mirror' }],
+  ])('passes the credentials of %s as a file, and leaves them out of the environment mirror inherits', async (_, inputs) => {
+    const { stub, result, calls } = await runStubbed({ ...inputs, credentials });
+    expect(stepOf(result, 'mirror').outcome, stepOf(result, 'mirror').stderr).toBe('success');
+    expect(calls).toHaveLength(1);
+    const [{ argv, env } = { argv: [], env: {} }] = calls;
+    expect(argv).toContain('--credentials');
+    expect(env).not.toHaveProperty('MIRROR_CREDENTIALS');
+    // INPUT_CREDENTIALS holds it only here: the test runner sets INPUT_ variables, GitHub's does not for a composite action.
+    for (const [name, value] of Object.entries(env)) if (!name.startsWith('INPUT_')) expect(value, name).not.toContain(secret);
+    if (inputs.command === 'sync') expect(argv.slice(argv.indexOf('--crane'), argv.indexOf('--crane') + 2)).toEqual(['--crane', stub.cranePath]);
+  });
+
+  it('passes no --target when the target input is empty', async () => {
+    const { result, calls } = await runStubbed({ command: 'plan', target: '' });
+    expect(result.outcome).toBe('success');
+    expect(calls.map((call) => call.argv[0])).toEqual(['plan']);
+    expect(calls[0]?.argv).not.toContain('--target');
+  });
+
+  it.each(['dependabot', 'renovate'])('refuses a target given to %s (usage error, exit 2), and runs nothing', async (command) => {
+    const { result, calls } = await runStubbed({ command, target: 'registry.example.com/mirror' });
+    expect(result.outcome).toBe('failure');
+    expect(stepOf(result, 'mirror').exitCode).toBe(2);
+    expect(stepOf(result, 'mirror').stdout).toContain(`::error title=image-mirror::target applies to plan, sync and orphans only, not to ${command}`);
+    expect(calls).toEqual([]);
+  });
+
+  it('runs a bot command with only --images and args', async () => {
+    const { result, calls } = await runStubbed({ command: 'dependabot', args: '--check' });
+    expect(result.outcome).toBe('success');
+    expect(calls.map((call) => call.argv)).toEqual([['dependabot', '--images', 'images', '--check']]);
+  });
+
+  // What the README's GitHub Action section says of the outputs, case by case.
+  it('sets every output once mirror ran, whatever its exit code', async () => {
+    const { result } = await runStubbed({ command: 'plan' });
+    expect(result.outputs['exit-code']).toBe('0');
+    expect(result.outputs.json).toBe('{}');
+    expect(result.outputs.markdown).toContain('`mirror plan` exited 0');
+    expect(await readFile(result.outputs['json-file'] ?? '', 'utf8')).toBe('{}\n');
+    expect(await readFile(result.outputs['markdown-file'] ?? '', 'utf8')).toBe(`${result.outputs.markdown}\n`);
+  });
+
+  it('sets only exit-code (2) on an input error', async () => {
+    const { result, calls } = await runStubbed({ command: 'plan', ecr: 'yes' });
+    expect(result.outcome).toBe('failure');
+    expect(result.outputs).toEqual({ ...NO_OUTPUTS, 'exit-code': '2' });
+    expect(calls).toEqual([]);
+  });
+
+  it('sets no output when the CLI cannot be built', async () => {
+    const stub = await stubbedAction();
+    // No bundle and no package.json: npm ci fails at once.
+    await rm(join(stub.actionDir, 'dist'), { recursive: true });
+    const workspace = await mkdtemp(join(tmpdir(), 'image-mirror-workspace-'));
+    const result = await runAction({ actionDir: stub.actionDir, workspace, inputs: { command: 'plan' }, env: { npm_config_offline: 'true' } });
+    expect(stepOf(result, 'build').outcome).toBe('failure');
+    expect(stepOf(result, 'build').stdout).toContain('::error title=image-mirror: building the CLI::npm ci in');
+    expect(stepOf(result, 'mirror').outcome).toBe('skipped');
+    expect(result.outputs).toEqual(NO_OUTPUTS);
   });
 });

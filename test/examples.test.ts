@@ -1,17 +1,24 @@
 import { execFile } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { PLAN_COMMENT_MARKER } from '../functions/cli/render-diff.ts';
+import { runAction } from './support/actions-runner.ts';
 import { runCli, writeImagesTree } from './support/cli.ts';
+import { stubbedAction } from './support/mirror-action-stub.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const examples = join(root, 'examples', 'github');
 /** How a workflow names the image-mirror action: any owner, this repository's name. */
 const IMAGE_MIRROR_ACTION = /^[\w.-]+\/image-mirror@/;
-/** The action's inputs that become mirror options (action/run.sh), and the option each becomes. */
-const INPUT_OPTIONS: Record<string, string> = { target: '--target', base: '--base', credentials: '--credentials', ecr: '--ecr', crane: '--crane' };
+/** What GitHub puts in the examples' `${{ }}` expressions, as stand-ins; an expression missing here fails the test. */
+const STAND_INS: Record<string, string> = {
+  'github.base_ref': 'main',
+  'vars.MIRROR_REGISTRY': '123456789012.dkr.ecr.eu-west-1.amazonaws.com/mirror',
+  'secrets.MIRROR_SOURCE_CREDENTIALS': JSON.stringify({ 'docker.io': { username: 'someone', password: 'stand-in' } }),
+};
 
 interface Step {
   name?: string;
@@ -105,10 +112,23 @@ describe('examples/github workflows', () => {
   });
 
   it('call only mirror commands and options the CLI has, with values it accepts', async () => {
-    const calls = steps()
-      .filter(({ step }) => IMAGE_MIRROR_ACTION.test(step.uses ?? ''))
-      .map(({ file, step }) => ({ file, args: actionArgs(step.with ?? {}) }));
+    const calls: { file: string; args: readonly string[] }[] = [];
+    for (const { file, step } of steps().filter(({ step }) => IMAGE_MIRROR_ACTION.test(step.uses ?? ''))) {
+      // The real action.yml and run.sh, with a mirror that records the command line it was given.
+      const stub = await stubbedAction();
+      const workspace = await mkdtemp(join(tmpdir(), 'image-mirror-example-'));
+      const result = await runAction({ actionDir: stub.actionDir, workspace, inputs: withInputs(file, step.with ?? {}) });
+      const mirror = result.steps.find((s) => s.id === 'mirror');
+      expect(mirror?.outcome, `${file}: ${mirror?.stdout}${mirror?.stderr}`).toBe('success');
+      const recorded = await stub.calls();
+      expect(recorded, file).toHaveLength(1);
+      calls.push({ file, args: recorded[0]?.argv ?? [] });
+    }
     expect(calls.map(({ file, args }) => `${file}: ${args[0]}`)).toEqual(['plan-comment.yml: plan', 'sync-on-merge.yml: sync']);
+    // The plan shows the names the sync writes: both use the same target.
+    const optionValue = (args: readonly string[], option: string) => args[args.indexOf(option) + 1];
+    expect(calls.map(({ args }) => optionValue(args, '--target'))).toEqual([STAND_INS['vars.MIRROR_REGISTRY'], STAND_INS['vars.MIRROR_REGISTRY']]);
+    expect(optionValue(calls[0]?.args ?? [], '--base')).toBe('origin/main');
     for (const { file, args } of calls) {
       const [command = '', ...rest] = args;
       const run = await runCli([command, '--help']);
@@ -177,15 +197,15 @@ describe('examples/github workflows', () => {
   });
 });
 
-/** The mirror command line action/run.sh makes of a step's `with:`: command, --images, options, --json, then args. */
-function actionArgs(inputs: Record<string, unknown>): string[] {
-  const args = [String(inputs.command ?? 'plan'), '--images', String(inputs.images ?? 'images')];
-  for (const [input, option] of Object.entries(INPUT_OPTIONS)) {
-    const value = inputs[input];
-    if (value === undefined || value === '' || value === false || value === 'false') continue;
-    args.push(...(option === '--ecr' ? [option] : [option, String(value)]));
-  }
-  return [...args, '--json', '--summary-file', 'summary.md', ...String(inputs.args ?? '').split(/\s+/).filter((word) => word !== '')];
+/** A step's `with:` as the runner hands it to the action: text, each `${{ }}` replaced by its stand-in. */
+function withInputs(file: string, inputs: Record<string, unknown>): Record<string, string> {
+  const text = (value: unknown) =>
+    String(value).replace(/\$\{\{\s*([\s\S]*?)\s*\}\}/g, (_, expression: string) => {
+      const standIn = STAND_INS[expression];
+      if (standIn === undefined) throw new Error(`${file}: no stand-in for \${{ ${expression} }}: add one to STAND_INS`);
+      return standIn;
+    });
+  return Object.fromEntries(Object.entries(inputs).map(([name, value]) => [name, text(value)]));
 }
 
 // commander prints `(choices: "a", "b")` after an option's description, wrapped over lines.

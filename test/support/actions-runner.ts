@@ -6,11 +6,15 @@ import { parse } from 'yaml';
 
 /**
  * Runs a composite GitHub Action (action.yml) the way GitHub's runner does, as far as image-mirror's action needs:
- * inputs with their defaults (and as INPUT_<NAME> variables), each step's `if:` and `env:` evaluated, `run:` in the
- * step's shell with the runner's command line, fresh GITHUB_OUTPUT / GITHUB_ENV / GITHUB_PATH / GITHUB_STEP_SUMMARY
- * files per step, read back as the runner reads them (`name=value` and `name<<DELIMITER`), and the action's outputs.
+ * inputs with their defaults, each step's `if:` and `env:` evaluated, `run:` in the step's shell with the runner's
+ * command line, fresh GITHUB_OUTPUT / GITHUB_ENV / GITHUB_PATH / GITHUB_STEP_SUMMARY files per step, read back as the
+ * runner reads them (`name=value` and `name<<DELIMITER`), and the action's outputs.
  * Every expression, context, function or key it does not know fails the run loudly, so that a test never passes on
  * something the real runner would read otherwise.
+ *
+ * One difference, kept on purpose: it also sets each input as an INPUT_<NAME> variable, which GitHub's runner does for
+ * JavaScript and Docker actions only, never for composite ones (actions/runner#665). A composite action's script must
+ * read its inputs from the step's `env:`; test/action.test.ts checks that action/*.sh never read INPUT_.
  */
 
 /** What a test hands the runner. */
@@ -177,7 +181,10 @@ function inputValues(action: ActionSpec, given: Readonly<Record<string, string>>
   return values;
 }
 
-/** INPUT_<NAME>, as the runner sets it: upper case, spaces to `_` (hyphens kept). */
+/**
+ * INPUT_<NAME>, named as the runner names them for JavaScript and Docker actions (upper case, spaces to `_`, hyphens
+ * kept). GitHub sets none for a composite action: see runAction.
+ */
 function inputVariables(inputs: Readonly<Record<string, string>>): Record<string, string> {
   return Object.fromEntries(Object.entries(inputs).map(([key, value]) => [`INPUT_${key.replace(/ /g, '_').toUpperCase()}`, value]));
 }

@@ -1,11 +1,16 @@
 // The sample images tree of scripts/check-renovate.sh, and the check of what a real Renovate made of it.
 //
-//   node scripts/lib/renovate-extract-check.mjs write DIR         writes DIR/images/…/Dockerfile (the sample tree)
-//   node scripts/lib/renovate-extract-check.mjs check DIR LOG     checks Renovate's JSON log LOG of a run in DIR
+//   node scripts/lib/renovate-extract-check.mjs write DIR                       writes DIR/images/…/Dockerfile (the sample tree)
+//   node scripts/lib/renovate-extract-check.mjs check DIR LOG [--migrated]      checks Renovate's JSON log LOG of a run in DIR
+//   node scripts/lib/renovate-extract-check.mjs validated DIR LOG [--migrated]  checks the JSON log LOG of renovate-config-validator
+//                                                                               run in DIR with no file argument
 //
-// `check` exits 1 with one line per problem; it never passes a run it could not read.
+// --migrated is for Renovate 40.2.0 and later, which migrate dockerfile.fileMatch to managerFilePatterns by themselves:
+// that one migration of DIR/renovate.json is allowed, no other, and the run must use the migrated pattern.
+// `check` and `validated` exit 1 with one line per problem; they never pass a run they could not read.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 
 const DIGEST = 'sha256:beefdbd8a1da6d2915566fde36db9db0b524eb737fc57cd1367effd16dc0d06d';
 
@@ -31,7 +36,7 @@ export const SAMPLE = [
 ];
 
 /** Warnings that say nothing about the configuration: re2 is a native addon, left unbuilt by `npm install --ignore-scripts`. */
-const HARMLESS_WARNINGS = ['RE2 not usable, falling back to RegExp'];
+const HARMLESS_WARNINGS = ['RE2 not usable, falling back to RegExp', 'RE2 not usable, falling back to RegExp: regex validation may be inaccurate'];
 
 /** Words of Renovate's log that mean it refused, or had to rewrite, the configuration. */
 const CONFIG_TROUBLE = ['Invalid configuration', 'config-validation', 'Found renovate config errors', 'Found renovate config warnings', 'Config migration necessary'];
@@ -59,10 +64,31 @@ function readLog(path, problems) {
   return entries;
 }
 
+/** What Renovate 40.2.0 and later make of `config` by themselves: dockerfile.fileMatch becomes managerFilePatterns, each regex in slashes. */
+function migrated(config) {
+  const { fileMatch, ...dockerfile } = config.dockerfile ?? {};
+  return { ...config, dockerfile: { ...dockerfile, managerFilePatterns: (fileMatch ?? []).map((pattern) => `/${pattern}/`) } };
+}
+
+// The allowed migration is that of renovate.json as written, and nothing but the rename: any other means the file
+// holds an option current Renovate has to rewrite, which the generator must not write.
+function migrationProblem(entry, config) {
+  if (!isDeepStrictEqual(entry.oldConfig, config)) return `Renovate migrates a configuration that is not renovate.json: ${JSON.stringify(entry.oldConfig)}`;
+  if (!isDeepStrictEqual(entry.newConfig, migrated(config))) return `Renovate migrates more than dockerfile.fileMatch: ${JSON.stringify(entry.newConfig)}`;
+  return undefined;
+}
+
 // Renovate logs config errors at info level inside the entry, and still exits 0: read the text, not the level.
-function configProblems(entries) {
+function configProblems(entries, config, options) {
   const problems = [];
   for (const entry of entries) {
+    if (options.migrated && entry.msg === 'Config migration necessary') {
+      const problem = migrationProblem(entry, config);
+      if (problem !== undefined) problems.push(problem);
+      continue;
+    }
+    // The validator's text diff of the migration just checked.
+    if (options.migrated && entry.msg?.startsWith('Config migration diff:')) continue;
     const text = JSON.stringify(entry);
     const word = CONFIG_TROUBLE.find((w) => text.includes(w));
     // The detail sits in different fields by message ("errors", "error.validationMessage", …): quote the sentence.
@@ -74,14 +100,15 @@ function configProblems(entries) {
 }
 
 // The run read our file, used its patterns, finished, and sent no request (extract mode looks nothing up).
-function runProblems(entries, config) {
+function runProblems(entries, config, options) {
   const problems = [];
   const messages = new Set(entries.map((entry) => entry.msg));
   if (!messages.has('Found renovate.json config file')) problems.push('Renovate did not read renovate.json');
   const fileMatch = config.dockerfile?.fileMatch ?? [];
   if (fileMatch.length === 0) problems.push('renovate.json has no dockerfile.fileMatch: the generator wrote another form');
   for (const pattern of fileMatch) {
-    if (!messages.has(`Using file match: ${pattern} for manager dockerfile`)) problems.push(`Renovate did not use the fileMatch "${pattern}" of renovate.json`);
+    const used = options.migrated ? `Using file pattern: /${pattern}/ for manager dockerfile` : `Using file match: ${pattern} for manager dockerfile`;
+    if (!messages.has(used)) problems.push(`Renovate did not use the fileMatch "${pattern}" of renovate.json (no "${used}")`);
   }
   if (!messages.has('Repository finished')) problems.push('Renovate did not finish the repository');
   const http = entries.find((entry) => entry.msg === 'HTTP statistics');
@@ -112,30 +139,48 @@ function extractProblems(entries) {
   return problems;
 }
 
-function check(dir, logPath) {
+// With no file argument the validator reads renovate.json as repository configuration (a file argument would be
+// read as global self-hosted configuration, which accepts other options): it must have read it, and accepted it.
+function validatorProblems(entries) {
+  const messages = entries.map((entry) => entry.msg ?? '');
   const problems = [];
-  const entries = readLog(logPath, problems);
-  const config = JSON.parse(readFileSync(join(dir, 'renovate.json'), 'utf8'));
-  problems.push(...configProblems(entries), ...runProblems(entries, config), ...extractProblems(entries));
+  if (!messages.includes('Validating renovate.json')) problems.push('renovate-config-validator did not read renovate.json');
+  if (!messages.some((msg) => msg.startsWith('Config validated successfully'))) problems.push('renovate-config-validator did not report "Config validated successfully"');
   return problems;
 }
 
-const [command, dir, logPath] = process.argv.slice(2);
-if (command === 'write' && dir !== undefined) {
+function check(command, dir, logPath, options) {
+  const problems = [];
+  const entries = readLog(logPath, problems);
+  const config = JSON.parse(readFileSync(join(dir, 'renovate.json'), 'utf8'));
+  problems.push(...configProblems(entries, config, options));
+  if (command === 'validated') problems.push(...validatorProblems(entries));
+  else problems.push(...runProblems(entries, config, options), ...extractProblems(entries));
+  return problems;
+}
+
+const DONE = {
+  check: `${SAMPLE.length} Dockerfiles extracted, no configuration error or warning, no HTTP request`,
+  validated: 'renovate.json validated as repository configuration, no error or warning',
+};
+
+const [command, dir, logPath, ...flags] = process.argv.slice(2);
+const options = { migrated: flags.includes('--migrated') };
+if (command === 'write' && dir !== undefined && flags.length === 0) {
   writeSample(dir);
-} else if (command === 'check' && dir !== undefined && logPath !== undefined) {
+} else if ((command === 'check' || command === 'validated') && dir !== undefined && logPath !== undefined && flags.every((flag) => flag === '--migrated')) {
   let problems;
   try {
-    problems = check(dir, logPath);
+    problems = check(command, dir, logPath, options);
   } catch (error) {
     problems = [`reading the run in ${dir}: ${error instanceof Error ? error.message : String(error)}`];
   }
   if (problems.length > 0) {
-    process.stderr.write(`renovate check: ${problems.length} problem(s):\n${problems.map((p) => `  ${p}\n`).join('')}`);
+    process.stderr.write(`renovate ${command}: ${problems.length} problem(s):\n${problems.map((p) => `  ${p}\n`).join('')}`);
     process.exit(1);
   }
-  process.stdout.write(`renovate check: ${SAMPLE.length} Dockerfiles extracted, no configuration error or warning, no HTTP request\n`);
+  process.stdout.write(`renovate ${command}: ${DONE[command]}${options.migrated ? ' (but the dockerfile.fileMatch migration)' : ''}\n`);
 } else {
-  process.stderr.write('usage: renovate-extract-check.mjs write DIR | check DIR LOG\n');
+  process.stderr.write('usage: renovate-extract-check.mjs write DIR | check DIR LOG [--migrated] | validated DIR LOG [--migrated]\n');
   process.exit(2);
 }

@@ -53,7 +53,7 @@ export interface RenovateOptions {
  * dockerfile.managerFilePatterns". Renovate 40.2.0 and later renamed it and migrate the old name by themselves to
  * `managerFilePatterns: ["/…/"]`: "Formerly known as fileMatch … Any existing config containing fileMatch patterns
  * will be automatically migrated" (https://docs.renovatebot.com/configuration-options/#managerfilepatterns,
- * renovatebot/renovate#34427). scripts/check-renovate.sh runs Renovate 39.264.1 on what this writes.
+ * renovatebot/renovate#34427). scripts/check-renovate.sh runs Renovate 39.264.1 and 44.121.2 (on Node 24) on what this writes.
  */
 export function dockerfilePattern(imagesDir: string): string {
   return imagesDir === '' ? '^.+/Dockerfile$' : `^${escapeRegex(imagesDir)}/.+/Dockerfile$`;

@@ -7,7 +7,7 @@ import type { MirrorJob, Plan } from '../plan/plan.ts';
 import { checkPinDrift, describePinDrift, type PinDriftCheck } from '../plan/pin-drift.ts';
 import { buildReport, type JobOutcome, type Report, resultOf } from '../plan/report.ts';
 import type { CredentialProvider, ImageCopier, Manifest, ManifestHead, ManifestRegistry, MirrorResult, MirrorStatus, PinDrift, PullBudgetSeen, RegistryCredential, RepositoryNote, RepositoryReport, RepositoryStore } from '../ports.ts';
-import { afterAttempts, COPY_RETRY, retrying, type RetryPolicy, sleep } from '../retry.ts';
+import { afterAttempts, COPY_RETRY, retrying, type RetryPolicy, settledWithin, sleep } from '../retry.ts';
 import { describeLimit, isRefusal, PullBudgets, type PullGrant, type PullRefusal } from './pull-budget.ts';
 
 /** The outcome of mirroring one job; `digest` is the source digest copied or found. */
@@ -170,14 +170,18 @@ async function examineImage(job: MirrorJob, deps: SyncDeps, options: SyncOptions
 
   // A digest-pinned source needs no request on the source side unless it is to be copied; the tag beside the pin gets
   // one free HEAD meanwhile, which tells whether upstream has moved on.
-  const [sourceLooked, targetLooked, checked, pin] = await Promise.allSettled([
+  const lookups = Promise.allSettled([
     source.digest !== undefined ? Promise.resolve<ManifestHead>({ digest: source.digest }) : lookup(deps.registry, source, 'source'),
     lookup(deps.registry, target, 'target'),
     repositories?.check(target.repository, sourceName),
-    examinePin(deps.registry, source),
   ]);
+  const pinLooked = examinePin(deps.registry, source);
+  const [sourceLooked, targetLooked, checked] = await lookups;
   if (checked.status === 'fulfilled') noteRepository(checked.value, facts);
-  notePin(settled(pin), source, options, facts);
+  // A notice is never worth a wait: an upstream slow to answer the tag (retried, up to a minute) must not hold up a
+  // pinned image the target already has, which needs no upstream request at all. Dropped, it says nothing this run.
+  const pin = await settledWithin(pinLooked, PIN_CHECK_GRACE_MS);
+  if (pin !== undefined) notePin(pin, source, options, facts);
   const missing = repositories !== undefined && checked.status === 'fulfilled' && checked.value === undefined;
   let sourceHead = settled(sourceLooked);
   let sourceSeen = source.digest === undefined;
@@ -279,6 +283,9 @@ function singleImageNotice(status: MirrorOutcome['status'], platforms: readonly 
   const done = status === 'copied' ? 'copied whole' : status === 'would-copy' ? 'would be copied whole' : 'the target holds it whole';
   return `single-platform image: ${done}; the platforms asked (${platformsKey(platforms)}) apply to multi-platform indexes only`;
 }
+
+/** How long a pin's drift check may still run once the image's own look-ups have ended: a notice waits no longer. */
+const PIN_CHECK_GRACE_MS = 2_000;
 
 /** The pin's drift check, with the answer its HEAD got: the budget that answer told is seen like any look-up's. */
 interface PinExamined {

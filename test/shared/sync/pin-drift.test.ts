@@ -82,6 +82,16 @@ describe('mirrorImage: the tag beside a digest pin (fakes)', () => {
     }
   });
 
+  it('does not wait for a tag that never answers: the image the target holds is skipped, nothing said', async () => {
+    const registry = upstream(D2, D1);
+    const head = registry.headManifest.bind(registry);
+    // Retries and time limits could keep a real lookup going for a minute; this one never ends at all.
+    registry.headManifest = async (ref) => (isTag(ref) ? new Promise<never>(() => undefined) : head(ref));
+    const outcome = await mirrorImage(pinned, deps(registry));
+    expect(outcome).toMatchObject({ status: 'skipped', digest: D1 });
+    expect(outcome).not.toHaveProperty('pinDrift');
+  });
+
   it('counts a pull spent on the tag (a registry without HEAD) in the image\'s pulls, and takes in the budget it told', async () => {
     const registry = upstream(D2, D1);
     const head = registry.headManifest.bind(registry);

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { delimiter, isAbsolute, join } from 'node:path';
 import { describeError } from '../errors.ts';
 import { DOCKER_HUB, normaliseRegistryHost } from '../image-ref/reference.ts';
 import type { CredentialProvider, RegistryCredential } from '../ports.ts';
@@ -91,7 +91,7 @@ export function parseDockerConfig(text: string, path: string, warn: (message: st
     return empty;
   }
   const auths = new Map<string, RegistryCredential>();
-  for (const [key, entry] of Object.entries(isObject(data.auths) ? data.auths : {})) {
+  for (const [key, entry] of byPreference(isObject(data.auths) ? data.auths : {})) {
     const registry = registryOf(key);
     if (registry === undefined || auths.has(registry) || !isObject(entry)) continue;
     const credential = storedLogin(entry);
@@ -99,9 +99,9 @@ export function parseDockerConfig(text: string, path: string, warn: (message: st
     else if (credential !== undefined) auths.set(registry, credential);
   }
   const credHelpers = new Map<string, string>();
-  for (const [key, helper] of Object.entries(isObject(data.credHelpers) ? data.credHelpers : {})) {
+  for (const [key, helper] of byPreference(isObject(data.credHelpers) ? data.credHelpers : {})) {
     const registry = registryOf(key);
-    if (registry !== undefined && typeof helper === 'string' && helper !== '') credHelpers.set(registry, helper);
+    if (registry !== undefined && !credHelpers.has(registry) && typeof helper === 'string' && helper !== '') credHelpers.set(registry, helper);
   }
   const credsStore = typeof data.credsStore === 'string' && data.credsStore !== '' ? data.credsStore : undefined;
   return { path, auths, credHelpers, ...(credsStore === undefined ? {} : { credsStore }) };
@@ -129,6 +129,11 @@ export class DockerConfigCredentialProvider implements CredentialProvider {
       this.found.set(registry, pending);
     }
     return pending;
+  }
+
+  /** Forgets a registry's login after the registry refused it: a helper's short-lived token is asked for again. */
+  invalidate(registry: string): void {
+    this.found.delete(registry);
   }
 
   private async lookUp(registry: string): Promise<RegistryCredential | undefined> {
@@ -213,6 +218,9 @@ function runHelper(command: string, serverUrl: string, env: DockerEnv): Promise<
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGKILL');
+      // A process the helper started may hold its pipes open after it is killed: 'close' would never come.
+      child.stdout.destroy();
+      child.stderr.destroy();
     }, HELPER_TIMEOUT_MS);
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       if (stdout.length < MAX_HELPER_OUTPUT) stdout += chunk;
@@ -231,18 +239,34 @@ function runHelper(command: string, serverUrl: string, env: DockerEnv): Promise<
       clearTimeout(timer);
       resolve({ code: timedOut ? null : (code ?? 1), stdout, stderr });
     });
+    // Killed for its time limit, the helper has exited even when its pipes stay open: its answer is known then.
+    child.on('exit', () => {
+      if (timedOut) resolve({ code: null, stdout, stderr });
+    });
   });
 }
 
 /** The first executable file named `program` in the directories of `path`. */
 async function findOnPath(program: string, path: string | undefined): Promise<string | undefined> {
   for (const dir of (path ?? '').split(delimiter)) {
-    if (dir === '') continue;
+    // As Go's exec.LookPath: an empty or relative entry would run what the working directory holds (in CI, the checkout
+    // of a pull request), not a program the user installed.
+    if (dir === '' || !isAbsolute(dir)) continue;
     const candidate = join(dir, program);
     const isFile = await stat(candidate).then((found) => found.isFile(), () => false);
     if (isFile && (await access(candidate, constants.X_OK).then(() => true, () => false))) return candidate;
   }
   return undefined;
+}
+
+/**
+ * A config object's entries, the key Docker itself would use for a registry first: Docker Hub's legacy server URL
+ * (`https://index.docker.io/v1/`), then bare hosts, then URLs with a path; so that a stale alias (`docker.io`,
+ * `registry-1.docker.io`) written before it does not shadow it.
+ */
+function byPreference(object: Record<string, unknown>): [string, unknown][] {
+  const rank = (key: string) => (key === DOCKER_HUB_SERVER ? 0 : /^[^/]+$/.test(key.replace(/^https?:\/\//, '').replace(/\/$/, '')) ? 1 : 2);
+  return Object.entries(object).sort(([a], [b]) => rank(a) - rank(b));
 }
 
 /** The registry host a config key names (`https://index.docker.io/v1/` is docker.io), undefined when it names none. */

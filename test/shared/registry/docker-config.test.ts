@@ -47,6 +47,18 @@ describe('parseDockerConfig', () => {
     expect(warnings).toEqual([`Docker's config config.json is not valid JSON: going on without its logins`]);
   });
 
+  it("takes the key Docker itself uses for Docker Hub over a stale alias written before it, and a bare host over a URL", () => {
+    const auths = {
+      'docker.io': { auth: basic('stale', 'stale-pass') },
+      'https://quay.io/v2/': { auth: basic('url', 'url-pass') },
+      'https://index.docker.io/v1/': { auth: basic('hub', 'hub-pass') },
+      'quay.io': { auth: basic('bare', 'bare-pass') },
+    };
+    const config = parseDockerConfig(JSON.stringify({ auths, credHelpers: { 'registry-1.docker.io': 'stale', 'https://index.docker.io/v1/': 'hub' } }), 'config.json', () => undefined);
+    expect(Object.fromEntries(config.auths)).toEqual({ 'docker.io': { username: 'hub', password: 'hub-pass' }, 'quay.io': { username: 'bare', password: 'bare-pass' } });
+    expect(Object.fromEntries(config.credHelpers)).toEqual({ 'docker.io': 'hub' });
+  });
+
   it('keys credHelpers by registry host and keeps credsStore', () => {
     const config = parseDockerConfig(JSON.stringify({ credsStore: 'desktop', credHelpers: { 'https://index.docker.io/v1/': 'hub', 'GHCR.io': 'gh', 'quay.io': 7 } }), 'config.json', () => undefined);
     expect(Object.fromEntries(config.credHelpers)).toEqual({ 'docker.io': 'hub', 'ghcr.io': 'gh' });
@@ -186,6 +198,30 @@ describe('DockerConfigCredentialProvider with real credential helpers on PATH', 
     expect(await provider.credentialsFor('quay.io')).toEqual({ username: 'file-user', password: 'file-pass' });
     expect(await provider.credentialsFor('ghcr.io')).toBeUndefined();
     expect(warnings).toEqual(["Docker's config config.json names the credential helper docker-credential-desktop (for quay.io), which is not on PATH: going on without its logins"]);
+  });
+
+  it('asks the helper again once the registry refused its login (a short-lived token)', async () => {
+    await rm(log, { force: true });
+    const provider = providerOf({ credHelpers: new Map([['ghcr.io', 'test']]) }, []);
+    expect(await provider.credentialsFor('ghcr.io')).toEqual({ username: 'gh-user', password: 'gh-secret-2' });
+    expect(await provider.credentialsFor('ghcr.io')).toBeDefined();
+    provider.invalidate('ghcr.io');
+    expect(await provider.credentialsFor('ghcr.io')).toEqual({ username: 'gh-user', password: 'gh-secret-2' });
+    expect(await calls()).toEqual(['test get ghcr.io', 'test get ghcr.io']);
+  });
+
+  it('never runs a helper from a relative PATH entry (in CI, the working directory is a pull request\'s checkout)', async () => {
+    const warnings: string[] = [];
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      // `bin` relative to `dir`, and an empty entry (the working directory, to a shell): neither is searched.
+      const provider = providerOf({ credHelpers: new Map([['ghcr.io', 'test']]) }, warnings, { ...env, PATH: `bin${delimiter}` });
+      expect(await provider.credentialsFor('ghcr.io')).toBeUndefined();
+    } finally {
+      process.chdir(cwd);
+    }
+    expect(warnings).toEqual(["Docker's config config.json names the credential helper docker-credential-test (for ghcr.io), which is not on PATH: going on without its logins"]);
   });
 
   it('never runs a helper named as a path', async () => {

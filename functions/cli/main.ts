@@ -338,7 +338,9 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
         if (stoppedBy !== undefined) {
           // A second signal: the user will not wait for anything, not even a call that cannot be aborted.
           stopCopiesNow();
-          progress.print(`mirror: ${signal} again: stopped at once, crane ended and its credentials removed; no report\n`);
+          // The live line goes first: the process ends here, and the shell's prompt must not land on it.
+          progress.end();
+          io.stderr(`mirror: ${signal} again: stopped at once, crane ended and its credentials removed; no report\n`);
           io.exit?.(EXIT_SIGNAL[signal]);
           return;
         }

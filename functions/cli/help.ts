@@ -64,7 +64,7 @@ export const PLAN_HELP = [
   'With --base, the cost look-ups also ask, with one free HEAD, whether the tag of each added or changed digest pin',
   '(postgres:14@sha256:…) still names the pinned image, and warn when upstream has moved on; --no-cost and a plain',
   'plan ask no registry, so they cannot tell. Problems already on the base fail nothing: only what the change',
-  'introduces does.',
+  'introduces does, and every problem of a file the change edits is the change\'s.',
   '',
   helpSection('Exit codes', [
     '0  every Dockerfile is valid (with --base: the change breaks no file and names no image its source lacks)',

@@ -49,7 +49,7 @@ export interface DiffSummary {
   readonly unchanged: number;
   /** Files with a problem this change introduces: they fail the check. */
   readonly invalid: number;
-  /** Files with a problem the base has too, in the same file with the same message (line numbers aside): not this change's, they fail nothing. */
+  /** Files with a problem the base has too, in a file the change leaves as it was, with the same message: not this change's, they fail nothing. */
   readonly alreadyBroken: number;
   /** Files naming a registry the allow-list leaves out: those images are not mirrored, and nothing fails for it. */
   readonly notMirrored: number;
@@ -91,7 +91,7 @@ export interface DiffReport {
   readonly removed: readonly RemovedEntry[];
   /** Problems this change introduces: each fails the check. */
   readonly invalid: readonly FileIssue[];
-  /** Problems the base has too, in the same file with the same message (line numbers aside): shown apart, they fail nothing. */
+  /** Problems the base has too, in a file the change leaves as it was, with the same message: shown apart, they fail nothing. */
   readonly alreadyBroken: readonly FileIssue[];
   readonly warnings: readonly FileIssue[];
   readonly summary: DiffSummary;

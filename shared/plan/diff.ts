@@ -1,5 +1,5 @@
 import { formatReference, type ImageReference, repositoryName } from '../image-ref/reference.ts';
-import type { FileIssue } from '../ports.ts';
+import type { DockerfileEntry, FileIssue } from '../ports.ts';
 import type { Plan } from './plan.ts';
 
 /** One image a pull request adds, changes or removes, with the files that name it. */
@@ -23,11 +23,12 @@ export interface PlanDiff {
   readonly changed: readonly ImageChange[];
   readonly removed: readonly ImageChange[];
   /**
-   * The problems the change introduces: each problem of the new tree that the base does not have (the same file with
-   * the same message, line numbers aside). A file the change leaves broken in another way is here: its problem is new.
+   * The problems the change introduces: each problem of the new tree that the base does not have in the same file,
+   * left as it was, with the same message. A file the change edits and leaves broken is here, however it is broken:
+   * the change touched it, and the author must see that it is still not mirrored.
    */
   readonly invalid: readonly FileIssue[];
-  /** Problems of the new tree the base has too, in the same file with the same message (line numbers aside): not the change's, they fail nothing. */
+  /** Problems of the new tree the base has too, in a file the change leaves as it was, with the same message: not the change's, they fail nothing. */
   readonly alreadyBroken: readonly FileIssue[];
   readonly warnings: readonly FileIssue[];
   /** Files of the new tree naming a registry the allow-list leaves out (each has its notice in `warnings`). */
@@ -44,9 +45,10 @@ interface Named {
 /**
  * Compares two plans image by image. Images are matched by file and source repository: the same file naming
  * the same repository with another tag or digest is a change; anything else is added or removed. The new tree's
- * problems are split into those the change introduces and those already on the base. Pure.
+ * problems are split into those the change introduces and those already on the base; `edited` names the files whose
+ * text differs between the trees (editedFiles), whose problems are all the change's. Pure.
  */
-export function diffPlans(base: Plan, next: Plan): PlanDiff {
+export function diffPlans(base: Plan, next: Plan, edited: ReadonlySet<string>): PlanDiff {
   const before = byFileAndRepository(base);
   const after = byFileAndRepository(next);
   const baseImages = new Set(base.jobs.map((job) => formatReference(job.source)));
@@ -74,24 +76,36 @@ export function diffPlans(base: Plan, next: Plan): PlanDiff {
       else if (was) removed.add(file, was, undefined, nextImages);
     }
   }
-  const { introduced, alreadyBroken } = splitProblems(base.errors, next.errors);
+  const { introduced, alreadyBroken } = splitProblems(base.errors, next.errors, edited);
   return { added: added.list(), changed: changed.list(), removed: removed.list(), invalid: introduced, alreadyBroken, warnings: next.warnings, notMirrored: next.notMirrored ?? [], unchanged };
 }
 
 /**
  * Sorts the new tree's problems into those the change introduces and those the base has already. A problem is the
- * base's only when the same file has the same message there, line numbers aside (a line added above an old problem
- * moves it, and changes nothing of it): one old broken file must not fail every change, but a file a change leaves
- * broken in another way (or a collision it widens) is its own to fix.
+ * base's only when the change leaves its file as it was and the base has the same message there: one old broken file
+ * must not fail every change, but a file the change edits is its own to fix (a tag bumped beside a broken line would
+ * otherwise pass for mirrored, and is not), and so is a collision it widens.
  */
-function splitProblems(base: readonly FileIssue[], next: readonly FileIssue[]): { introduced: FileIssue[]; alreadyBroken: FileIssue[] } {
-  const key = (issue: FileIssue) => `${issue.file}\u0000${issue.message.replace(LINE_NUMBER_RE, '$1')}`;
+function splitProblems(base: readonly FileIssue[], next: readonly FileIssue[], edited: ReadonlySet<string>): { introduced: FileIssue[]; alreadyBroken: FileIssue[] } {
+  const key = (issue: FileIssue) => `${issue.file}\u0000${issue.message}`;
   const before = new Set(base.map(key));
-  return { introduced: next.filter((issue) => !before.has(key(issue))), alreadyBroken: next.filter((issue) => before.has(key(issue))) };
+  const old = (issue: FileIssue) => !edited.has(issue.file) && before.has(key(issue));
+  return { introduced: next.filter((issue) => !old(issue)), alreadyBroken: next.filter(old) };
 }
 
-/** The `line 3: ` in front of each problem of a Dockerfile's message (several are joined with `; `). */
-const LINE_NUMBER_RE = /(^|; )line \d+: /g;
+/**
+ * The files of the new tree whose text differs from the base's, new files included: what the change edits. Line
+ * endings aside: a git ref's blob has the LF a checkout with `core.autocrlf` turns into CRLF, and a file only checked
+ * out is not edited. A file neither tree could read has no text in either, and is not counted as edited. Pure.
+ */
+export function editedFiles(base: readonly DockerfileEntry[], next: readonly DockerfileEntry[]): Set<string> {
+  const before = new Map(base.map((entry) => [entry.path, lineFeeds(entry.text)]));
+  return new Set(next.filter((entry) => !before.has(entry.path) || before.get(entry.path) !== lineFeeds(entry.text)).map((entry) => entry.path));
+}
+
+function lineFeeds(text: string | undefined): string | undefined {
+  return text?.replaceAll('\r\n', '\n');
+}
 
 function byFileAndRepository(plan: Plan): Map<string, Named[]> {
   const out = new Map<string, Named[]>();

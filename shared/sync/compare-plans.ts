@@ -3,7 +3,7 @@ import { describeError, RegistryRequestError } from '../errors.ts';
 import { formatReference, type ImageReference, withDigest } from '../image-ref/reference.ts';
 import { type CostLookup, DEFAULT_PULL_RESERVE, type RegistryBudgetSeen, singleImageCostOf, syncCostOf } from '../plan/cost.ts';
 import { buildDiffReport, type DiffLookups, type DiffReport, imagesToCost, pinsToCheck } from '../plan/diff-report.ts';
-import { diffPlans } from '../plan/diff.ts';
+import { diffPlans, editedFiles } from '../plan/diff.ts';
 import { checkPinDrift, type PinDriftCheck } from '../plan/pin-drift.ts';
 import { buildPlan, type PlanOptions } from '../plan/plan.ts';
 import type { DockerfileSource, ManifestHead, ManifestRegistry, PullBudgetSeen } from '../ports.ts';
@@ -35,7 +35,7 @@ export interface CompareOptions extends PlanOptions {
  */
 export async function comparePlans(deps: CompareDeps, options: CompareOptions): Promise<DiffReport> {
   const [baseEntries, nextEntries] = await Promise.all([deps.base.list(), deps.next.list()]);
-  const diff = diffPlans(buildPlan(baseEntries, options), buildPlan(nextEntries, options));
+  const diff = diffPlans(buildPlan(baseEntries, options), buildPlan(nextEntries, options), editedFiles(baseEntries, nextEntries));
   const lookups = deps.registry === undefined ? undefined : await lookUpSyncCosts(imagesToCost(diff), deps.registry, { concurrency: options.concurrency ?? 4, pinned: pinsToCheck(diff) });
   return buildDiffReport(diff, lookups, options.baseLabel, options.pullReserve ?? DEFAULT_PULL_RESERVE);
 }

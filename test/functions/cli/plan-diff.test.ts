@@ -149,6 +149,25 @@ describe('mirror plan --base', () => {
     expect((JSON.parse(worse.stdout) as DiffReport).invalid.map((issue) => issue.file)).toEqual(['docker.io/library/old/Dockerfile']);
   });
 
+  it('fails a change that bumps an image in a file already broken on the base: the bump is not mirrored', async () => {
+    const repo = await makeGitRepo();
+    const postgres = 'images/docker.io/library/postgres/Dockerfile';
+    await writeFiles(repo, { [postgres]: 'FROM postgres:14\nFROM ${NOPE}\n', 'images/docker.io/library/old/Dockerfile': 'FROM Old\n' }, 'base');
+    await writeFiles(repo, { [postgres]: 'FROM postgres:16\nFROM ${NOPE}\n' });
+    const images = join(repo, 'images');
+    const json = await runCli(['plan', '--images', images, '--base', 'main', '--json', '--no-cost']);
+    expect(json.code, json.stderr).toBe(1);
+    const report = JSON.parse(json.stdout) as DiffReport;
+    // The edited file is the change's, broken as it was before; the file the change left alone is still the base's.
+    expect(report.invalid.map((issue) => issue.file)).toEqual(['docker.io/library/postgres/Dockerfile']);
+    expect(report.alreadyBroken.map((issue) => issue.file)).toEqual(['docker.io/library/old/Dockerfile']);
+    expect(report.summary).toMatchObject({ invalid: 1, alreadyBroken: 1, added: 0, changed: 0 });
+    const text = await runCli(['plan', '--images', images, '--base', 'main', '--no-cost']);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toContain('\nInvalid files introduced by this change (nothing mirrored from them; the check fails):\n  docker.io/library/postgres/Dockerfile: line 2:');
+    expect(text.stdout).toContain("\nAlready broken on main (not this change's; nothing mirrored from them, the check does not fail for them):\n  docker.io/library/old/Dockerfile: ");
+  });
+
   it('fails a change that makes two files collide on one target name, with no --target given', async () => {
     const pinned = `sha256:${'a'.repeat(64)}`;
     const base = await writeImagesTree({ 'docker.io/library/postgres/Dockerfile': 'FROM postgres:14\n' });

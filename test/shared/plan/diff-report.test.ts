@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { renderDiffMarkdown, renderDiffText } from '../../../functions/cli/render-diff.ts';
 import { type CostLookup, DEFAULT_PULL_RESERVE, singleImageCostOf, syncCostOf } from '../../../shared/plan/cost.ts';
 import { buildDiffReport, diffReportFailed, imagesToCost } from '../../../shared/plan/diff-report.ts';
-import { diffPlans } from '../../../shared/plan/diff.ts';
+import { diffPlans, editedFiles } from '../../../shared/plan/diff.ts';
 import { buildPlan } from '../../../shared/plan/plan.ts';
 import { parseTargetBase } from '../../../shared/image-ref/target.ts';
 import type { ManifestDescriptor, ManifestJson } from '../../../shared/oci/manifest.ts';
@@ -72,7 +72,7 @@ describe('buildDiffReport', () => {
     { path: 'missing/Dockerfile', text: 'FROM ghcr.io/a/missing:1' },
     { path: 'bad/Dockerfile', text: 'FROM Bad' },
   ]);
-  const diff = diffPlans(base, next);
+  const diff = diffPlans(base, next, new Set(['pg/Dockerfile', 'redis-too/Dockerfile', 'app/Dockerfile', 'missing/Dockerfile', 'bad/Dockerfile']));
   const index = { manifests: [child({ os: 'linux', architecture: 'amd64' }, 1), child({ os: 'linux', architecture: 'arm64' }, 2)] };
   // The index was read with a GET; the single image and the missing one needed only their HEAD.
   const costs = new Map<string, CostLookup>([
@@ -166,7 +166,7 @@ describe('buildDiffReport', () => {
   });
 
   it('knows no cost without lookups, no budget, and fails only on invalid files then', () => {
-    const report = buildDiffReport(diffPlans(base, buildPlan([{ path: 'pg/Dockerfile', text: 'FROM postgres:15' }])), undefined, 'HEAD');
+    const report = buildDiffReport(diffPlans(base, buildPlan([{ path: 'pg/Dockerfile', text: 'FROM postgres:15' }]), new Set(['pg/Dockerfile'])), undefined, 'HEAD');
     expect(report.costLookedUp).toBe(false);
     expect(report.budgets).toEqual([]);
     expect(report.changed[0]).toMatchObject({ manifestGets: null, pulls: null, platforms: null, error: null });
@@ -179,12 +179,15 @@ describe('buildDiffReport', () => {
 });
 
 describe('the report of what a change introduces and what was already broken', () => {
-  const plan = (files: Record<string, string>, options = {}) => buildPlan(Object.entries(files).map(([path, text]) => ({ path, text })), options);
-  const base = plan({ 'old/Dockerfile': 'FROM Old', 'pg/Dockerfile': 'FROM postgres:14' });
+  const entries = (files: Record<string, string>) => Object.entries(files).map(([path, text]) => ({ path, text }));
+  const plan = (files: Record<string, string>, options = {}) => buildPlan(entries(files), options);
+  const baseFiles = { 'old/Dockerfile': 'FROM Old', 'pg/Dockerfile': 'FROM postgres:14' };
+  const base = plan(baseFiles);
+  const against = (files: Record<string, string>) => diffPlans(base, plan(files), editedFiles(entries(baseFiles), entries(files)));
   const broken = 'line 1: invalid image reference "Old": repository "library/Old" must be lowercase';
 
   it('fails nothing for a file broken the same way on the base, and shows it apart in every format', () => {
-    const report = buildDiffReport(diffPlans(base, plan({ 'old/Dockerfile': 'FROM Old', 'pg/Dockerfile': 'FROM postgres:15' })), undefined, 'origin/main');
+    const report = buildDiffReport(against({ 'old/Dockerfile': 'FROM Old', 'pg/Dockerfile': 'FROM postgres:15' }), undefined, 'origin/main');
     expect([report.invalid, report.alreadyBroken]).toEqual([[], [{ file: 'old/Dockerfile', message: broken }]]);
     expect(report.summary).toMatchObject({ invalid: 0, alreadyBroken: 1 });
     expect(diffReportFailed(report)).toBe(false);
@@ -202,7 +205,7 @@ describe('the report of what a change introduces and what was already broken', (
   });
 
   it('fails for what the change introduces, listed apart from what the base had', () => {
-    const report = buildDiffReport(diffPlans(base, plan({ 'old/Dockerfile': 'FROM Old', 'pg/Dockerfile': 'FROM postgres:${V}' })), undefined, 'origin/main');
+    const report = buildDiffReport(against({ 'old/Dockerfile': 'FROM Old', 'pg/Dockerfile': 'FROM postgres:${V}' }), undefined, 'origin/main');
     expect(report.invalid.map((issue) => issue.file)).toEqual(['pg/Dockerfile']);
     expect(report.alreadyBroken.map((issue) => issue.file)).toEqual(['old/Dockerfile']);
     expect(diffReportFailed(report)).toBe(true);
@@ -215,19 +218,19 @@ describe('the report of what a change introduces and what was already broken', (
   });
 
   it('counts a file the change leaves broken in another way as introduced', () => {
-    const report = buildDiffReport(diffPlans(base, plan({ 'old/Dockerfile': 'FROM Older', 'pg/Dockerfile': 'FROM postgres:14' })), undefined, 'origin/main');
+    const report = buildDiffReport(against({ 'old/Dockerfile': 'FROM Older', 'pg/Dockerfile': 'FROM postgres:14' }), undefined, 'origin/main');
     expect([report.summary.invalid, report.summary.alreadyBroken, diffReportFailed(report)]).toEqual([1, 0, true]);
   });
 
   it('escapes the base label in the HTML of the comment', () => {
-    const report = buildDiffReport(diffPlans(base, base), undefined, '<b>@x</b>');
+    const report = buildDiffReport(diffPlans(base, base, new Set()), undefined, '<b>@x</b>');
     expect(renderDiffMarkdown(report)).toContain('Already broken on <code>&lt;b&gt;@\u200bx&lt;/b&gt;</code> (not');
   });
 
   it('shows the target of each added and changed image in its own column when there is a target', () => {
     const target = { target: parseTargetBase('r.example.com/mirror') };
     const pinned = `sha256:${'c'.repeat(64)}`;
-    const report = buildDiffReport(diffPlans(plan({ 'pg/Dockerfile': 'FROM postgres:14' }, target), plan({ 'pg/Dockerfile': `FROM postgres:15@${pinned}`, 'a/Dockerfile': 'FROM alpine:3.20' }, target)), undefined, 'main');
+    const report = buildDiffReport(diffPlans(plan({ 'pg/Dockerfile': 'FROM postgres:14' }, target), plan({ 'pg/Dockerfile': `FROM postgres:15@${pinned}`, 'a/Dockerfile': 'FROM alpine:3.20' }, target), new Set(['pg/Dockerfile', 'a/Dockerfile'])), undefined, 'main');
     expect(report.changed.map((e) => [e.target, e.digest])).toEqual([['r.example.com/mirror/docker.io/library/postgres:15', pinned]]);
     const markdown = renderDiffMarkdown(report);
     expect(markdown).toContain('| image | target | digest | platforms | pulls | files |\n| --- | --- | --- | --- | ---: | --- |\n| `docker.io/library/alpine:3.20` | `r.example.com/mirror/docker.io/library/alpine:3.20` | – | – | – | `a/Dockerfile` |\n');
@@ -238,7 +241,7 @@ describe('the report of what a change introduces and what was already broken', (
 
   it('counts the files the allow-list leaves out apart, and fails nothing for them', () => {
     const allowQuay = { allowRegistries: ['quay.io'] };
-    const report = buildDiffReport(diffPlans(plan({}, allowQuay), plan({ 'a/Dockerfile': 'FROM postgres:14', 'b/Dockerfile': 'FROM quay.io/a/b:1' }, allowQuay)), undefined, 'main');
+    const report = buildDiffReport(diffPlans(plan({}, allowQuay), plan({ 'a/Dockerfile': 'FROM postgres:14', 'b/Dockerfile': 'FROM quay.io/a/b:1' }, allowQuay), new Set(['a/Dockerfile', 'b/Dockerfile'])), undefined, 'main');
     expect(report.summary).toMatchObject({ added: 1, invalid: 0, notMirrored: 1 });
     expect(report.warnings).toEqual([{ file: 'a/Dockerfile', message: 'not mirrored: registry docker.io is not in the allowed registries (quay.io)' }]);
     expect(diffReportFailed(report)).toBe(false);
@@ -255,7 +258,7 @@ describe('the report of pins whose tag moved', () => {
     { path: 'gone/Dockerfile', text: `FROM quay.io/a/gone:1@${D(3)}` },
     { path: 'fresh/Dockerfile', text: `FROM redis:7@${D(4)}` },
   ]);
-  const diff = diffPlans(buildPlan([]), next);
+  const diff = diffPlans(buildPlan([]), next, new Set(['pg/Dockerfile', 'gone/Dockerfile', 'fresh/Dockerfile']));
   const lookups = {
     costs: new Map<string, CostLookup>([
       [`docker.io/library/postgres:14@${pinnedDigest}`, { cost: syncCostOf(pinnedDigest, {}), lookupGets: 0 }],

@@ -407,13 +407,14 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
         throw new UsageError(`--target: "${safeText(options.target)}" is not an ECR registry (*.dkr.ecr.<region>.amazonaws.com): only ECR repositories are tagged and listed; give --ecr for ECR under another name`);
       }
       await checkSummaryFile(options.summaryFile);
-      const plan = await loadPlan(options, target);
+      const planOptions = await planOptionsOf(options, target);
+      const plan = buildPlan(await imagesDirectory(options.images).list(), planOptions);
       const region = options.region ?? io.env.AWS_REGION;
       const store = ecrRepositoryStore({ target, ...(region ? { region } : {}) });
       // The text report opens with the warning; a JSON document has no place for it.
       if (target.prefix === '' && format === 'json') io.stderr(`mirror: warning: ${NO_PREFIX_WARNING}\n`);
-      // The template the plan used: an empty --name-template means the default there, and must here too.
-      const report = await findOrphans(plan, store, { target, ...(options.nameTemplate ? { nameTemplate: options.nameTemplate } : {}) });
+      // The template and allow-list the plan used: an empty --name-template means the default there, and must here too.
+      const report = await findOrphans(plan, store, { ...planOptions, target });
       io.stdout(format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderOrphans(report, target));
       setExit(report.orphans.length > 0 ? EXIT_FAILED : EXIT_OK);
       await summarise(options.summaryFile, () => renderOrphansMarkdown(report, target));

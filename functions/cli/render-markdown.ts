@@ -6,7 +6,7 @@ import { safeMessage } from '../../shared/safe-text.ts';
 import type { OrphanReport } from '../../shared/sync/orphans.ts';
 import { code, escapeText, limitRows } from './markdown.ts';
 import { type ReportKind, shortDigest, summaryLine } from './render.ts';
-import { NO_PREFIX_WARNING } from './render-orphans.ts';
+import { NO_PREFIX_WARNING, notAllowedSentence } from './render-orphans.ts';
 
 /**
  * Rows shown per table or list: GitHub keeps at most 1 MiB of a step's summary, and a thousand rows of an image
@@ -47,6 +47,7 @@ export function renderOrphansMarkdown(report: OrphanReport, target: TargetBase):
   if (report.spared.length > 0) lines.push('', `Not listed, as an invalid Dockerfile sits in their source's directory: ${report.spared.length}.`, '', ...repositoryTable(report.spared));
   if (report.foreign > 0) lines.push('', `Left out as another configuration's: ${report.foreign}.`);
   if (report.unattributed.length > 0) lines.push('', `Left out, as their source tag names no image: ${report.unattributed.length}.`, '', ...repositoryTable(report.unattributed));
+  if (report.notAllowed.length > 0) lines.push('', escapeText(notAllowedSentence(report)));
   return `${lines.join('\n')}\n`;
 }
 

@@ -32,11 +32,23 @@ export function renderOrphans(report: OrphanReport, target: TargetBase): string 
   if (report.unattributed.length > 0) {
     lines.push('', 'Left out, as their source tag names no image (whose they are cannot be told):', ...table(report.unattributed));
   }
+  if (report.notAllowed.length > 0) lines.push('', notAllowedSentence(report));
   if (report.invalid > 0 && report.orphans.length > 0) {
     const files = `${report.invalid} invalid file${report.invalid === 1 ? '' : 's'}`;
     lines.push('', `The tree has ${files} (see mirror plan): a repository of one kept elsewhere than <registry>/<repository>/Dockerfile may be listed above.`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The repositories of registries --allow-registry leaves out, counted: `3 managed repositories mirror images of a
+ * registry not allowed (docker.io: 3) and were left out: …`.
+ */
+export function notAllowedSentence(report: OrphanReport): string {
+  const count = report.notAllowed.reduce((total, entry) => total + entry.repositories, 0);
+  const registries = report.notAllowed.map((entry) => `${entry.registry}: ${entry.repositories}`).join(', ');
+  const repositories = count === 1 ? '1 managed repository mirrors' : `${count} managed repositories mirror`;
+  return `${repositories} images of a registry not allowed (${registries}) and ${count === 1 ? 'was' : 'were'} left out, not orphaned: the allowed registries leave their Dockerfiles out of the plan, so whether one is still named is not told here.`;
 }
 
 function table(repositories: readonly ManagedRepository[]): string[] {

@@ -7,6 +7,14 @@ import type { FileIssue, ManagedRepository, RepositoryStore } from '../ports.ts'
 export interface OrphanScope {
   readonly target: TargetBase;
   readonly nameTemplate?: string;
+  /** The source registries the plan mirrors from, as normaliseRegistryHost spells them; empty or absent: all. */
+  readonly allowRegistries?: readonly string[];
+}
+
+/** Repositories of one source registry the allow-list leaves out. */
+export interface NotAllowedCount {
+  readonly registry: string;
+  readonly repositories: number;
 }
 
 /** What an orphan check found under a target prefix. Nothing is ever deleted. */
@@ -32,6 +40,11 @@ export interface OrphanReport {
   readonly foreign: number;
   /** Managed repositories without a `source` tag that reads as an image: whose they are cannot be told, so never orphans. */
   readonly unattributed: readonly ManagedRepository[];
+  /**
+   * Repositories of this configuration whose source is of a registry its allow-list leaves out, counted by registry:
+   * the plan plans no file's image of that registry, so it cannot tell whether one is still named. Never orphans.
+   */
+  readonly notAllowed: readonly NotAllowedCount[];
 }
 
 /**
@@ -40,7 +53,9 @@ export interface OrphanReport {
  * says only that some deployment of the mirror made a repository, not which: one is this configuration's only when
  * its name is the one the scope gives the source its `source` tag names. Others are `foreign` (or `unattributed`
  * without a readable source), never orphans. A repository whose source's directory holds an invalid Dockerfile is
- * spared: the file is being fixed, not removed. Only repositories the plan does not name have their tags read.
+ * spared: the file is being fixed, not removed. One whose source is of a registry the scope's allow-list leaves out is
+ * `notAllowed`: the plan left its files out, so their images are not the plan's to miss. Only repositories the plan
+ * does not name have their tags read.
  */
 export async function findOrphans(plan: Plan, store: Pick<RepositoryStore, 'listManaged'>, scope: OrphanScope): Promise<OrphanReport> {
   const named = new Set(plan.jobs.flatMap((job) => (job.target === undefined ? [] : [job.target.repository])));
@@ -49,14 +64,25 @@ export async function findOrphans(plan: Plan, store: Pick<RepositoryStore, 'list
   const orphans: ManagedRepository[] = [];
   const spared: ManagedRepository[] = [];
   const unattributed: ManagedRepository[] = [];
+  const allowed = new Set(scope.allowRegistries ?? []);
+  const notAllowed = new Map<string, number>();
   let foreign = 0;
   for (const repository of listing.repositories) {
     const ours = ownName(repository.source, scope);
     if (ours === undefined) unattributed.push(repository);
     else if (ours.name !== repository.name) foreign += 1;
+    else if (allowed.size > 0 && !allowed.has(ours.registry)) notAllowed.set(ours.registry, (notAllowed.get(ours.registry) ?? 0) + 1);
     else (invalid.some((place) => place.holds(ours.source)) ? spared : orphans).push(repository);
   }
-  return { orphans, checked: listing.total, spared, invalid: new Set(plan.errors.map((issue) => issue.file)).size, foreign, unattributed };
+  return {
+    orphans,
+    checked: listing.total,
+    spared,
+    invalid: new Set(plan.errors.map((issue) => issue.file)).size,
+    foreign,
+    unattributed,
+    notAllowed: [...notAllowed].sort(([a], [b]) => a.localeCompare(b)).map(([registry, repositories]) => ({ registry, repositories })),
+  };
 }
 
 /**
@@ -64,7 +90,7 @@ export async function findOrphans(plan: Plan, store: Pick<RepositoryStore, 'list
  * when the tag is missing or reads as no image. A name this configuration could not give at all (too long, against
  * ECR's rules) is no name of ours: `name` is then empty.
  */
-function ownName(tag: string | undefined, scope: OrphanScope): { name: string; source: string } | undefined {
+function ownName(tag: string | undefined, scope: OrphanScope): { name: string; source: string; registry: string } | undefined {
   if (tag === undefined) return undefined;
   let source: ImageReference;
   try {
@@ -73,9 +99,9 @@ function ownName(tag: string | undefined, scope: OrphanScope): { name: string; s
     return undefined;
   }
   try {
-    return { name: targetFor(source, scope.target, scope.nameTemplate ?? DEFAULT_NAME_TEMPLATE).repository, source: repositoryName(source) };
+    return { name: targetFor(source, scope.target, scope.nameTemplate ?? DEFAULT_NAME_TEMPLATE).repository, source: repositoryName(source), registry: source.registry };
   } catch {
-    return { name: '', source: repositoryName(source) };
+    return { name: '', source: repositoryName(source), registry: source.registry };
   }
 }
 

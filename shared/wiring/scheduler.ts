@@ -37,7 +37,7 @@ export function createSchedulerDeps(config: SchedulerConfig, telemetry = createT
   const store = isEcrTarget(config) ? ecrRepositoryStore({ target: config.target, ...(config.region ? { region: config.region } : {}) }) : undefined;
   return {
     source: lazySource,
-    ...(store ? { orphans: (plan: Plan) => findOrphans(plan, store, { target: config.target, nameTemplate: config.nameTemplate }) } : {}),
+    ...(store ? { orphans: (plan: Plan) => findOrphans(plan, store, { target: config.target, nameTemplate: config.nameTemplate, allowRegistries: config.allowRegistries }) } : {}),
     invoker: new LambdaWorkerInvoker(new LambdaClient({ ...AWS_CLIENT_SETTINGS }), config.workerFunctionName),
     recorder: new PowertoolsScheduleRecorder(telemetry.logger, telemetry.metrics),
     ...telemetry,

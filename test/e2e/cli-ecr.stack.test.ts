@@ -161,6 +161,7 @@ describe('mirror sync --ecr keeping repositories right, and mirror orphans (moto
       invalid: 0,
       foreign: 2,
       unattributed: [{ name: `${prefix}/sourceless` }],
+      notAllowed: [],
     });
     // The same repositories seen by the configuration with the flat template: only its own is an orphan, and this
     // one's (app, tool) are the other configuration's.
@@ -178,6 +179,13 @@ describe('mirror sync --ecr keeping repositories right, and mirror orphans (moto
     const spared = await orphans(broken, '--json');
     expect(spared.code, spared.stderr).toBe(0);
     expect(JSON.parse(spared.stdout) as OrphanReport).toMatchObject({ orphans: [], spared: [{ name: repo('tool') }], invalid: 1 });
+
+    // Every Dockerfile there, but its registry left out by --allow-registry: not this configuration's to judge.
+    const notAllowed = await orphans(images, '--json', '--allow-registry', 'quay.io');
+    expect(notAllowed.code, notAllowed.stderr).toBe(0);
+    expect(JSON.parse(notAllowed.stdout) as OrphanReport).toMatchObject({ orphans: [], foreign: 2, notAllowed: [{ registry: s.sourceRegistry, repositories: 2 }] });
+    const notAllowedText = await orphans(images, '--allow-registry', 'quay.io');
+    expect(notAllowedText.stdout).toContain(`2 managed repositories mirror images of a registry not allowed (${s.sourceRegistry}: 2) and were left out, not orphaned`);
     expect(await names(prefix)).toEqual([repo('app'), repo('tool'), `${prefix}/by-hand`, `${prefix}/team/${host}/${ns}/gone`, `${prefix}/${ns}/flat`, `${prefix}/sourceless`].sort());
   });
 

@@ -97,7 +97,7 @@ describe('renderReportMarkdown', () => {
 
 describe('renderOrphansMarkdown', () => {
   const orphan = (name: string, source?: string) => ({ name, ...(source === undefined ? {} : { source }) });
-  const base: OrphanReport = { orphans: [], checked: 4, spared: [], invalid: 0, foreign: 0, unattributed: [] };
+  const base: OrphanReport = { orphans: [], checked: 4, spared: [], invalid: 0, foreign: 0, unattributed: [], notAllowed: [] };
 
   it('lists the orphans with their source, and what was left out', () => {
     const text = renderOrphansMarkdown(

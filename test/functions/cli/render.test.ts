@@ -48,7 +48,7 @@ describe('the Repositories block of the sync report', () => {
 });
 
 describe('renderOrphans', () => {
-  const empty: OrphanReport = { orphans: [], checked: 3, spared: [], invalid: 0, foreign: 0, unattributed: [] };
+  const empty: OrphanReport = { orphans: [], checked: 3, spared: [], invalid: 0, foreign: 0, unattributed: [], notAllowed: [] };
 
   it('says how many repositories of another configuration were left out, and lists those it cannot attribute', () => {
     const text = renderOrphans({ ...empty, foreign: 2, unattributed: [{ name: 'mirror/quay.io/x' }] }, target);

@@ -70,7 +70,7 @@ async function main(): Promise<number> {
       console.log(`  ${repo.repositoryName}  scanOnPush=${repo.imageScanningConfiguration?.scanOnPush} tags=${repo.imageTagMutability} encryption=${repo.encryptionConfiguration?.encryptionType}`);
     }
 
-    step('The same sync again: nothing changed, so a tag costs one HEAD on the source, a digest pin nothing, and no pull is spent');
+    step('The same sync again: nothing changed, so a tag costs one HEAD on the source (a digest pin too, on its tag, which tells that it moved on), and no pull is spent');
     const logBefore = (await readFile(stackEnv.SOURCE_LOG as string, 'utf8')).length;
     const second = await run('npm', sync, aws);
     const requests = (await readFile(stackEnv.SOURCE_LOG as string, 'utf8')).slice(logBefore);

@@ -1,6 +1,7 @@
 import { Document, isMap, isScalar, isSeq, type Pair, parseDocument, type YAMLMap, type YAMLSeq } from 'yaml';
 import { BotConfigError, describeError } from '../errors.ts';
-import { type BotSchedule, type ConfigUpdate, dockerfileDirectories, type ImagesTree, isInsideImages, isRecord, sameJson } from './tree.ts';
+import { isRecord } from '../json.ts';
+import { type BotSchedule, type ConfigUpdate, dockerfileDirectories, type ImagesTree, isInsideImages, sameJson } from './tree.ts';
 
 /** Where Dependabot reads its configuration, from the repository root. */
 export const DEPENDABOT_CONFIG_PATH = '.github/dependabot.yml';

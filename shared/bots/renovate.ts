@@ -1,5 +1,6 @@
 import { BotConfigError, describeError } from '../errors.ts';
-import { type BotSchedule, type ConfigUpdate, type ImagesTree, isRecord, repositoryPaths, sameJson } from './tree.ts';
+import { isRecord } from '../json.ts';
+import { type BotSchedule, type ConfigUpdate, type ImagesTree, repositoryPaths, sameJson } from './tree.ts';
 
 /** Renovate's configuration files, in the order Renovate looks for them; it reads the first one found. */
 export const RENOVATE_CONFIG_FILES = [

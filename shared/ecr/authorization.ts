@@ -1,6 +1,7 @@
 import { type ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
 import { CredentialsError, describeError } from '../errors.ts';
 import type { CredentialProvider, RegistryCredential } from '../ports.ts';
+import { decodeLogin } from '../registry/credentials.ts';
 
 const REFRESH_MARGIN_MS = 5 * 60_000;
 const MAX_CACHE_MS = 60 * 60_000;
@@ -38,10 +39,8 @@ export class EcrCredentialProvider implements CredentialProvider {
     } catch (error) {
       throw new CredentialsError(`fetching an ECR authorization token for ${this.registry}: ${describeError(error)}`, { cause: error, retryable: true });
     }
-    const decoded = data?.authorizationToken ? Buffer.from(data.authorizationToken, 'base64').toString('utf8') : '';
-    const colon = decoded.indexOf(':');
-    if (colon <= 0) throw new CredentialsError(`fetching an ECR authorization token for ${this.registry}: the answer held no usable token`);
-    const credential = Object.freeze({ username: decoded.slice(0, colon), password: decoded.slice(colon + 1) });
+    const credential = data?.authorizationToken ? decodeLogin(data.authorizationToken) : undefined;
+    if (credential === undefined) throw new CredentialsError(`fetching an ECR authorization token for ${this.registry}: the answer held no usable token`);
     const now = Date.now();
     const expiresAt = data?.expiresAt?.getTime() ?? 0;
     // An expiry already past (emulators send one) is ignored rather than refetched on every call.

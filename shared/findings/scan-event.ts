@@ -1,4 +1,5 @@
 import { InvalidScanEventError } from '../errors.ts';
+import { isRecord } from '../json.ts';
 import type { ScanEventOutcome, ScannedImage, ScanRecorder, SeverityCounts } from '../ports.ts';
 import { safeText } from '../safe-text.ts';
 
@@ -90,9 +91,6 @@ function parseCounts(value: unknown, invalid: (problem: string) => InvalidScanEv
   return counts;
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';

@@ -1,5 +1,6 @@
 import { ConfigError } from '../errors.ts';
 import { normaliseRegistryHost } from '../image-ref/reference.ts';
+import { isRecord } from '../json.ts';
 import type { CredentialProvider, RegistryCredential } from '../ports.ts';
 
 /**
@@ -13,12 +14,12 @@ export function parseCredentials(json: string, origin: string): ReadonlyMap<stri
   } catch {
     throw new ConfigError(`${origin}: not valid JSON`);
   }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+  if (!isRecord(data)) {
     throw new ConfigError(`${origin}: expected an object keyed by registry host`);
   }
   const out = new Map<string, RegistryCredential>();
   const problems: string[] = [];
-  for (const [host, value] of Object.entries(data)) {
+  for (const [host, entry] of Object.entries(data)) {
     let registry: string;
     try {
       registry = normaliseRegistryHost(host);
@@ -26,8 +27,7 @@ export function parseCredentials(json: string, origin: string): ReadonlyMap<stri
       problems.push((error as Error).message);
       continue;
     }
-    const entry = value as Record<string, unknown> | null;
-    if (typeof entry !== 'object' || entry === null || typeof entry.username !== 'string' || typeof entry.password !== 'string' || entry.username === '' || entry.password === '') {
+    if (!isRecord(entry) || typeof entry.username !== 'string' || typeof entry.password !== 'string' || entry.username === '' || entry.password === '') {
       problems.push(`"${host}" needs non-empty string fields "username" and "password"`);
       continue;
     }
@@ -35,6 +35,17 @@ export function parseCredentials(json: string, origin: string): ReadonlyMap<stri
   }
   if (problems.length > 0) throw new ConfigError(`${origin}: ${problems.join('; ')}`);
   return out;
+}
+
+/**
+ * The login a base64 `user:password` carries (a Docker config's `auth`, an ECR authorization token); undefined when no
+ * user stands before a colon. The password is all after the first colon, colons included.
+ */
+export function decodeLogin(base64: string): RegistryCredential | undefined {
+  const decoded = Buffer.from(base64, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return undefined;
+  return Object.freeze({ username: decoded.slice(0, colon), password: decoded.slice(colon + 1) });
 }
 
 /** Credentials from a fixed map, e.g. a parsed `--credentials` file. */

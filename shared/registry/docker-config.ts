@@ -4,8 +4,10 @@ import { access, readFile, stat } from 'node:fs/promises';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { describeError } from '../errors.ts';
 import { DOCKER_HUB, normaliseRegistryHost } from '../image-ref/reference.ts';
+import { isRecord } from '../json.ts';
 import type { CredentialProvider, RegistryCredential } from '../ports.ts';
 import { rememberCredential, safeText } from '../safe-text.ts';
+import { decodeLogin } from './credentials.ts';
 
 // Docker's own logins, as `docker login` leaves them: `auths` in config.json, or a credential helper
 // (https://docs.docker.com/reference/cli/docker/login/#credential-stores, the protocol of
@@ -86,20 +88,20 @@ export function parseDockerConfig(text: string, path: string, warn: (message: st
     warn(`Docker's config ${path} is not valid JSON: going on without its logins`);
     return empty;
   }
-  if (!isObject(data)) {
+  if (!isRecord(data)) {
     warn(`Docker's config ${path} is not a JSON object: going on without its logins`);
     return empty;
   }
   const auths = new Map<string, RegistryCredential>();
-  for (const [key, entry] of byPreference(isObject(data.auths) ? data.auths : {})) {
+  for (const [key, entry] of byPreference(isRecord(data.auths) ? data.auths : {})) {
     const registry = registryOf(key);
-    if (registry === undefined || auths.has(registry) || !isObject(entry)) continue;
+    if (registry === undefined || auths.has(registry) || !isRecord(entry)) continue;
     const credential = storedLogin(entry);
     if (credential === 'invalid') warn(`Docker's config ${path}: the "auth" of ${registry} is not base64 of user:password: ignored`);
     else if (credential !== undefined) auths.set(registry, credential);
   }
   const credHelpers = new Map<string, string>();
-  for (const [key, helper] of byPreference(isObject(data.credHelpers) ? data.credHelpers : {})) {
+  for (const [key, helper] of byPreference(isRecord(data.credHelpers) ? data.credHelpers : {})) {
     const registry = registryOf(key);
     if (registry !== undefined && !credHelpers.has(registry) && typeof helper === 'string' && helper !== '') credHelpers.set(registry, helper);
   }
@@ -193,7 +195,7 @@ function helperAnswer(stdout: string, program: string): HelperAnswer {
   } catch {
     throw new Error(`"${program} get" answered with something other than the protocol's JSON`);
   }
-  if (!isObject(data) || typeof data.Username !== 'string' || typeof data.Secret !== 'string') {
+  if (!isRecord(data) || typeof data.Username !== 'string' || typeof data.Secret !== 'string') {
     throw new Error(`"${program} get" answered without string fields "Username" and "Secret"`);
   }
   if (data.Username === '<token>') throw new Error(`"${program} get" answered with an identity token, which only Docker itself can use`);
@@ -281,10 +283,8 @@ function registryOf(key: string): string | undefined {
 /** The login an `auths` entry stores: `auth` (base64 `user:password`) first, as Docker reads it, else `username` and `password`. */
 function storedLogin(entry: Record<string, unknown>): RegistryCredential | 'invalid' | undefined {
   if (typeof entry.auth === 'string' && entry.auth !== '') {
-    const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    if (colon <= 0 || colon === decoded.length - 1) return 'invalid';
-    return Object.freeze({ username: decoded.slice(0, colon), password: decoded.slice(colon + 1) });
+    const login = decodeLogin(entry.auth);
+    return login === undefined || login.password === '' ? 'invalid' : login;
   }
   if (typeof entry.username === 'string' && typeof entry.password === 'string' && entry.username !== '' && entry.password !== '') {
     return Object.freeze({ username: entry.username, password: entry.password });
@@ -293,6 +293,3 @@ function storedLogin(entry: Record<string, unknown>): RegistryCredential | 'inva
   return undefined;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}

@@ -79,6 +79,34 @@ export class CraneImageCopier implements ImageCopier {
     }
   }
 
+  /**
+   * Runs `crane version` as a copy runs crane (its environment, its own process group, a private config directory):
+   * the preflight's check that crane is there and starts. Rejects with the spawn error itself (its `code` ENOENT or
+   * EACCES) when crane cannot be started, InterruptedError when `signal` aborts, else an Error saying how it ended.
+   */
+  async version(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const configDir = await mkdtemp(join(this.options.tempDir ?? tmpdir(), 'image-mirror-'));
+    try {
+      const end = await this.run(['version'], configDir, Math.min(timeoutMs, MAX_TIMER_MS), signal);
+      switch (end?.kind) {
+        case undefined:
+          return;
+        case 'spawn':
+          throw end.error;
+        case 'interrupted':
+          throw new InterruptedError('crane version: interrupted');
+        case 'timeout':
+          throw new Error(`"crane version" did not end within ${timeoutMs / 1000} s`);
+        case 'exit': {
+          const said = errorLine(end.stderr);
+          throw new Error(`"crane version" exited with code ${end.code ?? 'none (ended by a signal)'}${said ? `: ${safeMessage(said, 300)}` : ''}`);
+        }
+      }
+    } finally {
+      await rm(configDir, { recursive: true, force: true });
+    }
+  }
+
   /** Runs crane; undefined when it succeeded. Whatever happens, crane's whole process group is gone when this returns. */
   private run(args: string[], configDir: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<CraneEnd | undefined> {
     const env: Record<string, string> = { DOCKER_CONFIG: configDir, HOME: configDir };

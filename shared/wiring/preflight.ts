@@ -1,6 +1,5 @@
-import { execFile } from 'node:child_process';
-import { InterruptedError } from '../errors.ts';
 import { parseEcrRegistry, type TargetBase } from '../image-ref/target.ts';
+import { CraneImageCopier } from '../registry/crane-copier.ts';
 import type { SyncDeps } from '../sync/mirror-image.ts';
 import type { PreflightChecks } from '../sync/preflight.ts';
 import { AWS_CLIENT_SETTINGS } from './aws-clients.ts';
@@ -37,31 +36,13 @@ export function preflightChecks(wiring: PreflightWiring, deps: SyncDeps): Prefli
       }
     : undefined;
   return {
-    runCrane: () => runCraneVersion(wiring.crane, wiring.signal),
+    // The copier's own way of running crane: its environment, its process group, its handling of a stop.
+    runCrane: () => new CraneImageCopier({ crane: wiring.crane }).version(CRANE_VERSION_TIMEOUT_MS, wiring.signal),
     ...(ecr ? { ecr } : {}),
     reachTarget: async (ref) => {
       await deps.registry.headManifest(ref);
     },
   };
-}
-
-/**
- * Runs `crane version` as the copier runs crane: the command as given (a path, or a name looked up on PATH), an
- * argument array, only PATH passed on. Rejects with the spawn error itself (its `code` ENOENT or EACCES) when crane
- * cannot be started at all.
- */
-function runCraneVersion(crane: string, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const env = process.env.PATH === undefined ? {} : { PATH: process.env.PATH };
-    execFile(crane, ['version'], { env, timeout: CRANE_VERSION_TIMEOUT_MS, ...(signal ? { signal } : {}) }, (error, _stdout, stderr) => {
-      if (error === null) return resolve();
-      if (signal?.aborted) return reject(new InterruptedError('crane version: interrupted', { cause: error }));
-      if (typeof error.code === 'string') return reject(error);
-      const how = error.killed ? `did not end within ${CRANE_VERSION_TIMEOUT_MS / 1000} s` : `exited with code ${error.code ?? error.signal}`;
-      const said = stderr.trim().split('\n').at(-1)?.trim();
-      reject(new Error(`"crane version" ${how}${said ? `: ${said}` : ''}`));
-    });
-  });
 }
 
 /** The region the ECR client will use: the target host's, the environment's, else the SDK's own (AWS_REGION, the profile's); undefined when none. */

@@ -350,7 +350,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       });
       // The JavaScript SDK reads AWS_REGION only; AWS_DEFAULT_REGION is the AWS CLI's, and many CI setups give only that.
       const region = io.env.AWS_REGION || io.env.AWS_DEFAULT_REGION;
-      const deps = createSyncDeps({
+      const wiring = {
         signal: stop.signal,
         target,
         ecr: options.ecr === true,
@@ -360,10 +360,11 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
         ...(options.kmsKey ? { kmsKey: options.kmsKey } : {}),
         ...(region ? { region } : {}),
         ...(options.verbose ? { onCraneCommand: (argv: readonly string[]) => progress.print(`mirror: running ${displayCommand(argv)}\n`) } : {}),
-      });
+      };
+      const deps = createSyncDeps(wiring);
       try {
         // Once, before the first image, what would fail every image alike: crane, the AWS region and login, the target's login.
-        const checks = preflightChecks({ target, ecr: options.ecr === true, crane: options.crane, signal: stop.signal, ...(region ? { region } : {}) }, deps);
+        const checks = preflightChecks(wiring, deps);
         await preflightSync(plan, checks, { crane: options.crane, dryRun: options.dryRun === true });
       } catch (error) {
         unlisten?.();

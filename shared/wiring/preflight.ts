@@ -1,24 +1,16 @@
-import { parseEcrRegistry, type TargetBase } from '../image-ref/target.ts';
+import { parseEcrRegistry } from '../image-ref/target.ts';
 import { CraneImageCopier } from '../registry/crane-copier.ts';
 import type { SyncDeps } from '../sync/mirror-image.ts';
 import type { PreflightChecks } from '../sync/preflight.ts';
 import { AWS_CLIENT_SETTINGS } from './aws-clients.ts';
 import { isEcrTarget } from './ecr.ts';
+import type { SyncWiring } from './sync.ts';
 
 // The preflight of `mirror sync` (shared/sync/preflight.ts) over the sync's own adapters: what it fetches (the ECR token,
 // the target's login) is what the sync then finds cached.
 
-/** What the checks need besides the sync's adapters: the same values createSyncDeps() was given. */
-export interface PreflightWiring {
-  readonly target: TargetBase;
-  /** Treat the target as ECR even when its host does not say so. */
-  readonly ecr: boolean;
-  readonly crane: string;
-  /** The region from the environment (AWS_REGION, AWS_DEFAULT_REGION), where the target host does not tell it. */
-  readonly region?: string;
-  /** Aborted when the run is interrupted: `crane version` is stopped. */
-  readonly signal?: AbortSignal;
-}
+/** What the checks need besides the sync's adapters: the wiring createSyncDeps() was given; its stop signal stops `crane version`. */
+export type PreflightWiring = Pick<SyncWiring, 'target' | 'ecr' | 'crane' | 'region'> & { readonly signal?: AbortSignal };
 
 /** `crane version` answers at once; one that hangs this long will not copy anything either. */
 const CRANE_VERSION_TIMEOUT_MS = 30_000;

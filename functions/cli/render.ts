@@ -244,7 +244,7 @@ function fairCap(widths: readonly number[], room: number): number {
   return Number.POSITIVE_INFINITY;
 }
 
-/** Characters as a terminal counts them, near enough: code points, so that an emoji in a file name is one. */
+/** Characters as a terminal counts them, near enough: code points (a CJK character or an emoji takes two columns on a terminal, one here). */
 function length(text: string): number {
   return [...text].length;
 }

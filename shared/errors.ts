@@ -107,6 +107,12 @@ export class UsageError extends MirrorError {}
  */
 export class PreflightError extends UsageError {}
 
+/** A Trivy report given to `mirror gate` that cannot be read, or is not a report of one image: exit code 2. */
+export class ReportError extends UsageError {}
+
+/** A sign-off file (`.trivyignore.yaml`) that cannot be read as Trivy's ignore file. */
+export class SignOffFileError extends MirrorError {}
+
 /** A worker event that can never succeed, however often it is retried. */
 export class InvalidJobError extends MirrorError {}
 

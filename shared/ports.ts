@@ -147,6 +147,53 @@ export interface WorkerInvoker {
   invoke(job: WorkerJobPayload): Promise<void>;
 }
 
+// The vulnerability gate's vocabulary, shared by Trivy reports (the PR check) and ECR scan findings (AWS).
+
+/** Trivy's severities, most severe first (https://trivy.dev/latest/docs/scanner/vulnerability/#severity-selection). */
+export const SEVERITIES = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'UNKNOWN'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+/** One vulnerability in one package of a scanned image, whoever reported it (a Trivy report, ECR's scan). */
+export interface Finding {
+  /** `CVE-2024-1234`, `GHSA-…`: Trivy's VulnerabilityID, ECR's finding name. What a sign-off names. */
+  readonly id: string;
+  readonly severity: Severity;
+  /** The package, `''` when the scanner does not say. */
+  readonly pkgName: string;
+  readonly installedVersion: string;
+  /** The first version with the fix; `''` when there is none yet. */
+  readonly fixedVersion: string;
+  readonly title?: string;
+  /** Where to read about it (Trivy's PrimaryURL, ECR's uri). */
+  readonly url?: string;
+  /** Trivy's PkgPath (language packages), which a sign-off's `paths` match. */
+  readonly pkgPath?: string;
+  /** Trivy's PkgIdentifier.PURL, which a sign-off's `purls` match. */
+  readonly purl?: string;
+  /** Trivy's Result.Target: `postgres:14 (debian 12.5)`, `usr/local/bin/gosu`. */
+  readonly target?: string;
+}
+
+/** A sign-off file as a source read it: its text, or why it could not be read. */
+export interface SignOffText {
+  /** The file's path below the images root: `docker.io/library/postgres/.trivyignore.yaml`. */
+  readonly path: string;
+  readonly text?: string;
+  readonly readError?: string;
+}
+
+/** The sign-off files of an images tree (a local directory, GitHub). */
+export interface SignOffReader {
+  /** The sign-off file beside the Dockerfile at `dockerfilePath` (below the images root); undefined when there is none. */
+  read(dockerfilePath: string): Promise<SignOffText | undefined>;
+}
+
+/** The findings of an image's registry scan (ECR basic scanning). */
+export interface ScanFindingsReader {
+  /** Every finding of the image's last completed scan, all pages; throws naming the repository and digest. */
+  findings(repository: string, digest: string): Promise<Finding[]>;
+}
+
 /** A repository's files, for the bot configuration commands. */
 export interface RepositoryFiles {
   /** The top directory of the repository holding `dir`, or undefined outside one. */

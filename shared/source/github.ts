@@ -269,7 +269,7 @@ function graphqlErrorsOf(error: unknown): readonly GraphqlError[] | undefined {
 }
 
 /** Says what went wrong in words an operator can act on; never quotes request headers, where the token lives. */
-function toSourceError(doing: string, error: unknown): GitHubSourceError {
+export function toSourceError(doing: string, error: unknown): GitHubSourceError {
   const graphqlErrors = graphqlErrorsOf(error);
   if (graphqlErrors !== undefined) {
     const headers = (error instanceof RequestError ? error.response?.headers : (error as { headers?: Record<string, unknown> }).headers) ?? {};

@@ -11,7 +11,7 @@ import { byPath, symlinkWarning, unreadableEntry } from './entries.ts';
 const CONCURRENCY = 64;
 
 /** A file is opened without following a link (ELOOP) nor waiting on a FIFO swapped in since the listing. */
-const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+export const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 // The callback forms of node:fs, promisified: fs/promises wraps every open file in a FileHandle, which measured about
 // half again as much CPU on a 100,000-file tree.
@@ -122,7 +122,7 @@ class Walk {
 }
 
 /** The first `size` bytes of an open file as UTF-8, fewer if it shrank since its size was read. */
-async function readAll(fd: number, size: number): Promise<string> {
+export async function readAll(fd: number, size: number): Promise<string> {
   const buffer = Buffer.alloc(size);
   let filled = 0;
   while (filled < size) {
@@ -137,7 +137,7 @@ async function readAll(fd: number, size: number): Promise<string> {
  * A file system error without the machine's paths, which Node's messages end with (`EACCES: permission denied,
  * scandir '/home/…'`): its code and description, which the entry's own path makes enough to act on.
  */
-function systemError(error: unknown): string {
+export function systemError(error: unknown): string {
   const { code, syscall, message } = error as NodeJS.ErrnoException;
   if (code === undefined) return error instanceof Error ? error.message : String(error);
   const described = syscall === undefined ? undefined : message.split(`, ${syscall}`)[0];

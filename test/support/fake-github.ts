@@ -103,7 +103,10 @@ const ERROR_MESSAGES: Record<number, string> = {
   409: 'Git Repository is empty.',
 };
 
-/** A loopback stand-in for api.github.com: repository metadata, git trees and the GraphQL `object` field, with injectable faults. */
+/**
+ * A loopback stand-in for api.github.com: repository metadata, git trees and the GraphQL `object` field (by `oid`, or by
+ * `expression: "<ref>:<path>"`, which answers a symbolic link with its own blob as GitHub does; a Tree's `entries` give modes), with injectable faults.
+ */
 export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeGitHub> {
   const owner = options.owner ?? 'octo';
   const repo = options.repo ?? 'images';
@@ -655,7 +658,9 @@ const FIELDS: Record<string, readonly string[]> = {
   Query: ['repository', '__typename'],
   Repository: ['object', 'name', 'nameWithOwner', '__typename'],
   Blob: ['byteSize', 'isBinary', 'isTruncated', 'text', 'oid', 'abbreviatedOid', '__typename'],
-  Tree: ['oid', 'abbreviatedOid', '__typename'],
+  Tree: ['entries', 'oid', 'abbreviatedOid', '__typename'],
+  // https://docs.github.com/en/graphql/reference/objects#treeentry: `mode` is git's octal mode as a decimal Int (a link is 40960).
+  TreeEntry: ['name', 'mode', 'type', 'oid', 'object', '__typename'],
   GitObject: ['oid', 'abbreviatedOid', '__typename'],
 };
 
@@ -691,7 +696,7 @@ function executeGraphql(query: string, variables: Record<string, unknown>, resol
         continue;
       }
       for (const argument of selection.args.values()) if (argument.kind === 'variable') used.add(argument.name);
-      const nestedType = selection.name === 'repository' ? 'Repository' : selection.name === 'object' ? 'GitObject' : undefined;
+      const nestedType = selection.name === 'repository' ? 'Repository' : selection.name === 'object' ? 'GitObject' : selection.name === 'entries' ? 'TreeEntry' : undefined;
       if (nestedType !== undefined && selection.selections === undefined) {
         errors.push({ path: fieldPath, locations: [{ line: selection.line, column: selection.column }], message: `Field must have selections (field '${selection.name}' returns ${nestedType} but has no selections. Did you mean '${selection.name} { ... }'?)` });
       }
@@ -738,8 +743,29 @@ function executeGraphql(query: string, variables: Record<string, unknown>, resol
         else if (selection.name === 'isBinary') out[key] = binary;
         else if (selection.name === 'isTruncated') out[key] = !binary && cut;
         else if (selection.name === 'text') out[key] = binary ? null : object.content.subarray(0, resolver.blobTextLimit).toString('utf8');
+      } else if (selection.name === 'entries') {
+        out[key] = object.entries.map((entry) => treeEntryFields(entry, selection.selections ?? []));
       }
     }
+  };
+  const treeEntryFields = (entry: TreeEntry, selections: readonly SelectionNode[]): Record<string, unknown> => {
+    const out: Record<string, unknown> = {};
+    for (const selection of selections) {
+      if (selection.kind === 'fragment') continue;
+      const key = selection.alias ?? selection.name;
+      if (selection.name === '__typename') out[key] = 'TreeEntry';
+      else if (selection.name === 'name') out[key] = entry.name;
+      else if (selection.name === 'mode') out[key] = Number.parseInt(entry.mode, 8);
+      else if (selection.name === 'type') out[key] = entry.type;
+      else if (selection.name === 'oid') out[key] = entry.sha;
+      else if (selection.name === 'object') {
+        const found = resolver.object(entry.sha, undefined);
+        const fields: Record<string, unknown> = {};
+        if (found !== undefined) objectFields(found.sha, found.object, selection.selections ?? [], fields);
+        out[key] = found === undefined ? null : fields;
+      }
+    }
+    return out;
   };
   for (const top of operation.selections) {
     if (top.kind !== 'field') continue;

@@ -41,11 +41,13 @@ export const PROGRAM_HELP = [
     `mirror plan --images images/ --target ${ECR_EXAMPLE}`,
     `mirror sync --images images/ --target ${ECR_EXAMPLE} --summary-file "$GITHUB_STEP_SUMMARY"`,
     'mirror plan --images images/ --base origin/main --format markdown   # a pull request\'s comment',
+    'mirror gate --images images/ --trivy reports/ --base origin/main    # every finding of a scan signed off?',
     'mirror sync --help                                                   # options, exit codes and environment',
   ]),
   '',
-  'Exit codes: 0 all good, 1 an image failed or a file is invalid, 2 usage or setup error, 3 images deferred for a',
-  'source\'s pull budget (run again later), 130 and 143 stopped by SIGINT and SIGTERM. Each command\'s --help tells its own.',
+  'Exit codes: 0 all good, 1 an image failed or a file is invalid (gate: a finding not signed off), 2 usage or setup',
+  'error, 3 images deferred for a source\'s pull budget (run again later), 130 and 143 stopped by SIGINT and SIGTERM.',
+  'Each command\'s --help tells its own.',
 ].join('\n');
 
 export const PLAN_HELP = [
@@ -114,6 +116,44 @@ export const SYNC_HELP = [
     'DOCKER_CONFIG                   Docker\'s config.json ($DOCKER_CONFIG or ~/.docker) logins are used',
     COLUMNS_ENVIRONMENT,
   ]),
+].join('\n');
+
+/** `mirror gate --help`'s text after the options. */
+export const GATE_HELP = [
+  '',
+  helpSection('Examples', [
+    'mirror gate --images images/ --trivy reports/ --base origin/main --format markdown   # CI: a pull request\'s comment',
+    'mirror gate --images images/ --trivy postgres.json --severity CRITICAL               # locally, after:',
+    'trivy image --format json --output postgres.json docker.io/library/postgres:14@sha256:…',
+  ]),
+  '',
+  'Each report is matched to the image of the tree it scanned: by digest when the Dockerfile pins one (a report of',
+  'another digest does not match), else by repository and tag of its ArtifactName or RepoTags. A report matching no',
+  'image is a notice. Findings of the --severity levels must each be signed off in the image\'s sign-off file, Trivy\'s',
+  'own ignore file beside its Dockerfile (images/docker.io/library/postgres/.trivyignore.yaml):',
+  '',
+  '  vulnerabilities:',
+  '    - id: CVE-2024-1234',
+  '      statement: the flaw is in a tool the image never runs   # why it is acceptable (required; TODO does not count)',
+  '      expired_at: 2025-06-30                                  # after this date it no longer counts',
+  '',
+  'The gate prints that snippet, with the findings filled in, for every image with findings nobody signed off. Who',
+  'signed off is the file\'s Git history and the pull request\'s approval. Without --base, images of the tree that no',
+  'report scanned are counted, not failed; with --base, an image the change adds or changes with no report fails.',
+  'Invalid Dockerfiles are mirror plan\'s to fail: counted here.',
+  '',
+  MARKDOWN_HELP,
+  '',
+  helpSection('Exit codes', [
+    '0  every finding of the gated severities of every scanned image is signed off (with --base: and every image',
+    '   added or changed was scanned)',
+    '1  a finding is not signed off or its sign-off expired, a sign-off file cannot be read, or (with --base) an image',
+    '   added or changed has no report',
+    '2  usage error: a bad option or value, --images not a directory, a report that cannot be read or is no Trivy',
+    '   JSON report of an image (named)',
+  ]),
+  '',
+  helpSection('Environment', ['none of mirror\'s own: no registry is contacted; with --base as a git ref, git reads its usual variables']),
 ].join('\n');
 
 /** The help of `mirror dependabot` and `mirror renovate`, whose options bots.ts defines. */

@@ -16,7 +16,12 @@ import { comparePlans } from '../../shared/sync/compare-plans.ts';
 import { DEFAULT_LOOKUP_CONCURRENCY, syncAll } from '../../shared/sync/mirror-image.ts';
 import { findOrphans } from '../../shared/sync/orphans.ts';
 import { preflightSync } from '../../shared/sync/preflight.ts';
-import { baseTree, imagesDirectory, registryLogins, sourceLookups } from '../../shared/wiring/cli.ts';
+import { baseTree, imagesDirectory, registryLogins, signOffsOf, sourceLookups } from '../../shared/wiring/cli.ts';
+import { runGate } from '../../shared/findings/gate.ts';
+import { DEFAULT_GATE_SEVERITIES, parseSeverities } from '../../shared/findings/vulnerabilities.ts';
+import { readTrivyReports } from './gate.ts';
+import { renderGateText } from './render-gate.ts';
+import { renderGateMarkdown } from './render-gate-markdown.ts';
 import { guardLines, safeMessage, safeText } from '../../shared/safe-text.ts';
 import { ecrRepositoryStore, isEcrTarget } from '../../shared/wiring/ecr.ts';
 import { preflightChecks } from '../../shared/wiring/preflight.ts';
@@ -27,13 +32,13 @@ import { createProgress } from './progress.ts';
 import { outputWidth, renderReport, type ReportKind } from './render.ts';
 import { renderDiffMarkdown, renderDiffText } from './render-diff.ts';
 import { renderOrphansMarkdown, renderReportMarkdown } from './render-markdown.ts';
-import { botHelp, ORPHANS_HELP, PLAN_HELP, PROGRAM_HELP, SYNC_HELP } from './help.ts';
+import { botHelp, GATE_HELP, ORPHANS_HELP, PLAN_HELP, PROGRAM_HELP, SYNC_HELP } from './help.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 
 /**
- * Exit codes: 0 all good, 1 an image failed or a file was invalid (`orphans`: orphaned repositories found), 2 a usage
- * error, 3 nothing failed but images were deferred to keep a source's pull budget (run again later), 128 + n stopped by
- * signal n.
+ * Exit codes: 0 all good, 1 an image failed or a file was invalid (`orphans`: orphaned repositories found; `gate`: a
+ * finding not signed off), 2 a usage error, 3 nothing failed but images were deferred to keep a source's pull budget
+ * (run again later), 128 + n stopped by signal n.
  */
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
@@ -90,6 +95,9 @@ function guardedIo(io: CliIo): CliIo {
 
 /** Commander reducer for repeatable options. */
 const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** Commander reducer for a repeatable option that has no default: a mandatory one, whose help shows none. */
+const collectFirst = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 /** Commander parser for a whole number from `min` (1 unless said) to `max`, naming the option and the range in its error. */
 function wholeNumber(name: string, max: number, min: 0 | 1 = 1) {
@@ -419,6 +427,33 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       io.stdout(format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderOrphans(report, target));
       setExit(report.orphans.length > 0 ? EXIT_FAILED : EXIT_OK);
       await summarise(options.summaryFile, () => renderOrphansMarkdown(report, target));
+    });
+
+  program
+    .command('gate')
+    .description('judge Trivy reports of the tree\'s images against the sign-offs (.trivyignore.yaml) beside their Dockerfiles: fails on a finding of the gated severities nobody signed off (no registry is contacted)')
+    .requiredOption('--images <dir>', 'directory whose first level is registry hosts, e.g. images/')
+    .addOption(new Option('--trivy <file|dir>', 'a report of `trivy image --format json`, or a directory of them (every *.json); repeatable, at least one').argParser(collectFirst).makeOptionMandatory())
+    .option('--severity <list>', 'comma-separated severities that must be signed off (CRITICAL,HIGH,MEDIUM,LOW,UNKNOWN)', DEFAULT_GATE_SEVERITIES.join(','))
+    .option('--base <dir|git-ref>', 'the tree the change is made to: a directory if one exists at that path, else a git ref (origin/main) of the repository holding --images; an image added or changed with no report fails')
+    .addOption(new Option('--format <format>', 'output: text, markdown (a section of a pull-request comment) or one JSON document (json, same as --json)').choices(['text', 'markdown', 'json'] as const))
+    .option('--json', 'print exactly one JSON document on stdout')
+    .option('--summary-file <file>', 'also append the report in markdown to this file (e.g. $GITHUB_STEP_SUMMARY), pass or fail')
+    .addHelpText('after', GATE_HELP)
+    .action(async (options) => {
+      const format = formatOf(options);
+      const severities = parseSeverities(options.severity);
+      await checkSummaryFile(options.summaryFile);
+      const dir = await stat(options.images).catch(() => undefined);
+      if (!dir?.isDirectory()) throw new UsageError(`--images: "${options.images}" is not a directory`);
+      const reports = await readTrivyReports(options.trivy);
+      const base = options.base === undefined ? undefined : await baseSource(options.base, options.images);
+      const deps = { next: imagesDirectory(options.images), signOffs: signOffsOf(options.images), ...(base === undefined ? {} : { base }) };
+      const report = await runGate(deps, reports, { severities, now: new Date() });
+      const shown = { images: options.images };
+      io.stdout(format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : format === 'markdown' ? renderGateMarkdown(report, shown) : renderGateText(report, shown));
+      setExit(report.passed ? EXIT_OK : EXIT_FAILED);
+      await summarise(options.summaryFile, () => renderGateMarkdown(report, shown));
     });
 
   addBotCommands(program, io, (ok) => setExit(ok ? EXIT_OK : EXIT_FAILED));

@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { LocalRepositoryFiles } from '../bots/repo-files.ts';
-import type { CredentialProvider, DockerfileSource, ManifestRegistry, RegistryCredential, RepositoryFiles } from '../ports.ts';
+import type { CredentialProvider, DockerfileSource, ManifestRegistry, RegistryCredential, RepositoryFiles, SignOffReader } from '../ports.ts';
 import { UsageError } from '../errors.ts';
 import { ChainedCredentialProvider, parseCredentials, StaticCredentialProvider } from '../registry/credentials.ts';
 import { credentialHelperRunner, type DockerEnv, DockerConfigCredentialProvider, loadDockerConfig } from '../registry/docker-config.ts';
@@ -8,12 +8,18 @@ import { HttpRegistryClient } from '../registry/http-registry.ts';
 import { networkFromEnvironment } from '../registry/network.ts';
 import { GitRefDockerfileSource, locateInGit, resolveCommit } from '../source/git-ref.ts';
 import { LocalDockerfileSource } from '../source/local-dir.ts';
+import { LocalSignOffReader } from '../source/sign-off-files.ts';
 
 // The `mirror` command's adapters, as scheduler.ts and worker.ts are the Lambdas'; `mirror sync` takes its own from sync.ts.
 
 /** The Dockerfiles of an images directory on disk. */
 export function imagesDirectory(dir: string): DockerfileSource {
   return new LocalDockerfileSource(dir);
+}
+
+/** The sign-off files (`.trivyignore.yaml`) beside the Dockerfiles of an images directory on disk, for `mirror gate`. */
+export function signOffsOf(dir: string): SignOffReader {
+  return new LocalSignOffReader(dir);
 }
 
 /**

@@ -322,9 +322,42 @@ export interface ScannedImage {
   readonly status: string;
 }
 
+/** A finding of a gated severity that no sign-off accepts: none names it, or the one that does is past its `expired_at`. */
+export interface UnacceptedFinding {
+  readonly id: string;
+  readonly severity: Severity;
+  readonly pkgName: string;
+  readonly status: 'not-signed-off' | 'expired';
+}
+
+/**
+ * A scanned image's CRITICAL and HIGH findings judged against the sign-offs beside its Dockerfile: what is left
+ * unaccepted pages, what is signed off does not. When the findings or the images tree cannot be read, or no sign-offs
+ * are configured, the event's raw counts are unaccepted (fail closed) and `error` or `problems` say why.
+ */
+export interface Acceptance {
+  readonly unacceptedCritical: number;
+  readonly unacceptedHigh: number;
+  readonly unaccepted: readonly UnacceptedFinding[];
+  /** Findings of the gated severities a sign-off that counts accepts. */
+  readonly signedOff: number;
+  /** Findings among `unaccepted` whose sign-off is past its `expired_at`. */
+  readonly expired: number;
+  /** Where to sign off: the sign-off files' paths in the images repository (`images/docker.io/library/postgres/.trivyignore.yaml`). */
+  readonly signOffFiles: readonly string[];
+  /** The same files on GitHub's web, when the repository's web address is known. */
+  readonly signOffUrls: readonly string[];
+  /** The Dockerfiles (below the images root) whose image this is. */
+  readonly dockerfiles: readonly string[];
+  /** What was wrong with sign-off files or entries (those sign nothing off); never fatal. */
+  readonly problems: readonly string[];
+  /** Why the findings could not be judged at all: the raw counts are then unaccepted. */
+  readonly error?: string;
+}
+
 /** What one event amounts to; every kind but `ignored` concerns a mirrored image or a broken event. */
 export type ScanEventOutcome =
-  | ({ readonly kind: 'scanned'; readonly counts: SeverityCounts } & ScannedImage)
+  | ({ readonly kind: 'scanned'; readonly counts: SeverityCounts; readonly acceptance?: Acceptance } & ScannedImage)
   | ({ readonly kind: 'scan-failed' } & ScannedImage)
   | ({ readonly kind: 'not-scanned' } & ScannedImage)
   | { readonly kind: 'ignored'; readonly reason: string; readonly repository?: string }

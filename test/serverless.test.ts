@@ -188,10 +188,22 @@ describe('serverless package', () => {
     expect(text(findings[0].SourceArn)).toContain(`"rule","${rule.Name}"`);
   });
 
-  it('gives the findings function the prefix its loader reads, and a small footprint', () => {
+  it('gives the findings function the prefix, name template and images repository its loader reads, and a small footprint', () => {
     const findings = template.Resources.FindingsLambdaFunction.Properties;
-    expect(findings.Environment.Variables).toMatchObject({ TARGET_PREFIX: params.targetPrefix });
-    expect(findings).toMatchObject({ Timeout: 30, MemorySize: 256 });
+    expect(findings.Environment.Variables).toMatchObject({
+      TARGET_PREFIX: params.targetPrefix,
+      NAME_TEMPLATE: '{registry}/{repository}',
+      // The scheduler's GitHub settings: the sign-off files are read from the same images repository.
+      GITHUB_REPOSITORY: params.githubRepository,
+      GITHUB_REF: params.githubRef,
+      IMAGES_PATH: params.imagesPath,
+      GITHUB_TOKEN_SECRET_ID: params.githubTokenSecretId,
+      GITHUB_API_URL: params.githubApiUrl,
+    });
+    const scheduler = template.Resources.SchedulerLambdaFunction.Properties.Environment.Variables;
+    for (const name of ['GITHUB_REPOSITORY', 'GITHUB_REF', 'IMAGES_PATH', 'GITHUB_TOKEN_SECRET_ID', 'GITHUB_API_URL', 'NAME_TEMPLATE']) expect(findings.Environment.Variables[name], name).toEqual(scheduler[name]);
+    // Each GitHub call is bounded to 10 s (shared/wiring/findings.ts): room for the token, the tree, the sign-off file and the findings.
+    expect(findings).toMatchObject({ Timeout: 60, MemorySize: 256 });
     expect(findings.Layers).toBeUndefined();
   });
 
@@ -307,7 +319,7 @@ describe('serverless package', () => {
       { AlarmName: 'image-mirror-dev-images-failed', ...custom(METRIC.failed) },
       { AlarmName: 'image-mirror-dev-scheduler-failures', ...custom(METRIC.schedulerFailures) },
       { AlarmName: 'image-mirror-dev-workers-not-invoked', ...custom(METRIC.notInvoked) },
-      { AlarmName: 'image-mirror-dev-critical-findings', ...custom(METRIC.scanCritical) },
+      { AlarmName: 'image-mirror-dev-critical-findings', ...custom(METRIC.unacceptedCritical) },
       {
         AlarmName: 'image-mirror-dev-worker-dlq-not-empty',
         Namespace: 'AWS/SQS',
@@ -342,9 +354,13 @@ describe('serverless package', () => {
     // Retried attempts never page: only a failure for good (ImagesFailed) does.
     expect(alarms.map((alarm) => alarm.MetricName)).not.toContain(METRIC.retried);
     expect(alarms.find((alarm) => alarm.MetricName === METRIC.failed).AlarmDescription).toContain('image-mirror/dev/failures-of-the-last-run');
-    // Summed over images, so one image with one critical finding is enough.
-    expect(alarms.find((alarm) => alarm.MetricName === METRIC.scanCritical)).toMatchObject({ Statistic: 'Sum', Threshold: 1 });
-    expect(alarms.find((alarm) => alarm.MetricName === METRIC.scanCritical).AlarmDescription).toContain('aws ecr describe-image-scan-findings');
+    // Summed over images, so one image with one critical finding nobody signed off is enough; signed-off ones never page.
+    expect(alarms.find((alarm) => alarm.MetricName === METRIC.unacceptedCritical)).toMatchObject({ Statistic: 'Sum', Threshold: 1 });
+    expect(alarms.map((alarm) => alarm.MetricName)).not.toContain(METRIC.scanCritical);
+    expect(alarms.map((alarm) => alarm.MetricName)).not.toContain(METRIC.unacceptedHigh);
+    // It says what to do: where the CVEs and the file are, and the two ways out.
+    const critical = alarms.find((alarm) => alarm.MetricName === METRIC.unacceptedCritical).AlarmDescription;
+    for (const words of ['acceptance.unacceptedCritical > 0', 'acceptance.signOffFiles', '.trivyignore.yaml', 'statement', 'expired_at', 'patched tag']) expect(critical).toContain(words);
     expect(template.Resources.AlarmEmailSubscription).toMatchObject({
       Condition: 'HasAlarmEmail',
       Properties: { TopicArn: { Ref: 'AlarmTopic' }, Protocol: 'email', Endpoint: { Ref: 'AlarmEmail' } },
@@ -397,6 +413,10 @@ describe('serverless package', () => {
     expect(retried).toMatchObject({ widget: 'Images per hour' });
     expect(retried!.color).not.toBe(custom.find((s) => s.name === METRIC.failed)!.color);
     for (const name of [METRIC.imagesScanned, METRIC.scanCritical, METRIC.scanHigh, METRIC.scanFailures, METRIC.imagesNotScanned, METRIC.invalidScanEvents]) expect(names).toContain(name);
+    // Raw and unaccepted side by side, in one widget.
+    const scans = custom.filter((s) => [METRIC.scanCritical, METRIC.scanHigh, METRIC.unacceptedCritical, METRIC.unacceptedHigh].includes(s.name));
+    expect(scans.map((s) => s.name).sort()).toEqual([METRIC.scanCritical, METRIC.scanHigh, METRIC.unacceptedCritical, METRIC.unacceptedHigh].sort());
+    expect(new Set(scans.map((s) => s.widget)).size).toBe(1);
     expect(custom.filter((s) => s.name === METRIC.duration).map((s) => s.stat).sort()).toEqual(['p50', 'p95']);
     expect(series).toContainEqual(expect.objectContaining({ namespace: 'AWS/SQS', name: 'ApproximateNumberOfMessagesVisible' }));
     // Deferred images are shown, beside the budget each source registry has left (one line per registry, by SEARCH).
@@ -491,9 +511,10 @@ describe('serverless package', () => {
       expect(onEverything.map((s) => [s.role, s.actions])).toEqual([['WorkerRole', ['ecr:GetAuthorizationToken']]]);
     });
 
-    it('reads only the two configured secrets, each from the function that needs it', () => {
+    it('reads only the two configured secrets, each from the functions that need it', () => {
       const reads = iamStatements().filter((s) => s.actions.some((action) => action.startsWith('secretsmanager:')));
       expect(reads.map((s) => [s.role, s.actions, s.resources]).sort()).toEqual([
+        ['FindingsRole', ['secretsmanager:GetSecretValue'], [secretArn(params.githubTokenSecretId)]],
         ['SchedulerRole', ['secretsmanager:GetSecretValue'], [secretArn(params.githubTokenSecretId)]],
         ['WorkerRole', ['secretsmanager:GetSecretValue'], [secretArn(params.sourceCredentialsSecretId)]],
       ]);
@@ -516,9 +537,20 @@ describe('serverless package', () => {
       ]);
     });
 
-    it('lets the findings function write its logs and do nothing else (the event carries the counts)', () => {
+    it('lets the findings function write its logs, read scan findings under the prefix and the GitHub token, and do nothing else', () => {
       const statements = iamStatements().filter((s) => s.role === 'FindingsRole');
-      expect(statements.map((s) => [s.effect, s.actions.sort(), s.resources])).toEqual([['Allow', ['logs:CreateLogStream', 'logs:PutLogEvents'], [getAtt('FindingsLogGroup', 'Arn')]]]);
+      expect(statements.map((s) => [s.effect, s.actions.sort(), s.resources])).toEqual([
+        ['Allow', ['logs:CreateLogStream', 'logs:PutLogEvents'], [getAtt('FindingsLogGroup', 'Arn')]],
+        ['Allow', ['ecr:DescribeImageScanFindings'], [prefix()]],
+        ['Allow', ['secretsmanager:GetSecretValue'], [secretArn(params.githubTokenSecretId)]],
+      ]);
+    });
+
+    it('lets the findings function read the GitHub token only when one is configured (a public images repository has none)', () => {
+      expect(template.Parameters.GitHubTokenSecretId).toMatchObject({ Type: 'String', Default: params.githubTokenSecretId });
+      expect(template.Conditions.HasGitHubTokenSecret).toEqual({ 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'GitHubTokenSecretId' }, ''] }] });
+      const conditional = template.Resources.FindingsRole.Properties.Policies[0].PolicyDocument.Statement.filter((s: Json) => s['Fn::If']);
+      expect(conditional.map((s: Json) => [s['Fn::If'][0], s['Fn::If'][1].Action, s['Fn::If'][2]])).toEqual([['HasGitHubTokenSecret', 'secretsmanager:GetSecretValue', { Ref: 'AWS::NoValue' }]]);
     });
 
     it('uses KMS only on the configured key, only when one is configured', () => {

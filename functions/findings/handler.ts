@@ -7,9 +7,9 @@ import { createFindingsDeps } from '../../shared/wiring/findings.ts';
 
 // Read once per container: a bad configuration fails the cold start, listing every problem.
 const config = loadFindingsConfig(process.env);
-const deps = createFindingsDeps();
+const deps = createFindingsDeps(config);
 
-/** Logs and counts the findings of one ECR "Image Scan" event (EventBridge) for a mirrored repository. */
+/** Logs and counts the findings of one ECR "Image Scan" event (EventBridge) for a mirrored repository, judged against its sign-offs. */
 export const handler = middy((event: unknown) => recordScanEvent(event, deps, config))
   .use(injectLambdaContext(deps.logger, { resetKeys: true }))
   .use(logMetrics(deps.metrics));

@@ -1,10 +1,28 @@
-import { EnvReader } from './env.ts';
-import { isEcrRepositoryPath } from '../image-ref/target.ts';
+import { EnvReader, optionalField } from './env.ts';
+import { DEFAULT_NAME_TEMPLATE, isEcrRepositoryPath, validateNameTemplate } from '../image-ref/target.ts';
+
+/** The images repository on GitHub, where the sign-off files beside the Dockerfiles are read: the scheduler's settings. */
+export interface FindingsGitHubConfig {
+  readonly owner: string;
+  readonly repo: string;
+  /** Branch, tag or commit; the repository's default branch when absent. */
+  readonly ref?: string;
+  readonly imagesPath: string;
+  /** Secrets Manager id of the GitHub token; none for a public repository. */
+  readonly githubTokenSecretId?: string;
+  readonly githubApiUrl: string;
+  /** The repository on the web at its ref (`https://github.com/octo/images/blob/main`), for links to the sign-off files; absent when the API URL does not tell it. */
+  readonly webUrl?: string;
+}
 
 /** The findings Lambda's settings, read once at cold start. */
 export interface FindingsConfig {
   /** Repositories named `<targetPrefix>/…` are the mirror's; scan events of any other are ignored. */
   readonly targetPrefix: string;
+  /** How the mirror names its repositories: an image's Dockerfile is found by planning the tree with it. */
+  readonly nameTemplate: string;
+  /** Where sign-offs are read; absent without GITHUB_REPOSITORY, and then every critical and high finding is unaccepted. */
+  readonly github?: FindingsGitHubConfig;
 }
 
 /** Loads the findings configuration from the environment; throws one ConfigError listing every problem. */
@@ -18,6 +36,39 @@ export function loadFindingsConfig(env: Readonly<Record<string, string | undefin
       throw new Error(`"${targetPrefix}" must be lowercase path components of a-z, 0-9 and single ".", "_" or "-" separators`);
     });
   }
+  const nameTemplate = read.optional('NAME_TEMPLATE') ?? DEFAULT_NAME_TEMPLATE;
+  read.parse('NAME_TEMPLATE', nameTemplate, validateNameTemplate);
+  const github = readGitHub(read);
   read.done('findings');
-  return Object.freeze({ targetPrefix });
+  return Object.freeze({ targetPrefix, nameTemplate, ...optionalField('github', github) });
+}
+
+/** The GitHub settings, read as the scheduler reads them, when GITHUB_REPOSITORY names the images repository. */
+function readGitHub(read: EnvReader): FindingsGitHubConfig | undefined {
+  const repository = read.optional('GITHUB_REPOSITORY');
+  if (repository === undefined) return undefined;
+  const match = /^([A-Za-z0-9-]+)\/([A-Za-z0-9._-]+)$/.exec(repository);
+  if (!match) read.parse('GITHUB_REPOSITORY', repository, () => { throw new Error(`expected owner/name, got "${repository}"`); });
+  const owner = match?.[1] ?? '';
+  const repo = match?.[2] ?? '';
+  const ref = read.optional('GITHUB_REF');
+  const githubApiUrl = (read.optional('GITHUB_API_URL') ?? 'https://api.github.com').replace(/\/+$/, '');
+  const web = webOf(githubApiUrl);
+  return Object.freeze({
+    owner,
+    repo,
+    imagesPath: (read.optional('IMAGES_PATH') ?? 'images').replace(/^\/+|\/+$/g, ''),
+    githubApiUrl,
+    ...optionalField('ref', ref),
+    ...optionalField('githubTokenSecretId', read.optional('GITHUB_TOKEN_SECRET_ID')),
+    // HEAD: GitHub's web shows the default branch under it, so the link works without knowing the branch's name.
+    ...optionalField('webUrl', web === undefined ? undefined : `${web}/${owner}/${repo}/blob/${ref ?? 'HEAD'}`),
+  });
+}
+
+/** GitHub's web address for its API's: github.com for api.github.com, the host for GitHub Enterprise Server's `/api/v3`. */
+function webOf(apiUrl: string): string | undefined {
+  if (apiUrl === 'https://api.github.com') return 'https://github.com';
+  const enterprise = /^(https?:\/\/[^/]+)\/api\/v3$/.exec(apiUrl);
+  return enterprise?.[1];
 }

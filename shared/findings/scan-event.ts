@@ -1,7 +1,9 @@
-import { InvalidScanEventError } from '../errors.ts';
+import { describeError, InvalidScanEventError } from '../errors.ts';
+import { DEFAULT_NAME_TEMPLATE } from '../image-ref/target.ts';
 import { isRecord } from '../json.ts';
-import type { ScanEventOutcome, ScannedImage, ScanRecorder, SeverityCounts } from '../ports.ts';
+import type { Acceptance, ScanEventOutcome, ScannedImage, ScanRecorder, SeverityCounts } from '../ports.ts';
 import { safeText } from '../safe-text.ts';
+import { type AcceptanceDeps, judgeScan, rawAcceptance } from './acceptance.ts';
 
 // ECR basic scanning (scan on push, which the worker turns on for every repository it creates) sends one
 // `aws.ecr` / `ECR Image Scan` event per scanned image, shaped as in
@@ -12,10 +14,28 @@ import { safeText } from '../safe-text.ts';
 // Supporting it would take a second EventBridge rule and a second parser mapping that detail, with the same
 // prefix check on its repository, onto the same outcome.
 
-/** Which repositories are the mirror's: `<targetPrefix>/…`. */
+/** Which repositories are the mirror's (`<targetPrefix>/…`), how they are named, and where their sign-offs live. */
 export interface ScanSettings {
   readonly targetPrefix: string;
+  /** The name template of the mirror's repositories, to find an image's Dockerfile; the default one when absent. */
+  readonly nameTemplate?: string;
+  /** The images repository the sign-offs are read from; absent when none is configured. */
+  readonly github?: {
+    /** The images root inside it: `images`. */
+    readonly imagesPath: string;
+    /** The repository on the web at its ref, `https://github.com/octo/images/blob/main`, when known. */
+    readonly webUrl?: string;
+  };
 }
+
+/** Where outcomes go, and what judges findings against sign-offs (absent where no images repository is configured). */
+export interface ScanEventDeps {
+  readonly recorder: ScanRecorder;
+  readonly acceptance?: AcceptanceDeps;
+}
+
+/** Said in the log line of an image with findings when there is nothing to judge them by. */
+const NOT_CONFIGURED = 'sign-offs are not configured (no GITHUB_REPOSITORY for the images repository): every critical and high finding counts as unaccepted';
 
 const SOURCE = 'aws.ecr';
 const DETAIL_TYPE = 'ECR Image Scan';
@@ -63,8 +83,11 @@ export function parseScanEvent(event: unknown, settings: ScanSettings): Exclude<
   return { kind: 'not-scanned', ...image };
 }
 
-/** Reads a scan event and records its outcome; an unreadable event is recorded as `invalid`, never thrown, since a retry would read it no better. */
-export function recordScanEvent(event: unknown, deps: { readonly recorder: ScanRecorder }, settings: ScanSettings): ScanEventOutcome {
+/**
+ * Reads a scan event and records its outcome, a scanned image's findings judged against its sign-offs; an unreadable
+ * event is recorded as `invalid`, never thrown, since a retry would read it no better.
+ */
+export async function recordScanEvent(event: unknown, deps: ScanEventDeps, settings: ScanSettings): Promise<ScanEventOutcome> {
   let outcome: ScanEventOutcome;
   try {
     outcome = parseScanEvent(event, settings);
@@ -72,8 +95,26 @@ export function recordScanEvent(event: unknown, deps: { readonly recorder: ScanR
     if (!(error instanceof InvalidScanEventError)) throw error;
     outcome = { kind: 'invalid', error: error.message };
   }
+  if (outcome.kind === 'scanned') outcome = { ...outcome, acceptance: await acceptanceOf(outcome, deps, settings) };
   deps.recorder.record(outcome);
   return outcome;
+}
+
+/** The image's findings judged, or its raw counts as unaccepted when that cannot be done: never a lost log line. */
+async function acceptanceOf(image: ScannedImage & { readonly counts: SeverityCounts }, deps: ScanEventDeps, settings: ScanSettings): Promise<Acceptance> {
+  const { counts } = image;
+  if (deps.acceptance === undefined || settings.github === undefined) return rawAcceptance(counts, counts.critical + counts.high > 0 ? NOT_CONFIGURED : undefined);
+  try {
+    return await judgeScan(image, deps.acceptance, {
+      targetPrefix: settings.targetPrefix,
+      nameTemplate: settings.nameTemplate ?? DEFAULT_NAME_TEMPLATE,
+      imagesPath: settings.github.imagesPath,
+      ...(settings.github.webUrl === undefined ? {} : { webUrl: settings.github.webUrl }),
+    });
+  } catch (error) {
+    // judgeScan fails closed by itself; this is for what it did not foresee (a bug), which must not cost the line.
+    return { ...rawAcceptance(counts), error: `judging the findings of ${safeText(image.repository)}@${image.digest}: ${describeError(error)}` };
+  }
 }
 
 // ECR reports a severity only when the image has findings of it, and may leave the whole map out.

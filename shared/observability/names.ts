@@ -40,6 +40,9 @@ export const METRIC = {
   imagesScanned: 'ImagesScanned',
   scanCritical: 'ScanFindingsCritical',
   scanHigh: 'ScanFindingsHigh',
+  /** Findings: the critical and high findings no sign-off accepts (summed over images; the raw counts when they cannot be judged). Critical ones page. */
+  unacceptedCritical: 'UnacceptedFindingsCritical',
+  unacceptedHigh: 'UnacceptedFindingsHigh',
   /** Findings: scans ECR reported as FAILED, scans that did not run (e.g. UNSUPPORTED_IMAGE), scan events that could not be read. */
   scanFailures: 'ScanFailures',
   imagesNotScanned: 'ImagesNotScanned',

@@ -1,7 +1,10 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { METRIC } from './names.ts';
-import type { ScanEventOutcome, ScanRecorder } from '../ports.ts';
+import type { Acceptance, ScanEventOutcome, ScanRecorder } from '../ports.ts';
+
+/** Unaccepted findings, and problems, named in one line at most: an image with hundreds must not make a huge line; the rest are counted. */
+const LISTED_AT_MOST = 50;
 
 /** One JSON log line and EMF metrics per scan event; the repository goes in the line, never in a dimension. */
 export class PowertoolsScanRecorder implements ScanRecorder {
@@ -13,14 +16,19 @@ export class PowertoolsScanRecorder implements ScanRecorder {
   record(outcome: ScanEventOutcome): void {
     switch (outcome.kind) {
       case 'scanned': {
-        const { repository, digest, tags, status, counts } = outcome;
-        const attributes = { repository, digest, tags, status, findings: counts };
-        // A warning, so that the line stands out where the critical-findings alarm sends the on-call.
-        if (counts.critical > 0) this.logger.warn('image scanned', attributes);
+        const { repository, digest, tags, status, counts, acceptance } = outcome;
+        // Not judged at all (a caller that gives no acceptance): every finding counts, as when judging fails.
+        const unacceptedCritical = acceptance?.unacceptedCritical ?? counts.critical;
+        const unacceptedHigh = acceptance?.unacceptedHigh ?? counts.high;
+        const attributes = { repository, digest, tags, status, findings: counts, ...(acceptance ? { acceptance: acceptanceAttributes(acceptance) } : {}) };
+        // A warning only for what pages: critical findings nobody signed off, the line the critical-findings alarm sends the on-call to.
+        if (unacceptedCritical > 0) this.logger.warn('image scanned', attributes);
         else this.logger.info('image scanned', attributes);
         this.metrics.addMetric(METRIC.imagesScanned, MetricUnit.Count, 1);
         this.metrics.addMetric(METRIC.scanCritical, MetricUnit.Count, counts.critical);
         this.metrics.addMetric(METRIC.scanHigh, MetricUnit.Count, counts.high);
+        this.metrics.addMetric(METRIC.unacceptedCritical, MetricUnit.Count, unacceptedCritical);
+        this.metrics.addMetric(METRIC.unacceptedHigh, MetricUnit.Count, unacceptedHigh);
         return;
       }
       case 'scan-failed':
@@ -40,4 +48,18 @@ export class PowertoolsScanRecorder implements ScanRecorder {
         return;
     }
   }
+}
+
+/** The acceptance as the log line carries it: the unaccepted CVEs and the problems capped, the files to edit, the error. */
+function acceptanceAttributes(acceptance: Acceptance): Record<string, unknown> {
+  const { unaccepted, problems, signOffUrls, error, ...rest } = acceptance;
+  return {
+    ...rest,
+    unaccepted: unaccepted.slice(0, LISTED_AT_MOST),
+    ...(unaccepted.length > LISTED_AT_MOST ? { unacceptedNotListed: unaccepted.length - LISTED_AT_MOST } : {}),
+    ...(signOffUrls.length > 0 ? { signOffUrls } : {}),
+    problems: problems.slice(0, LISTED_AT_MOST),
+    ...(problems.length > LISTED_AT_MOST ? { problemsNotListed: problems.length - LISTED_AT_MOST } : {}),
+    ...(error === undefined ? {} : { error }),
+  };
 }

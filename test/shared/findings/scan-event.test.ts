@@ -94,24 +94,24 @@ describe('parseScanEvent', () => {
 });
 
 describe('recordScanEvent', () => {
-  const recorded = (event: unknown) => {
+  const recorded = async (event: unknown) => {
     const outcomes: ScanEventOutcome[] = [];
-    const returned = recordScanEvent(event, { recorder: { record: (outcome) => outcomes.push(outcome) } }, settings);
+    const returned = await recordScanEvent(event, { recorder: { record: (outcome) => outcomes.push(outcome) } }, settings);
     return { returned, outcomes };
   };
 
-  it('records and returns the outcome of a scan', () => {
-    const { returned, outcomes } = recorded(mirroredScanEvent('mirror'));
+  it('records and returns the outcome of a scan', async () => {
+    const { returned, outcomes } = await recorded(mirroredScanEvent('mirror'));
     expect(outcomes).toEqual([returned]);
     expect(returned).toMatchObject({ kind: 'scanned', counts: { critical: 10 } });
   });
 
-  it('records an ignored event too, with its reason', () => {
-    expect(recorded(documentedScanEvent).outcomes).toEqual([expect.objectContaining({ kind: 'ignored', repository: 'my-repository-name' })]);
+  it('records an ignored event too, with its reason', async () => {
+    expect((await recorded(documentedScanEvent)).outcomes).toEqual([expect.objectContaining({ kind: 'ignored', repository: 'my-repository-name' })]);
   });
 
-  it('records an unreadable event as invalid instead of throwing: a retry would read it no better', () => {
-    const { returned, outcomes } = recorded(mirroredScanEvent('mirror', { 'image-digest': 7 }));
+  it('records an unreadable event as invalid instead of throwing: a retry would read it no better', async () => {
+    const { returned, outcomes } = await recorded(mirroredScanEvent('mirror', { 'image-digest': 7 }));
     expect(returned).toEqual({ kind: 'invalid', error: `reading the ECR Image Scan event of "${repository}": "detail.image-digest" must be a digest like "sha256:…", got 7` });
     expect(outcomes).toEqual([returned]);
   });

@@ -3,14 +3,18 @@
 # step's `env:` sets, never in the script text, so that no input (a branch name, a pull request's title) becomes code.
 #
 #   MIRROR_CLI               the bundled CLI, dist/mirror.mjs (from the build step)
-#   MIRROR_COMMAND           plan, sync or orphans: run with --json and --summary-file for the outputs. Another mirror
-#                            command (dependabot --check, …) gets only --images and MIRROR_ARGS, and no report outputs
+#   MIRROR_COMMAND           plan, sync, orphans or gate: run with --json and --summary-file for the outputs. Another
+#                            mirror command (dependabot --check, …) gets only --images and MIRROR_ARGS, and no report outputs
 #   MIRROR_IMAGES            the images tree
 #   MIRROR_TARGET            --target, when not empty (plan, sync, orphans; a usage error for another command)
-#   MIRROR_BASE              plan: --base, when not empty
+#   MIRROR_BASE              plan, gate: --base, when not empty
 #   MIRROR_CREDENTIALS       JSON text of registry logins, for --credentials (plan with a base, sync): written to a
 #                            file only this user can read, removed when the step ends; unset once written, so that
-#                            neither node nor what it starts (git, crane, credential helpers) inherits it
+#                            neither node nor what it starts (git, crane, credential helpers) inherits it. A usage
+#                            error for gate, which reads files only
+#   MIRROR_TRIVY             gate: Trivy JSON reports, files or directories of *.json, split on whitespace, each passed
+#                            as --trivy; nothing expanded (a usage error for another command)
+#   MIRROR_SEVERITY          gate: --severity, when not empty (a usage error for another command)
 #   MIRROR_ECR               true: --ecr (sync, orphans)
 #   MIRROR_CRANE             sync: --crane, when not empty
 #   MIRROR_ARGS              more options, split on whitespace: no quoting, nothing expanded
@@ -29,6 +33,17 @@ usage_error() {
   annotate error image-mirror "$@"
   echo "exit-code=2" >>"$GITHUB_OUTPUT"
   exit 2
+}
+
+# Adds --trivy for each report path the gate is given: the text split on whitespace (no quoting, no glob, nothing
+# expanded). mirror gate reads a directory as each *.json in it. A path starting with `-` gets `./`, to stay a value.
+add_reports() {
+  local paths=() path
+  read -r -d '' -a paths <<<"$1" || true
+  for path in ${paths[@]+"${paths[@]}"}; do
+    [[ "$path" != -* ]] || path="./$path"
+    args+=(--trivy "$path")
+  done
 }
 
 random_hex() {
@@ -64,23 +79,31 @@ show() {
 command=${MIRROR_COMMAND:-}
 ecr=${MIRROR_ECR:-false}
 fail_on_deferred=${MIRROR_FAIL_ON_DEFERRED:-true}
-[[ "$command" =~ ^[a-z][a-z-]*$ ]] || usage_error "command must be a mirror command (plan, sync, orphans, …), got \"$command\""
+[[ "$command" =~ ^[a-z][a-z-]*$ ]] || usage_error "command must be a mirror command (plan, sync, orphans, gate, …), got \"$command\""
 [[ "$ecr" == true || "$ecr" == false ]] || usage_error "ecr must be true or false, got \"$ecr\""
 [[ "$fail_on_deferred" == true || "$fail_on_deferred" == false ]] || usage_error "fail-on-deferred must be true or false, got \"$fail_on_deferred\""
 
-# plan, sync and orphans: the commands with a report, and the only ones taking --target.
+# plan, sync, orphans and gate: the commands with a report; all but gate take --target.
 report=false
-case "$command" in plan | sync | orphans) report=true ;; esac
+case "$command" in plan | sync | orphans | gate) report=true ;; esac
 
 args=("$command" --images "${MIRROR_IMAGES:-images}")
 if [[ -n "${MIRROR_TARGET:-}" ]]; then
-  # dependabot and renovate write bot configuration: no registry, no target.
-  [[ "$report" == true ]] || usage_error "target applies to plan, sync and orphans only, not to $command: leave it empty"
+  # dependabot and renovate write bot configuration, gate reads Trivy reports: no registry, no target.
+  [[ "$report" == true && "$command" != gate ]] || usage_error "target applies to plan, sync and orphans only, not to $command: leave it empty"
   args+=(--target "$MIRROR_TARGET")
 fi
 if [[ -n "${MIRROR_BASE:-}" ]]; then
-  [[ "$command" == plan ]] || usage_error "base applies to plan only, not to $command"
+  [[ "$command" == plan || "$command" == gate ]] || usage_error "base applies to plan and gate only, not to $command"
   args+=(--base "$MIRROR_BASE")
+fi
+if [[ -n "${MIRROR_SEVERITY:-}" ]]; then
+  [[ "$command" == gate ]] || usage_error "severity applies to gate only, not to $command"
+  args+=(--severity "$MIRROR_SEVERITY")
+fi
+if [[ -n "${MIRROR_TRIVY:-}" ]]; then
+  [[ "$command" == gate ]] || usage_error "trivy applies to gate only, not to $command"
+  add_reports "$MIRROR_TRIVY"
 fi
 if [[ "$ecr" == true ]]; then
   [[ "$command" == sync || "$command" == orphans ]] || usage_error "ecr applies to sync and orphans only, not to $command"
@@ -91,6 +114,8 @@ if [[ -n "${MIRROR_CRANE:-}" && "$command" == sync ]]; then args+=(--crane "$MIR
 credentials=
 trap '[[ -z "$credentials" ]] || rm -f "$credentials"' EXIT
 if [[ -n "${MIRROR_CREDENTIALS:-}" ]]; then
+  # The gate reads files only: logins handed to it would be a secret given where none is needed.
+  [[ "$command" != gate ]] || usage_error "credentials apply to plan and sync, not to gate (it reads Trivy reports, no registry): leave it empty"
   if [[ "$command" == sync || ("$command" == plan && -n "${MIRROR_BASE:-}") ]]; then
     # mktemp makes the file 0600: the logins are never readable by another user of the runner.
     credentials=$(mktemp "$RUNNER_TEMP/image-mirror-credentials.XXXXXX")
@@ -148,7 +173,13 @@ case "$status" in
     fi
     annotate error image-mirror "mirror $command exited 3: images deferred to keep a source's pull budget (set fail-on-deferred: false to accept that)"
     ;;
-  1) annotate error image-mirror "mirror $command exited 1: an image failed or a file is invalid (see the summary)" ;;
+  1)
+    if [[ "$command" == gate ]]; then
+      annotate error image-mirror "mirror gate exited 1: findings not signed off, or an image not scanned (see the summary)"
+    else
+      annotate error image-mirror "mirror $command exited 1: an image failed or a file is invalid (see the summary)"
+    fi
+    ;;
   *) annotate error image-mirror "mirror $command exited $status (see the job log)" ;;
 esac
 exit "$status"

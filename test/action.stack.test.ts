@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { manifestDigest, pushImage, type SeedTarget } from '../scripts/lib/oci-seed.ts';
 import { PLAN_COMMENT_MARKER } from '../functions/cli/render-diff.ts';
 import type { Report } from '../shared/plan/report.ts';
+import { trivyReportJson } from './fixtures/trivy-report.ts';
 import { type ActionRun, runAction, type StepRun } from './support/actions-runner.ts';
 import { startDockerHub } from './support/docker-hub.ts';
 import { stack, uniqueName } from './support/stack.ts';
@@ -138,6 +139,37 @@ describe('the image-mirror GitHub Action (action.yml), run as the runner runs it
     expect(diff.changed.map((entry) => entry.source)).toEqual(['docker.io/library/redis:7.2']);
     expect(await leftIn(result.runnerTemp, 'image-mirror-credentials')).toEqual([]);
     expect(log(result)).not.toContain('not-printed-anywhere-1');
+  });
+
+  it('gates a change on Trivy reports: a finding nobody signed off fails the step, a sign-off beside the Dockerfile passes it', async () => {
+    const report = trivyReportJson({ artifactName: 'postgres:14.13', repoTags: ['postgres:14.13'], vulnerabilities: [{ id: 'CVE-2024-0001', severity: 'CRITICAL', pkgName: 'libssl3' }] });
+    const workspace = await workspaceWith(
+      { 'docker.io/library/postgres/Dockerfile': 'FROM postgres:14.13\n', 'docker.io/library/redis/Dockerfile': 'FROM redis:7.2\n' },
+      { 'docker.io/library/postgres/Dockerfile': 'FROM postgres:14\n' },
+    );
+    await mkdir(join(workspace, 'reports'));
+    await writeFile(join(workspace, 'reports', 'trivy-0.json'), JSON.stringify(report));
+    const inputs = { command: 'gate', base: 'base', trivy: 'reports/', severity: 'CRITICAL,HIGH' };
+    const failed = await runAction({ actionDir: action, workspace, inputs });
+    expect(failed.outcome, log(failed)).toBe('failure');
+    expect(failed.outputs['exit-code']).toBe('1');
+    expect(step(failed, 'crane').outcome).toBe('skipped');
+    expect(step(failed, 'mirror').stdout).toContain('::error title=image-mirror::mirror gate exited 1: findings not signed off, or an image not scanned');
+    // The markdown is the comment's section: the finding, and the image the change adds that no report scanned.
+    expect(failed.outputs.markdown).toContain('CVE-2024-0001');
+    expect(failed.outputs.markdown).toContain('docker.io/library/redis:7.2');
+    expect(failed.summary.trim()).toBe(failed.outputs.markdown?.trim());
+    expect(JSON.parse(failed.outputs.json ?? '')).toMatchObject({ passed: false, summary: { notSignedOff: 1, notScanned: 1 } });
+
+    await writeFile(join(workspace, 'reports', 'trivy-1.json'), JSON.stringify(trivyReportJson({ artifactName: 'redis:7.2', repoTags: ['redis:7.2'] })));
+    await writeFile(
+      join(workspace, 'images', 'docker.io/library/postgres/.trivyignore.yaml'),
+      'vulnerabilities:\n  - id: CVE-2024-0001\n    statement: libssl3 serves only the client tools, which nothing runs\n    expired_at: 2999-01-01\n',
+    );
+    const passed = await runAction({ actionDir: action, workspace, inputs });
+    expect(passed.outcome, log(passed)).toBe('success');
+    expect(passed.outputs['exit-code']).toBe('0');
+    expect(JSON.parse(passed.outputs.json ?? '')).toMatchObject({ passed: true, summary: { signedOff: 1, notSignedOff: 0, notScanned: 0 } });
   });
 
   it('syncs into a registry with the crane given, the logins passed in a file that is removed after', async () => {

@@ -243,6 +243,64 @@ describe('action/run.sh, with a stand-in mirror that records how it was called',
     expect(calls).toEqual([]);
   });
 
+  it('runs the gate with --base, --severity and one --trivy per path given, and its report outputs', async () => {
+    const { result, calls } = await runStubbed({ command: 'gate', base: 'origin/main', severity: 'CRITICAL', trivy: 'reports/\n  one.json two.json\n' });
+    expect(result.outcome, stepOf(result, 'mirror').stderr).toBe('success');
+    const argv = calls[0]?.argv ?? [];
+    expect(argv.slice(0, argv.indexOf('--json'))).toEqual(['gate', '--images', 'images', '--base', 'origin/main', '--severity', 'CRITICAL', '--trivy', 'reports/', '--trivy', 'one.json', '--trivy', 'two.json']);
+    expect(argv.slice(argv.indexOf('--json'), -1)).toEqual(['--json', '--summary-file']);
+    expect(result.outputs).toMatchObject({ 'exit-code': '0', json: '{}' });
+    expect(result.outputs.markdown).toContain('`mirror gate` exited 0');
+  });
+
+  it('passes the trivy input as data: nothing in it is expanded, and a path starting with - stays a value', async () => {
+    const stub = await stubbedAction();
+    const workspace = await mkdtemp(join(tmpdir(), 'image-mirror-workspace-'));
+    await writeFile(join(workspace, 'a.json'), '{}');
+    const result = await runAction({ actionDir: stub.actionDir, workspace, inputs: { command: 'gate', trivy: '*.json $(touch injected) -x.json' } });
+    expect(result.outcome).toBe('success');
+    const argv = (await stub.calls())[0]?.argv ?? [];
+    expect(argv.slice(argv.indexOf('--trivy'), argv.indexOf('--json'))).toEqual(['--trivy', '*.json', '--trivy', '$(touch', '--trivy', 'injected)', '--trivy', './-x.json']);
+    expect(await readdir(workspace)).toEqual(['a.json']);
+  });
+
+  it.each([
+    ['a target', { target: 'registry.example.com/mirror' }, 'target applies to plan, sync and orphans only, not to gate'],
+    ['credentials', { credentials }, 'credentials apply to plan and sync, not to gate'],
+    ['ecr', { ecr: 'true' }, 'ecr applies to sync and orphans only, not to gate'],
+  ])('refuses %s given to gate (usage error, exit 2), and runs nothing', async (_, inputs, message) => {
+    const { result, calls } = await runStubbed({ command: 'gate', trivy: 'reports/', ...inputs });
+    expect(result.outcome).toBe('failure');
+    expect(result.outputs).toEqual({ ...NO_OUTPUTS, 'exit-code': '2' });
+    expect(stepOf(result, 'mirror').stdout).toContain(`::error title=image-mirror::${message}`);
+    expect(stepOf(result, 'mirror').stdout).not.toContain(secret);
+    expect(calls).toEqual([]);
+  });
+
+  it.each([
+    ['trivy', 'plan', { trivy: 'reports/' }],
+    ['severity', 'sync', { severity: 'CRITICAL' }],
+    ['base', 'sync', { base: 'origin/main' }],
+  ])('refuses %s given to %s (usage error, exit 2)', async (input, command, inputs) => {
+    const { result, calls } = await runStubbed({ command, ...inputs });
+    expect(result.outputs['exit-code']).toBe('2');
+    expect(stepOf(result, 'mirror').stdout).toContain(`::error title=image-mirror::${input} applies to`);
+    expect(calls).toEqual([]);
+  });
+
+  it.each([
+    ['gate', 'mirror gate exited 1: findings not signed off, or an image not scanned (see the summary)'],
+    ['plan', 'mirror plan exited 1: an image failed or a file is invalid (see the summary)'],
+  ])('says what exit 1 of %s means, with every output set', async (command, message) => {
+    const stub = await stubbedAction({ exitCode: 1 });
+    const workspace = await mkdtemp(join(tmpdir(), 'image-mirror-workspace-'));
+    const result = await runAction({ actionDir: stub.actionDir, workspace, inputs: { command } });
+    expect(result.outcome).toBe('failure');
+    expect(stepOf(result, 'mirror').exitCode).toBe(1);
+    expect(stepOf(result, 'mirror').stdout).toContain(`::error title=image-mirror::${message}`);
+    expect(result.outputs).toMatchObject({ 'exit-code': '1', json: '{}' });
+  });
+
   it('sets no output when the CLI cannot be built', async () => {
     const stub = await stubbedAction();
     // No bundle and no package.json: npm ci fails at once.

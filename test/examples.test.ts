@@ -1,13 +1,16 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { PLAN_COMMENT_MARKER } from '../functions/cli/render-diff.ts';
-import { runAction } from './support/actions-runner.ts';
+import { normaliseRegistryHost } from '../shared/image-ref/reference.ts';
+import { SIGN_OFF_FILE, signOffPathFor } from '../shared/plan/sign-off-path.ts';
+import { trivyReportJson } from './fixtures/trivy-report.ts';
+import { type ActionRun, runAction } from './support/actions-runner.ts';
 import { runCli, writeImagesTree } from './support/cli.ts';
 import { stubbedAction } from './support/mirror-action-stub.ts';
+import { startScriptedRegistry } from './support/upstreams/scripted-registry.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const examples = join(root, 'examples', 'github');
@@ -23,20 +26,37 @@ const STAND_INS: Record<string, string> = {
 interface Step {
   name?: string;
   id?: string;
+  if?: string;
   uses?: string;
   run?: string;
   with?: Record<string, unknown>;
   env?: Record<string, string>;
+  'continue-on-error'?: boolean;
+}
+interface Job {
+  name?: string;
+  steps: Step[];
+  needs?: string | string[];
+  if?: string;
+  permissions?: Record<string, string>;
+  outputs?: Record<string, string>;
 }
 interface Workflow {
   name: string;
   on: Record<string, { branches?: string[]; paths?: string[] } | null>;
   permissions?: Record<string, string>;
-  jobs: Record<string, { steps: Step[]; needs?: string | string[]; if?: string; permissions?: Record<string, string> }>;
+  jobs: Record<string, Job>;
 }
 
 const workflows = new Map<string, Workflow>();
 const texts = new Map<string, string>();
+/** A workflow's opening comment, its lines joined by spaces. */
+const header = (file: string) =>
+  (texts.get(file) ?? '')
+    .split('\n')
+    .filter((line) => line.startsWith('#'))
+    .map((line) => line.replace(/^#\s*/, ''))
+    .join(' ');
 const steps = () => [...workflows.entries()].flatMap(([file, workflow]) => Object.entries(workflow.jobs).flatMap(([job, { steps: list }]) => list.map((step) => ({ file, job, step }))));
 
 beforeAll(async () => {
@@ -83,7 +103,7 @@ describe('examples/github workflows', () => {
   it('run the image-mirror action with only inputs action.yml declares, and every required one', async () => {
     const action = parse(await readFile(join(root, 'action.yml'), 'utf8')) as { inputs: Record<string, { required?: boolean; default?: string }> };
     const uses = steps().filter(({ step }) => IMAGE_MIRROR_ACTION.test(step.uses ?? ''));
-    expect(uses.map(({ file, step }) => `${file}: ${String(step.with?.command)}`)).toEqual(['plan-comment.yml: plan', 'sync-on-merge.yml: sync']);
+    expect(uses.map(({ file, step }) => `${file}: ${String(step.with?.command)}`)).toEqual(['plan-comment.yml: plan', 'plan-comment.yml: gate', 'sync-on-merge.yml: sync']);
     for (const { file, step } of uses) {
       for (const name of Object.keys(step.with ?? {})) expect(action.inputs, `${file}: with.${name}`).toHaveProperty(name);
       for (const [name, input] of Object.entries(action.inputs)) if (input.required === true && input.default === undefined) expect(step.with, `${file}: ${name}`).toHaveProperty(name);
@@ -91,12 +111,6 @@ describe('examples/github workflows', () => {
   });
 
   it('say in their opening comment which token and permissions each needs, and ask for no more', () => {
-    const header = (file: string) =>
-      (texts.get(file) ?? '')
-        .split('\n')
-        .filter((line) => line.startsWith('#'))
-        .map((line) => line.replace(/^#\s*/, ''))
-        .join(' ');
     for (const file of workflows.keys()) {
       expect(header(file), file).toContain('contents: read');
       expect(header(file), file).toContain('Accessible from repositories in the <org> organization');
@@ -124,11 +138,13 @@ describe('examples/github workflows', () => {
       expect(recorded, file).toHaveLength(1);
       calls.push({ file, args: recorded[0]?.argv ?? [] });
     }
-    expect(calls.map(({ file, args }) => `${file}: ${args[0]}`)).toEqual(['plan-comment.yml: plan', 'sync-on-merge.yml: sync']);
-    // The plan shows the names the sync writes: both use the same target.
-    const optionValue = (args: readonly string[], option: string) => args[args.indexOf(option) + 1];
-    expect(calls.map(({ args }) => optionValue(args, '--target'))).toEqual([STAND_INS['vars.MIRROR_REGISTRY'], STAND_INS['vars.MIRROR_REGISTRY']]);
-    expect(optionValue(calls[0]?.args ?? [], '--base')).toBe('origin/main');
+    expect(calls.map(({ file, args }) => `${file}: ${args[0]}`)).toEqual(['plan-comment.yml: plan', 'plan-comment.yml: gate', 'sync-on-merge.yml: sync']);
+    // The plan shows the names the sync writes: both use the same target. The gate reads files only: no target.
+    const optionValue = (args: readonly string[], option: string) => (args.includes(option) ? args[args.indexOf(option) + 1] : undefined);
+    expect(calls.map(({ args }) => optionValue(args, '--target'))).toEqual([STAND_INS['vars.MIRROR_REGISTRY'], undefined, STAND_INS['vars.MIRROR_REGISTRY']]);
+    // The gate compares with the same base as the plan, so that it asks a report of each image the plan lists to scan.
+    expect(calls.map(({ args }) => optionValue(args, '--base'))).toEqual(['origin/main', 'origin/main', undefined]);
+    expect(optionValue(calls[1]?.args ?? [], '--trivy')).toBe('reports/');
     for (const { file, args } of calls) {
       const [command = '', ...rest] = args;
       const run = await runCli([command, '--help']);
@@ -165,35 +181,191 @@ describe('examples/github workflows', () => {
     expect(script).toContain('c.body?.startsWith(marker)');
   });
 
-  it('turn the plan JSON into the list of images to scan with their jq filter', async () => {
-    const filter = jqProgram(/jq -c '([^']+)' "\$PLAN_JSON"/);
-    const base = await writeImagesTree({ 'docker.io/library/postgres/Dockerfile': 'FROM postgres:14\n', 'docker.io/library/redis/Dockerfile': 'FROM redis:7\n' });
-    const next = await writeImagesTree({
-      'docker.io/library/postgres/Dockerfile': 'FROM postgres:14.13\n',
-      'docker.io/library/redis/Dockerfile': 'FROM redis:7\n',
-      'docker.io/library/redis-too/Dockerfile': 'FROM redis:7\n',
-      'ghcr.io/hadolint/hadolint/Dockerfile': 'FROM ghcr.io/hadolint/hadolint:v2.12.0\n',
-    });
-    const plan = await runCli(['plan', '--images', next, '--base', base, '--format', 'json', '--no-cost']);
-    expect(plan.code, plan.stderr).toBe(0);
-    expect(JSON.parse(await jq(['-c', filter], plan.stdout))).toEqual(['ghcr.io/hadolint/hadolint:v2.12.0', 'docker.io/library/postgres:14.13']);
-    const none = await runCli(['plan', '--images', base, '--base', base, '--format', 'json', '--no-cost']);
-    expect((await jq(['-c', filter], none.stdout)).trim()).toBe('[]');
+  it('gate the findings as a required check that fails last, after the comment, in the job the header names', () => {
+    const plan = workflows.get('plan-comment.yml') as Workflow;
+    const needs = (job: string) => [plan.jobs[job]?.needs ?? []].flat();
+    expect(Object.keys(plan.jobs)).toEqual(['plan', 'scan', 'gate', 'comment', 'verdict']);
+    expect(needs('scan')).toEqual(['plan']);
+    expect(needs('gate')).toEqual(['plan', 'scan']);
+    expect(needs('comment')).toEqual(['plan', 'gate']);
+    expect(needs('verdict')).toEqual(['plan', 'gate', 'comment']);
+    // always(): a required check that is skipped counts as passed, so the verdict runs whatever came before it.
+    expect(plan.jobs.verdict?.if).toBe('${{ always() }}');
+    expect(plan.jobs.verdict?.name).toBe('image-mirror verdict');
+    expect(header('plan-comment.yml')).toContain('require the check "image-mirror verdict"');
+    // The plan and the gate never fail their own jobs on what they found: the comment is posted first.
+    for (const command of ['plan', 'gate']) {
+      const [job, step] = Object.entries(plan.jobs).flatMap(([name, { steps: list }]) => list.filter((s) => s.with?.command === command).map((s) => [name, s] as const))[0] ?? [];
+      expect(step?.['continue-on-error'], command).toBe(true);
+      expect(plan.jobs[job ?? '']?.outputs?.['exit-code'], command).toBe(`\${{ steps.${step?.id}.outputs.exit-code }}`);
+    }
+    // A .trivyignore.yaml lies beside its Dockerfile, under images/: a sign-off commit runs the workflow again.
+    expect(plan.on.pull_request?.paths).toEqual(['images/**']);
   });
 
-  it('summarise a Trivy report as one table row per image with their jq filter', async () => {
-    const filter = jqProgram(/jq -r --arg image "\$IMAGE" '([\s\S]+?)' trivy\.json/);
-    const trivy = {
-      SchemaVersion: 2,
-      ArtifactName: 'postgres:14.13',
-      Results: [
-        { Target: 'debian 12', Vulnerabilities: [{ Severity: 'CRITICAL' }, { Severity: 'HIGH' }, { Severity: 'HIGH' }, { Severity: 'LOW' }] },
-        { Target: 'usr/local/bin/gosu', Vulnerabilities: [{ Severity: 'MEDIUM' }] },
-        { Target: 'Python' },
-      ],
-    };
-    expect(await jq(['-r', '--arg', 'image', 'docker.io/library/postgres:14.13', filter], JSON.stringify(trivy))).toBe('| `docker.io/library/postgres:14.13` | 1 | 2 | 1 | 1 |\n');
-    expect(await jq(['-r', '--arg', 'image', 'x:1', filter], JSON.stringify({ SchemaVersion: 2 }))).toBe('| `x:1` | 0 | 0 | 0 | 0 |\n');
+  it('scan with no checkout and no permission of its own: no ignore file of the tree hides a finding from the gate', () => {
+    const scan = (workflows.get('plan-comment.yml') as Workflow).jobs.scan as Job;
+    expect(scan.permissions).toBeUndefined();
+    expect(scan.steps.map((step) => step.uses?.split('@')[0]).filter((uses) => uses !== undefined)).toEqual(['aquasecurity/trivy-action', 'actions/upload-artifact']);
+  });
+
+  it('scan each added or changed image by the digest the plan resolved, logged in to its registry only', async () => {
+    const plan = workflows.get('plan-comment.yml') as Workflow;
+    const digest = `sha256:${'a'.repeat(64)}`;
+    const answer = (request: { method: string; path: string }) =>
+      request.method === 'HEAD' && request.path.includes('/manifests/') ? { headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': digest, 'content-length': '512' } } : { status: 404 };
+    const [source, other] = [await startScriptedRegistry(answer), await startScriptedRegistry(answer, 'localhost')];
+    try {
+      const pinned = `sha256:${'b'.repeat(64)}`;
+      const base = await writeImagesTree({
+        [`${source.host}/team/pinned/Dockerfile`]: `FROM ${source.host}/team/pinned:1@sha256:${'c'.repeat(64)}\n`,
+        [`${source.host}/team/shared/Dockerfile`]: `FROM ${source.host}/team/shared:1\n`,
+      });
+      const next = await writeImagesTree({
+        [`${source.host}/team/pinned/Dockerfile`]: `FROM ${source.host}/team/pinned:2@${pinned}\n`,
+        [`${source.host}/team/shared/Dockerfile`]: `FROM ${source.host}/team/shared:1\n`,
+        [`${source.host}/team/shared-too/Dockerfile`]: `FROM ${source.host}/team/shared:1\n`,
+        [`${source.host}/team/app/Dockerfile`]: `FROM ${source.host}/team/app:1.2\n`,
+        [`${other.host}/lib/tool/Dockerfile`]: `FROM ${other.host}/lib/tool:3\n`,
+      });
+      const run = await runCli(['plan', '--images', next, '--base', base, '--format', 'json']);
+      expect(run.code, run.stderr).toBe(0);
+      const workspace = await mkdtemp(join(tmpdir(), 'image-mirror-example-plan-'));
+      await writeFile(join(workspace, 'plan.json'), run.stdout);
+      await writeFile(join(workspace, 'plan-output.md'), 'the comment\n');
+      const listed = await runJobSteps(plan.jobs.plan as Job, workspace, {
+        'steps.plan.outputs.exit-code': '0',
+        'steps.plan.outputs.json-file': join(workspace, 'plan.json'),
+        'steps.plan.outputs.markdown-file': join(workspace, 'plan-output.md'),
+      });
+      expect(await readFile(join(workspace, 'plan.md'), 'utf8')).toBe('the comment\n');
+      expect(listed.outcome, stepLog(listed)).toBe('success');
+      const images = JSON.parse(listed.steps[0]?.outputs.images ?? '') as { source: string; registry: string; ref: string }[];
+      // The image the base names already (shared) is mirrored already: the gate asks no report of it.
+      expect([...images].sort((a, b) => a.source.localeCompare(b.source))).toEqual([
+        { source: `${source.host}/team/app:1.2`, registry: source.host, ref: `${source.host}/team/app:1.2@${digest}` },
+        { source: `${source.host}/team/pinned:2@${pinned}`, registry: source.host, ref: `${source.host}/team/pinned:2@${pinned}` },
+        { source: `${other.host}/lib/tool:3`, registry: other.host, ref: `${other.host}/lib/tool:3@${digest}` },
+      ]);
+
+      const scan = plan.jobs.scan as Job;
+      const trivy = scan.steps.find((step) => step.uses?.startsWith('aquasecurity/trivy-action@'));
+      expect(trivy?.with).toMatchObject({ 'image-ref': '${{ matrix.image.ref }}', format: 'json', output: 'trivy-${{ strategy.job-index }}.json', scanners: 'vuln' });
+      const upload = scan.steps.find((step) => step.uses?.startsWith('actions/upload-artifact@'));
+      expect(upload?.with).toMatchObject({ name: 'trivy-${{ strategy.job-index }}', path: trivy?.with?.output });
+      const download = plan.jobs.gate?.steps.find((step) => step.uses?.startsWith('actions/download-artifact@'));
+      expect(download?.with).toMatchObject({ pattern: 'trivy-*', path: 'reports', 'merge-multiple': true });
+
+      const password = 'stand-in-password-for-the-scan';
+      const credentials = JSON.stringify({ [`http://${source.host}/v2/`]: { username: 'someone', password }, 'registry.example.com': { username: 'else', password: 'not-this-one' } });
+      for (const image of images) {
+        const docker = await dockerStandIn();
+        const scanned = await runJobSteps(scan, await mkdtemp(join(tmpdir(), 'image-mirror-example-scan-')), { 'secrets.MIRROR_SOURCE_CREDENTIALS': credentials, 'matrix.image.registry': image.registry }, docker.env);
+        expect(scanned.outcome, stepLog(scanned)).toBe('success');
+        const config = join(scanned.runnerTemp, 'docker-config');
+        if (image.registry === source.host) {
+          expect(await docker.calls()).toEqual([{ argv: ['login', '--username', 'someone', '--password-stdin', source.host], stdin: password, config }]);
+        } else {
+          expect(await docker.calls()).toEqual([]);
+          expect(stepLog(scanned)).toContain(`no login for ${other.host} in MIRROR_SOURCE_CREDENTIALS: pulled anonymously`);
+        }
+        // The runner reads ::add-mask:: and prints nothing of it; no other line holds the password.
+        expect(stepLog(scanned).replace(`::add-mask::${password}`, '')).not.toContain(password);
+        expect(await exists(config), 'the Docker config with the login is removed').toBe(false);
+      }
+    } finally {
+      await source.close();
+      await other.close();
+    }
+  });
+
+  it.each([
+    ['docker.io', 'docker.io'],
+    ['https://index.docker.io/v1/', 'docker.io'],
+    ['registry-1.docker.io', 'docker.io'],
+    ['GHCR.io', 'ghcr.io'],
+    ['https://quay.io', 'quay.io'],
+    ['127.0.0.1:5000', '127.0.0.1:5000'],
+  ])('log the scan in with the login keyed %s, as the CLI reads that key (for %s)', async (key, registry) => {
+    expect(normaliseRegistryHost(key)).toBe(registry);
+    const docker = await dockerStandIn();
+    const scan = (workflows.get('plan-comment.yml') as Workflow).jobs.scan as Job;
+    const credentials = JSON.stringify({ [key]: { username: 'someone', password: 'stand-in-password' } });
+    const scanned = await runJobSteps(scan, await mkdtemp(join(tmpdir(), 'image-mirror-example-scan-')), { 'secrets.MIRROR_SOURCE_CREDENTIALS': credentials, 'matrix.image.registry': registry }, docker.env);
+    expect(scanned.outcome, stepLog(scanned)).toBe('success');
+    expect((await docker.calls()).map((call) => call.argv)).toEqual([['login', '--username', 'someone', '--password-stdin', registry]]);
+  });
+
+  it('scan anonymously without MIRROR_SOURCE_CREDENTIALS, and fail on a login with no password', async () => {
+    const scan = (workflows.get('plan-comment.yml') as Workflow).jobs.scan as Job;
+    const docker = await dockerStandIn();
+    const workspace = await mkdtemp(join(tmpdir(), 'image-mirror-example-scan-'));
+    const anonymous = await runJobSteps(scan, workspace, { 'secrets.MIRROR_SOURCE_CREDENTIALS': '', 'matrix.image.registry': 'docker.io' }, docker.env);
+    expect(anonymous.outcome, stepLog(anonymous)).toBe('success');
+    expect(stepLog(anonymous)).toContain('no MIRROR_SOURCE_CREDENTIALS: docker.io is pulled anonymously');
+    const broken = await runJobSteps(scan, workspace, { 'secrets.MIRROR_SOURCE_CREDENTIALS': '{"docker.io": {"username": "someone"}}', 'matrix.image.registry': 'docker.io' }, docker.env);
+    expect(broken.outcome).toBe('failure');
+    expect(stepLog(broken)).toContain('::error::MIRROR_SOURCE_CREDENTIALS: the login for docker.io needs a username and a password');
+    expect(await docker.calls()).toEqual([]);
+  });
+
+  it('put the plan and then the gate section in the comment, or say that the gate did not run', async () => {
+    const plan = workflows.get('plan-comment.yml') as Workflow;
+    const images = await writeImagesTree({ 'docker.io/library/postgres/Dockerfile': 'FROM postgres:14.13\n' });
+    const base = await writeImagesTree({ 'docker.io/library/postgres/Dockerfile': 'FROM postgres:14\n' });
+    const workspace = await mkdtemp(join(tmpdir(), 'image-mirror-example-comment-'));
+    const planRun = await runCli(['plan', '--images', images, '--base', base, '--format', 'markdown', '--no-cost']);
+    expect(planRun.code, planRun.stderr).toBe(0);
+    await writeFile(join(workspace, 'plan.md'), planRun.stdout);
+    const report = join(workspace, 'trivy-0.json');
+    await writeFile(report, JSON.stringify(trivyReportJson({ artifactName: 'docker.io/library/postgres:14.13', repoTags: ['postgres:14.13'], vulnerabilities: [{ id: 'CVE-2024-0001', severity: 'CRITICAL' }] })));
+    const gateRun = await runCli(['gate', '--images', images, '--trivy', report, '--format', 'markdown']);
+    expect(gateRun.code, gateRun.stderr).toBe(1);
+    await writeFile(join(workspace, 'gate-output.md'), gateRun.stdout);
+    // The gate job keeps its section, the comment job puts it after the plan.
+    const keep = await runJobSteps(plan.jobs.gate as Job, workspace, { 'steps.gate.outputs.exit-code': '1', 'steps.gate.outputs.markdown-file': join(workspace, 'gate-output.md') });
+    expect(keep.outcome, stepLog(keep)).toBe('success');
+    const assemble = await runJobSteps(plan.jobs.comment as Job, workspace, {});
+    expect(assemble.outcome, stepLog(assemble)).toBe('success');
+    const comment = await readFile(join(workspace, 'comment.md'), 'utf8');
+    expect(comment.startsWith(PLAN_COMMENT_MARKER)).toBe(true);
+    expect(comment).toBe(`${planRun.stdout}\n${gateRun.stdout}`);
+    expect(comment).toContain('CVE-2024-0001');
+    // The Action never ran (its build failed): the section says so, and the verdict fails the check.
+    await runJobSteps(plan.jobs.gate as Job, workspace, { 'steps.gate.outputs.exit-code': '', 'steps.gate.outputs.markdown-file': '' });
+    await runJobSteps(plan.jobs.comment as Job, workspace, {});
+    expect(await readFile(join(workspace, 'comment.md'), 'utf8')).toContain('the vulnerability gate did not run (exit code none; see the gate job)');
+  });
+
+  it('give the sign-off files an owner of their own in the CODEOWNERS example, on its last matching line', async () => {
+    const rules = (await readFile(join(examples, 'CODEOWNERS'), 'utf8'))
+      .split('\n')
+      .filter((line) => line.trim() !== '' && !line.startsWith('#'))
+      .map((line) => line.trim().split(/\s+/));
+    const signOffs = rules.filter(([pattern]) => pattern === `images/**/${SIGN_OFF_FILE}`);
+    expect(signOffs).toHaveLength(1);
+    expect(signOffs[0]?.slice(1).every((owner) => /^@[\w.-]+(\/[\w.-]+)?$/.test(owner))).toBe(true);
+    // GitHub takes the last matching pattern: no line after it may take the sign-off files back.
+    expect(rules.at(-1)).toEqual(signOffs[0]);
+    expect(signOffPathFor('docker.io/library/postgres/Dockerfile')).toBe(`docker.io/library/postgres/${SIGN_OFF_FILE}`);
+  });
+
+  it.each([
+    ['passes a plan and a gate that both exited 0', '0', '[{"source":"x"}]', '0', 'success'],
+    ['passes a change with no image to scan, where no gate ran', '0', '[]', '', 'success'],
+    ['fails findings not signed off, or an image not scanned', '0', '[{"source":"x"}]', '1', 'failure'],
+    ['fails a gate that could not read its reports', '0', '[{"source":"x"}]', '2', 'failure'],
+    ['fails a gate that did not run', '0', '[{"source":"x"}]', '', 'failure'],
+    ['fails an invalid file, with nothing to gate', '1', '[]', '', 'failure'],
+    ['fails a plan that never ran', '', '', '', 'failure'],
+  ])('verdict: %s', async (_, planCode, images, gateCode, outcome) => {
+    const verdict = (workflows.get('plan-comment.yml') as Workflow).jobs.verdict as Job;
+    const result = await runJobSteps(verdict, await mkdtemp(join(tmpdir(), 'image-mirror-example-verdict-')), {
+      'needs.plan.outputs.exit-code': planCode,
+      'needs.plan.outputs.images': images,
+      'needs.gate.outputs.exit-code': gateCode,
+    });
+    expect(result.outcome, stepLog(result)).toBe(outcome);
   });
 });
 
@@ -215,17 +387,65 @@ function choicesOf(help: string, option: string): string[] | undefined {
   return list === undefined ? undefined : [...list.matchAll(/"([^"]+)"/g)].map((m) => m[1] as string);
 }
 
-function jqProgram(pattern: RegExp): string {
-  const found = steps()
-    .map(({ step }) => pattern.exec(step.run ?? '')?.[1])
-    .find((program) => program !== undefined);
-  expect(found, `a step runs ${pattern}`).toBeDefined();
-  return found as string;
+/**
+ * Runs the `run:` steps of a workflow job (its `uses:` steps left out) through the runner stand-in, as the steps of a
+ * composite action: each `${{ }}` of their `env:` replaced by its value in `values` (one missing there is an error).
+ */
+async function runJobSteps(job: Job, workspace: string, values: Readonly<Record<string, string>>, env: Readonly<Record<string, string>> = {}): Promise<ActionRun> {
+  const text = (value: string) =>
+    value.replace(/\$\{\{\s*([\s\S]*?)\s*\}\}/g, (_, expression: string) => {
+      const value = values[expression];
+      if (value === undefined) throw new Error(`no value for \${{ ${expression} }}`);
+      return value;
+    });
+  const list = job.steps
+    .filter((step) => step.run !== undefined)
+    .map((step) => ({
+      name: step.name,
+      ...(step.if === undefined ? {} : { if: step.if }),
+      shell: 'bash',
+      env: Object.fromEntries(Object.entries(step.env ?? {}).map(([key, value]) => [key, text(value)])),
+      run: step.run,
+    }));
+  const actionDir = await mkdtemp(join(tmpdir(), 'image-mirror-example-job-'));
+  await writeFile(join(actionDir, 'action.yml'), stringify({ name: 'job', runs: { using: 'composite', steps: list } }));
+  return runAction({ actionDir, workspace, env });
 }
 
-function jq(args: readonly string[], input: string): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    const child = execFile('jq', [...args], (error, stdout, stderr) => (error ? reject(new Error(`jq ${args.join(' ')}: ${stderr || error.message}`)) : resolvePromise(stdout)));
-    child.stdin?.end(input);
-  });
+/** A `docker` first on PATH that records each call (argv, stdin, DOCKER_CONFIG) and does nothing else. */
+async function dockerStandIn(): Promise<{ env: Record<string, string>; calls(): Promise<{ argv: string[]; stdin: string; config: string | null }[]> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'image-mirror-docker-'));
+  const record = join(dir, 'calls.jsonl');
+  await writeFile(record, '');
+  await mkdir(join(dir, 'bin'));
+  await writeFile(
+    join(dir, 'bin', 'docker'),
+    [
+      '#!/usr/bin/env node',
+      "const { appendFileSync, readFileSync } = require('node:fs');",
+      `appendFileSync(${JSON.stringify(record)}, JSON.stringify({ argv: process.argv.slice(2), stdin: readFileSync(0, 'utf8'), config: process.env.DOCKER_CONFIG ?? null }) + '\\n');`,
+      '',
+    ].join('\n'),
+  );
+  await chmod(join(dir, 'bin', 'docker'), 0o755);
+  return {
+    env: { PATH: `${join(dir, 'bin')}:${process.env.PATH ?? ''}` },
+    calls: async () =>
+      (await readFile(record, 'utf8'))
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as { argv: string[]; stdin: string; config: string | null }),
+  };
+}
+
+/** What the steps of a run printed, for a failure message or a search. */
+function stepLog(run: ActionRun): string {
+  return run.steps.map((step) => `--- ${step.name} (${step.outcome})\n${step.stdout}${step.stderr}`).join('\n');
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }

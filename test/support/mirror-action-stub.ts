@@ -25,8 +25,9 @@ export interface StubbedAction {
  * action's own logic is a stand-in: dist/mirror.mjs records each call (argv and environment) and prints an empty
  * JSON report, so build.sh uses it as it is; action/install-crane.sh names a crane path without downloading one.
  * A test sees the exact command line run.sh makes of a step's `with:`, with no build, registry or network.
+ * `exitCode`: what the stand-in exits with (0 by default), to see what run.sh makes of it.
  */
-export async function stubbedAction(): Promise<StubbedAction> {
+export async function stubbedAction(options: { readonly exitCode?: number } = {}): Promise<StubbedAction> {
   const actionDir = await mkdtemp(join(tmpdir(), 'image-mirror-stubbed-action-'));
   await cp(join(root, 'action.yml'), join(actionDir, 'action.yml'));
   await cp(join(root, 'action'), join(actionDir, 'action'), { recursive: true });
@@ -40,6 +41,7 @@ export async function stubbedAction(): Promise<StubbedAction> {
       "import { appendFileSync } from 'node:fs';",
       `appendFileSync(${JSON.stringify(record)}, JSON.stringify({ argv: process.argv.slice(2), env: process.env }) + '\\n');`,
       "process.stdout.write('{}\\n');",
+      `process.exitCode = ${options.exitCode ?? 0};`,
       '',
     ].join('\n'),
   );

@@ -1,16 +1,9 @@
 import { EnvReader, optionalField } from './env.ts';
+import { type GitHubConfig, readGitHubConfig } from './github-config.ts';
 import { DEFAULT_NAME_TEMPLATE, isEcrRepositoryPath, validateNameTemplate } from '../image-ref/target.ts';
 
 /** The images repository on GitHub, where the sign-off files beside the Dockerfiles are read: the scheduler's settings. */
-export interface FindingsGitHubConfig {
-  readonly owner: string;
-  readonly repo: string;
-  /** Branch, tag or commit; the repository's default branch when absent. */
-  readonly ref?: string;
-  readonly imagesPath: string;
-  /** Secrets Manager id of the GitHub token; none for a public repository. */
-  readonly githubTokenSecretId?: string;
-  readonly githubApiUrl: string;
+export interface FindingsGitHubConfig extends GitHubConfig {
   /** The repository on the web at its ref (`https://github.com/octo/images/blob/main`), for links to the sign-off files; absent when the API URL does not tell it. */
   readonly webUrl?: string;
 }
@@ -47,22 +40,12 @@ export function loadFindingsConfig(env: Readonly<Record<string, string | undefin
 function readGitHub(read: EnvReader): FindingsGitHubConfig | undefined {
   const repository = read.optional('GITHUB_REPOSITORY');
   if (repository === undefined) return undefined;
-  const match = /^([A-Za-z0-9-]+)\/([A-Za-z0-9._-]+)$/.exec(repository);
-  if (!match) read.parse('GITHUB_REPOSITORY', repository, () => { throw new Error(`expected owner/name, got "${repository}"`); });
-  const owner = match?.[1] ?? '';
-  const repo = match?.[2] ?? '';
-  const ref = read.optional('GITHUB_REF');
-  const githubApiUrl = (read.optional('GITHUB_API_URL') ?? 'https://api.github.com').replace(/\/+$/, '');
-  const web = webOf(githubApiUrl);
+  const github = readGitHubConfig(read, repository);
+  const web = webOf(github.githubApiUrl);
   return Object.freeze({
-    owner,
-    repo,
-    imagesPath: (read.optional('IMAGES_PATH') ?? 'images').replace(/^\/+|\/+$/g, ''),
-    githubApiUrl,
-    ...optionalField('ref', ref),
-    ...optionalField('githubTokenSecretId', read.optional('GITHUB_TOKEN_SECRET_ID')),
+    ...github,
     // HEAD: GitHub's web shows the default branch under it, so the link works without knowing the branch's name.
-    ...optionalField('webUrl', web === undefined ? undefined : `${web}/${owner}/${repo}/blob/${ref ?? 'HEAD'}`),
+    ...optionalField('webUrl', web === undefined ? undefined : `${web}/${github.owner}/${github.repo}/blob/${github.ref ?? 'HEAD'}`),
   });
 }
 

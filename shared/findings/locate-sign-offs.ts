@@ -21,7 +21,14 @@ export interface ScannedTarget {
 export interface LocatedSignOffs {
   /** Paths below the images root, sorted. */
   readonly dockerfiles: readonly string[];
+  /** Each file once, in the order of the Dockerfiles. */
   readonly files: readonly SignOffText[];
+  /**
+   * The images the scan may be of, each as the paths of the sign-off files that apply to it (those of `files` beside
+   * its Dockerfiles). One when a tag picks the image; every image of the repository when none does, and then a finding
+   * is accepted only when each candidate accepts it, since the scan may be of any of them.
+   */
+  readonly candidates: readonly (readonly string[])[];
 }
 
 /** Only the target's repository and tag are compared, never its registry: any host will do for the plan. */
@@ -29,8 +36,10 @@ const ANY_REGISTRY = 'target.invalid';
 
 /**
  * Finds the Dockerfiles whose image a target repository holds by planning the images tree as the scheduler does, and
- * reads the sign-off file beside each. The jobs of the repository with one of the image's tags are kept; an image
- * without a matching tag (an untagged platform manifest, whose index holds the tag) keeps every job of the repository.
+ * reads the sign-off file beside each. The jobs of the repository with one of the image's tags are kept, as one
+ * candidate whose Dockerfiles' sign-offs all apply; an image without a matching tag (an untagged platform manifest,
+ * which ECR's basic scanning scans apart from the index that holds the tag) may be any job of the repository, each a
+ * candidate of its own: pooling them would let a sign-off of postgres:14 accept the same CVE in postgres:16.
  * Throws when the tree cannot be listed; a sign-off file that cannot be read is returned with its `readError`.
  */
 export async function locateSignOffs(
@@ -41,13 +50,14 @@ export async function locateSignOffs(
   const plan = buildPlan(await deps.source.list(), { target: { registry: ANY_REGISTRY, prefix: settings.targetPrefix }, nameTemplate: settings.nameTemplate });
   const ofRepository = plan.jobs.filter((job) => job.target?.repository === target.repository);
   const byTag = ofRepository.filter((job) => tagOf(job) !== undefined && target.tags.includes(tagOf(job) as string));
-  const jobs = byTag.length > 0 ? byTag : ofRepository;
-  const dockerfiles = [...new Set(jobs.flatMap((job) => job.files))].sort();
+  const groups = byTag.length > 0 ? [byTag.flatMap((job) => job.files)] : ofRepository.map((job) => job.files);
+  const dockerfiles = [...new Set(groups.flat())].sort();
   const files = await Promise.all(dockerfiles.map((dockerfile) => readSignOff(deps.signOffs, dockerfile)));
   const seen = new Set<string>();
   // Two Dockerfiles of one directory would share a file: read once, listed once.
   const unique = files.filter((file): file is SignOffText => file !== undefined && !seen.has(file.path) && seen.add(file.path) !== undefined);
-  return { dockerfiles, files: unique };
+  const candidates = groups.map((group) => [...new Set(group.map(signOffPathFor))].filter((path) => seen.has(path)).sort());
+  return { dockerfiles, files: unique, candidates };
 }
 
 function tagOf(job: MirrorJob): string | undefined {

@@ -26,6 +26,8 @@ export interface ScanSettings {
     /** The repository on the web at its ref, `https://github.com/octo/images/blob/main`, when known. */
     readonly webUrl?: string;
   };
+  /** How long judging an image may take before it gives up, failing closed; JUDGE_DEADLINE_MS when absent. */
+  readonly judgeDeadlineMs?: number;
 }
 
 /** Where outcomes go, and what judges findings against sign-offs (absent where no images repository is configured). */
@@ -33,6 +35,13 @@ export interface ScanEventDeps {
   readonly recorder: ScanRecorder;
   readonly acceptance?: AcceptanceDeps;
 }
+
+/**
+ * How long judging one image may take: the findings function has 60 s, and each GitHub or ECR call is bounded to 10 s,
+ * but several slow ones in a row could still reach the timeout, which ends the function without its line. Giving up at
+ * 45 s leaves room to write the line and the metrics.
+ */
+export const JUDGE_DEADLINE_MS = 45_000;
 
 /** Said in the log line of an image with findings when there is nothing to judge them by. */
 const NOT_CONFIGURED = 'sign-offs are not configured (no GITHUB_REPOSITORY for the images repository): every critical and high finding counts as unaccepted';
@@ -104,16 +113,26 @@ export async function recordScanEvent(event: unknown, deps: ScanEventDeps, setti
 async function acceptanceOf(image: ScannedImage & { readonly counts: SeverityCounts }, deps: ScanEventDeps, settings: ScanSettings): Promise<Acceptance> {
   const { counts } = image;
   if (deps.acceptance === undefined || settings.github === undefined) return rawAcceptance(counts, counts.critical + counts.high > 0 ? NOT_CONFIGURED : undefined);
-  try {
-    return await judgeScan(image, deps.acceptance, {
-      targetPrefix: settings.targetPrefix,
-      nameTemplate: settings.nameTemplate ?? DEFAULT_NAME_TEMPLATE,
-      imagesPath: settings.github.imagesPath,
-      ...(settings.github.webUrl === undefined ? {} : { webUrl: settings.github.webUrl }),
-    });
-  } catch (error) {
+  const doing = `judging the findings of ${safeText(image.repository)}@${image.digest}`;
+  const deadlineMs = settings.judgeDeadlineMs ?? JUDGE_DEADLINE_MS;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  // What is still under way when the deadline passes is left to finish or fail on its own; its result is not used.
+  const deadline = new Promise<Acceptance>((resolve) => {
+    timer = setTimeout(() => resolve({ ...rawAcceptance(counts), error: `${doing}: gave up after ${deadlineMs / 1000} s (GitHub or ECR too slow); every critical and high finding counts` }), deadlineMs);
+  });
+  const judging = judgeScan(image, deps.acceptance, {
+    targetPrefix: settings.targetPrefix,
+    nameTemplate: settings.nameTemplate ?? DEFAULT_NAME_TEMPLATE,
+    imagesPath: settings.github.imagesPath,
+    ...(settings.github.webUrl === undefined ? {} : { webUrl: settings.github.webUrl }),
+  }).catch((error: unknown): Acceptance => {
     // judgeScan fails closed by itself; this is for what it did not foresee (a bug), which must not cost the line.
-    return { ...rawAcceptance(counts), error: `judging the findings of ${safeText(image.repository)}@${image.digest}: ${describeError(error)}` };
+    return { ...rawAcceptance(counts), error: `${doing}: ${describeError(error)}` };
+  });
+  try {
+    return await Promise.race([judging, deadline]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

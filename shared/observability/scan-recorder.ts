@@ -1,9 +1,13 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { METRIC } from './names.ts';
-import type { Acceptance, ScanEventOutcome, ScanRecorder } from '../ports.ts';
+import type { Acceptance, ScanEventOutcome, ScanRecorder, UnacceptedFinding } from '../ports.ts';
 
-/** Unaccepted findings, and problems, named in one line at most: an image with hundreds must not make a huge line; the rest are counted. */
+/**
+ * Unaccepted findings, and problems, named in one line at most: an image with hundreds must not make a huge line; the
+ * rest are counted. CloudWatch Logs Insights extracts at most 200 fields from a JSON line, in the order they come: the
+ * scalars and the error come first, each finding is one string (one field, not four), and the lists come last.
+ */
 const LISTED_AT_MOST = 50;
 
 /** One JSON log line and EMF metrics per scan event; the repository goes in the line, never in a dimension. */
@@ -50,16 +54,29 @@ export class PowertoolsScanRecorder implements ScanRecorder {
   }
 }
 
-/** The acceptance as the log line carries it: the unaccepted CVEs and the problems capped, the files to edit, the error. */
+/**
+ * The acceptance as the log line carries it: counts and the error first, then the unaccepted findings as
+ * `CVE-2024-1 CRITICAL libssl3 not signed off` and the problems, both capped, and the files to edit.
+ */
 function acceptanceAttributes(acceptance: Acceptance): Record<string, unknown> {
-  const { unaccepted, problems, signOffUrls, error, ...rest } = acceptance;
+  const { unacceptedCritical, unacceptedHigh, signedOff, expired, error, unaccepted, problems, signOffFiles, signOffUrls, dockerfiles } = acceptance;
   return {
-    ...rest,
-    unaccepted: unaccepted.slice(0, LISTED_AT_MOST),
-    ...(unaccepted.length > LISTED_AT_MOST ? { unacceptedNotListed: unaccepted.length - LISTED_AT_MOST } : {}),
-    ...(signOffUrls.length > 0 ? { signOffUrls } : {}),
-    problems: problems.slice(0, LISTED_AT_MOST),
-    ...(problems.length > LISTED_AT_MOST ? { problemsNotListed: problems.length - LISTED_AT_MOST } : {}),
+    unacceptedCritical,
+    unacceptedHigh,
+    signedOff,
+    expired,
     ...(error === undefined ? {} : { error }),
+    ...(unaccepted.length > LISTED_AT_MOST ? { unacceptedNotListed: unaccepted.length - LISTED_AT_MOST } : {}),
+    ...(problems.length > LISTED_AT_MOST ? { problemsNotListed: problems.length - LISTED_AT_MOST } : {}),
+    unaccepted: unaccepted.slice(0, LISTED_AT_MOST).map(describeUnaccepted),
+    signOffFiles,
+    ...(signOffUrls.length > 0 ? { signOffUrls } : {}),
+    dockerfiles,
+    problems: problems.slice(0, LISTED_AT_MOST),
   };
+}
+
+/** One unaccepted finding as one field: `CVE-2024-1 CRITICAL libssl3 not signed off` (or `… expired`). */
+function describeUnaccepted(finding: UnacceptedFinding): string {
+  return `${finding.id} ${finding.severity} ${finding.pkgName} ${finding.status === 'expired' ? 'sign-off expired' : 'not signed off'}`;
 }

@@ -57,6 +57,16 @@ describe('findings handler judging scans against sign-offs (moto ECR + Secrets M
     });
     await new SecretsManagerClient(aws).send(new CreateSecretCommand({ Name: `github/${ns}`, SecretString: JSON.stringify({ token }) }));
     await ecr.send(new CreateRepositoryCommand({ repositoryName: repository, imageScanningConfiguration: { scanOnPush: true } }));
+    handler = await loadHandler();
+  });
+
+  afterAll(async () => {
+    process.env = saved;
+    await github?.close();
+  });
+
+  /** The handler as a new container loads it: nothing cached yet. */
+  async function loadHandler(): Promise<Handler> {
     vi.resetModules();
     process.env = {
       ...saved,
@@ -69,13 +79,8 @@ describe('findings handler judging scans against sign-offs (moto ECR + Secrets M
       GITHUB_API_URL: github.url,
       GITHUB_TOKEN_SECRET_ID: `github/${ns}`,
     };
-    handler = (await import('../../functions/findings/handler.ts')).handler as unknown as Handler;
-  });
-
-  afterAll(async () => {
-    process.env = saved;
-    await github?.close();
-  });
+    return (await import('../../functions/findings/handler.ts')).handler as unknown as Handler;
+  }
 
   /**
    * Pushes a new image to moto's ECR, scans it, and sets the findings its scan reports; returns its digest. Every image
@@ -123,8 +128,8 @@ describe('findings handler judging scans against sign-offs (moto ECR + Secrets M
   /** ECR's "Image Scan" event for the image, with the counts the scan found. */
   const eventFor = (digest: string, counts: Record<string, number>) => mirroredScanEvent(prefix, { 'image-digest': digest, 'image-tags': ['14'], 'finding-severity-counts': counts });
 
-  async function handle(digest: string, counts: Record<string, number>) {
-    const { value, error, lines, raw } = await captureJsonLines(() => handler(eventFor(digest, counts), lambdaContext('findings')));
+  async function handle(digest: string, counts: Record<string, number>, container: Handler = handler) {
+    const { value, error, lines, raw } = await captureJsonLines(() => container(eventFor(digest, counts), lambdaContext('findings')));
     expect(error).toBeUndefined();
     expect(raw).not.toContain(token);
     const scanned = lines.filter((line) => line.message === 'image scanned');
@@ -150,7 +155,7 @@ describe('findings handler judging scans against sign-offs (moto ECR + Secrets M
       acceptance: {
         unacceptedCritical: 0,
         unacceptedHigh: 1,
-        unaccepted: [{ id: 'CVE-2024-1004', severity: 'HIGH', pkgName: 'zlib1g', status: 'not-signed-off' }],
+        unaccepted: ['CVE-2024-1004 HIGH zlib1g not signed off'],
         signedOff: 2,
         expired: 0,
         signOffFiles: [SIGN_OFF_FILE],
@@ -170,10 +175,10 @@ describe('findings handler judging scans against sign-offs (moto ECR + Secrets M
     const { value, line, metrics } = await handle(digest, { CRITICAL: 2 });
     expect(line).toMatchObject({
       level: 'WARN',
-      acceptance: { unacceptedCritical: 1, unaccepted: [{ id: 'CVE-2024-1005', severity: 'CRITICAL', pkgName: 'libxml2', status: 'not-signed-off' }], signedOff: 1, signOffFiles: [SIGN_OFF_FILE] },
+      acceptance: { unacceptedCritical: 1, unaccepted: ['CVE-2024-1005 CRITICAL libxml2 not signed off'], signedOff: 1, signOffFiles: [SIGN_OFF_FILE] },
     });
     expect(metrics).toMatchObject({ [METRIC.scanCritical]: 2, [METRIC.unacceptedCritical]: 1, [METRIC.unacceptedHigh]: 0 });
-    expect(value).toMatchObject({ kind: 'scanned', acceptance: { unacceptedCritical: 1 } });
+    expect(value).toMatchObject({ kind: 'scanned', acceptance: { unacceptedCritical: 1, unaccepted: [{ id: 'CVE-2024-1005', severity: 'CRITICAL', pkgName: 'libxml2', status: 'not-signed-off' }] } });
   });
 
   it('counts a finding whose sign-off is past its expired_at as unaccepted again', async () => {
@@ -181,25 +186,37 @@ describe('findings handler judging scans against sign-offs (moto ECR + Secrets M
     const { line, metrics } = await handle(digest, { CRITICAL: 1 });
     expect(line).toMatchObject({
       level: 'WARN',
-      acceptance: { unacceptedCritical: 1, unaccepted: [{ id: 'CVE-2023-0900', status: 'expired' }], signedOff: 0, expired: 1, signOffFiles: [SIGN_OFF_FILE] },
+      acceptance: { unacceptedCritical: 1, unaccepted: ['CVE-2023-0900 CRITICAL perl-base sign-off expired'], signedOff: 0, expired: 1, signOffFiles: [SIGN_OFF_FILE] },
     });
     expect(metrics).toMatchObject({ [METRIC.unacceptedCritical]: 1 });
+  });
+
+  it('lists the images tree once for a burst of scan events: with a warm cache, a repository\'s next image costs GitHub no call', async () => {
+    const container = await loadHandler();
+    const findings = [{ id: 'CVE-2024-1005', severity: 'CRITICAL', pkg: 'libxml2' }];
+    const before = github.requests.length;
+    await handle(await scannedImage(findings), { CRITICAL: 1 }, container);
+    const cold = github.requests.slice(before).map((request) => request.endpoint);
+    // The default branch, the tree, the Dockerfiles (one query) and the sign-off file (one query).
+    expect(cold).toEqual(expect.arrayContaining(['repo', 'tree', 'graphql']));
+    const warm = github.requests.length;
+    const { line } = await handle(await scannedImage(findings), { CRITICAL: 1 }, container);
+    expect(line).toMatchObject({ acceptance: { unacceptedCritical: 1, signedOff: 0, signOffFiles: [SIGN_OFF_FILE] } });
+    expect(github.requests.slice(warm)).toEqual([]);
   });
 
   it('fails closed when GitHub is down: every finding counts, signed off or not, and the line says why', async () => {
     const digest = await scannedImage([{ id: 'CVE-2024-1001', severity: 'CRITICAL', pkg: 'openssl' }, { id: 'CVE-2024-1002', severity: 'HIGH', pkg: 'postgresql-14' }]);
     github.setFault('tree', { status: 503, times: 1 });
-    const { line, metrics } = await handle(digest, { CRITICAL: 1, HIGH: 1 });
+    // A new container: a warm one would judge by the tree it listed before GitHub went down.
+    const { line, metrics } = await handle(digest, { CRITICAL: 1, HIGH: 1 }, await loadHandler());
     expect(line).toMatchObject({
       level: 'WARN',
       acceptance: {
         unacceptedCritical: 1,
         unacceptedHigh: 1,
         signedOff: 0,
-        unaccepted: [
-          { id: 'CVE-2024-1001', severity: 'CRITICAL', pkgName: 'openssl', status: 'not-signed-off' },
-          { id: 'CVE-2024-1002', severity: 'HIGH', pkgName: 'postgresql-14', status: 'not-signed-off' },
-        ],
+        unaccepted: ['CVE-2024-1001 CRITICAL openssl not signed off', 'CVE-2024-1002 HIGH postgresql-14 not signed off'],
       },
     });
     expect((line.acceptance as { error?: string }).error).toMatch(/listing the tree of octo\/images@main: GitHub answered 503/);

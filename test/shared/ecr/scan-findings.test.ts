@@ -7,7 +7,7 @@ import { MirrorError } from '../../../shared/errors.ts';
 
 // The real SDK client against a loopback endpoint that answers ECR's JSON protocol (awsJson1_1, as the API reference's
 // examples show): what moto cannot do, pages with nextToken and Inspector's enhanced findings, and faults.
-// test/shared/ecr/scan-findings.stack.test.ts reads basic findings from moto.
+// test/e2e/findings.stack.test.ts reads basic findings from moto.
 
 const TARGET = 'AmazonEC2ContainerRegistry_V20150921.DescribeImageScanFindings';
 const repository = 'mirror/docker.io/library/postgres';

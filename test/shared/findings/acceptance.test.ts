@@ -153,6 +153,62 @@ describe('judgeScan', () => {
     expect(acceptance).toMatchObject({ unacceptedCritical: 2, error: expect.stringContaining('the scan event counted 2 critical') });
   });
 
+  it('counts the critical and high findings ECR did not list as unaccepted, judging those it did (a later scan replaced it, or the list came back short)', async () => {
+    const { image, images, scan } = setup([ecrFinding('CVE-2024-0001', 'CRITICAL'), ecrFinding('CVE-2024-0002', 'HIGH', 'zlib')], signOffFile([{ id: 'CVE-2024-0001', statement: 'fine' }, { id: 'CVE-2024-0002', statement: 'fine' }]));
+    const acceptance = await judgeScan({ ...image, counts: { ...zero, critical: 3, high: 1 } }, { findings: scan, source: images, signOffs: images, now: () => now }, settings);
+    expect(acceptance).toMatchObject({ unacceptedCritical: 2, unacceptedHigh: 0, unaccepted: [], signedOff: 2, ...where });
+    expect(acceptance.error).toBeUndefined();
+    expect(acceptance.problems).toEqual([
+      `reading the scan findings of ${repository}@${digest}: ECR listed 1 critical and 1 high findings although the scan event counted 3 critical and 1 high; the 2 critical and 0 high it did not list count as unaccepted`,
+    ]);
+  });
+
+  it('adds nothing when ECR lists more findings than the event counted: each listed one is judged', async () => {
+    const { image, images, scan } = setup([ecrFinding('CVE-2024-0001', 'CRITICAL'), ecrFinding('CVE-2024-0009', 'CRITICAL', 'glibc')], signOffFile([{ id: 'CVE-2024-0001', statement: 'fine' }]));
+    const acceptance = await judgeScan({ ...image, counts: { ...zero, critical: 1 } }, { findings: scan, source: images, signOffs: images, now: () => now }, settings);
+    expect(acceptance).toMatchObject({ unacceptedCritical: 1, signedOff: 1, problems: [] });
+  });
+
+  it('asks the injected clock, not the machine\'s, when the images tree cannot be listed', async () => {
+    const { images, scan, image } = setup([ecrFinding('CVE-2024-0001', 'CRITICAL')]);
+    images.failList = new Error('listing the tree: GitHub answered 502 Bad Gateway');
+    let asked = 0;
+    const acceptance = await judgeScan(image, { findings: scan, source: images, signOffs: images, now: () => { asked += 1; return now; } }, settings);
+    expect(acceptance).toMatchObject({ unacceptedCritical: 1, error: 'listing the tree: GitHub answered 502 Bad Gateway' });
+    expect(asked).toBeGreaterThan(0);
+  });
+
+  describe('an untagged manifest (one platform of an index), which may be of any image of the repository', () => {
+    const untagged = (files: Record<string, string>, findings: Finding[]) => {
+      const images = new FakeImagesTree({ 'docker.io/library/postgres/14/Dockerfile': 'FROM postgres:14\n', 'docker.io/library/postgres/16/Dockerfile': 'FROM postgres:16\n', ...files });
+      const scan = new FakeScanFindings({ [`${repository}@${digest}`]: findings });
+      const counts = { ...zero, critical: findings.filter((f) => f.severity === 'CRITICAL').length, high: findings.filter((f) => f.severity === 'HIGH').length };
+      return judgeScan({ repository, digest, tags: [], status: 'COMPLETE', counts }, { findings: scan, source: images, signOffs: images, now: () => now }, settings);
+    };
+    const fine = signOffFile([{ id: 'CVE-2024-0001', statement: 'TLS is not used by this image' }]);
+
+    it('does not let a sign-off beside postgres:14 accept the same CVE in postgres:16', async () => {
+      const acceptance = await untagged({ 'docker.io/library/postgres/14/.trivyignore.yaml': fine }, [ecrFinding('CVE-2024-0001', 'CRITICAL')]);
+      expect(acceptance).toMatchObject({ unacceptedCritical: 1, signedOff: 0, unaccepted: [{ id: 'CVE-2024-0001', status: 'not-signed-off' }] });
+      expect(acceptance.dockerfiles).toEqual(['docker.io/library/postgres/14/Dockerfile', 'docker.io/library/postgres/16/Dockerfile']);
+    });
+
+    it('accepts a finding every candidate image signs off', async () => {
+      const acceptance = await untagged({ 'docker.io/library/postgres/14/.trivyignore.yaml': fine, 'docker.io/library/postgres/16/.trivyignore.yaml': fine }, [ecrFinding('CVE-2024-0001', 'CRITICAL')]);
+      expect(acceptance).toMatchObject({ unacceptedCritical: 0, signedOff: 1, unaccepted: [] });
+    });
+
+    it('keeps the worst verdict: expired for one image and signed off for the other is expired', async () => {
+      const expired = signOffFile([{ id: 'CVE-2024-0001', statement: 'TLS is not used by this image', expiredAt: '2026-01-31' }]);
+      const acceptance = await untagged({ 'docker.io/library/postgres/14/.trivyignore.yaml': expired, 'docker.io/library/postgres/16/.trivyignore.yaml': fine }, [ecrFinding('CVE-2024-0001', 'CRITICAL'), ecrFinding('CVE-2024-0002', 'HIGH', 'zlib')]);
+      expect(acceptance).toMatchObject({ unacceptedCritical: 1, unacceptedHigh: 1, expired: 1, signedOff: 0 });
+      expect(acceptance.unaccepted).toEqual([
+        { id: 'CVE-2024-0001', severity: 'CRITICAL', pkgName: 'openssl', status: 'expired' },
+        { id: 'CVE-2024-0002', severity: 'HIGH', pkgName: 'zlib', status: 'not-signed-off' },
+      ]);
+    });
+  });
+
   it('says so when no Dockerfile names the repository, and accepts nothing', async () => {
     const { scan, images } = setup([]);
     scan.byImage[`mirror/docker.io/library/mysql@${digest}`] = [ecrFinding('CVE-2024-0001', 'HIGH')];

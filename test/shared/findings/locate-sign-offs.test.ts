@@ -22,33 +22,47 @@ describe('locateSignOffs', () => {
     expect(located).toEqual({
       dockerfiles: ['docker.io/library/postgres/Dockerfile'],
       files: [{ path: 'docker.io/library/postgres/.trivyignore.yaml', text: SIGN_OFF }],
+      candidates: [['docker.io/library/postgres/.trivyignore.yaml']],
     });
     expect(images.calls).toEqual(['list', 'read docker.io/library/postgres/.trivyignore.yaml']);
   });
 
-  it('keeps every Dockerfile of the repository for an untagged manifest (one platform of an index)', async () => {
+  it('keeps every image of the repository for an untagged manifest (one platform of an index), each a candidate with its own sign-offs, never pooled: the scan may be of any of them', async () => {
     const images = tree();
     const located = await locateSignOffs({ repository: 'mirror/docker.io/library/postgres', tags: [] }, { source: images, signOffs: images }, settings);
     expect(located.dockerfiles).toEqual(['docker.io/library/postgres/16/Dockerfile', 'docker.io/library/postgres/Dockerfile']);
     expect(located.files.map((file) => file.path)).toEqual(['docker.io/library/postgres/16/.trivyignore.yaml', 'docker.io/library/postgres/.trivyignore.yaml']);
+    expect(located.candidates).toEqual([['docker.io/library/postgres/.trivyignore.yaml'], ['docker.io/library/postgres/16/.trivyignore.yaml']]);
   });
 
-  it('keeps every Dockerfile of the repository when no tag matches', async () => {
+  it('keeps every image of the repository, each a candidate of its own, when no tag matches', async () => {
     const images = tree();
     const located = await locateSignOffs({ repository: 'mirror/docker.io/library/postgres', tags: ['15'] }, { source: images, signOffs: images }, settings);
     expect(located.dockerfiles).toHaveLength(2);
+    expect(located.candidates).toHaveLength(2);
+  });
+
+  it('pools the sign-offs of every Dockerfile naming the tagged image: one candidate', async () => {
+    const images = new FakeImagesTree({
+      'team-a/postgres/Dockerfile': 'FROM postgres:14\n',
+      'team-a/postgres/.trivyignore.yaml': SIGN_OFF,
+      'team-b/postgres/Dockerfile': 'FROM docker.io/library/postgres:14\n',
+      'team-b/postgres/.trivyignore.yaml': SIGN_OFF,
+    });
+    const located = await locateSignOffs({ repository: 'mirror/docker.io/library/postgres', tags: ['14'] }, { source: images, signOffs: images }, settings);
+    expect(located.candidates).toEqual([['team-a/postgres/.trivyignore.yaml', 'team-b/postgres/.trivyignore.yaml']]);
   });
 
   it('lists a Dockerfile with no sign-off file beside it, and reads nothing for it', async () => {
     const images = tree();
     const located = await locateSignOffs({ repository: 'mirror/docker.io/library/redis', tags: ['7'] }, { source: images, signOffs: images }, settings);
-    expect(located).toEqual({ dockerfiles: ['docker.io/library/redis/Dockerfile'], files: [] });
+    expect(located).toEqual({ dockerfiles: ['docker.io/library/redis/Dockerfile'], files: [], candidates: [[]] });
   });
 
   it('finds nothing for a repository no Dockerfile names, or one under another prefix', async () => {
     const images = tree();
-    expect(await locateSignOffs({ repository: 'mirror/docker.io/library/mysql', tags: ['8'] }, { source: images, signOffs: images }, settings)).toEqual({ dockerfiles: [], files: [] });
-    expect(await locateSignOffs({ repository: 'other/docker.io/library/postgres', tags: ['14'] }, { source: images, signOffs: images }, settings)).toEqual({ dockerfiles: [], files: [] });
+    expect(await locateSignOffs({ repository: 'mirror/docker.io/library/mysql', tags: ['8'] }, { source: images, signOffs: images }, settings)).toEqual({ dockerfiles: [], files: [], candidates: [] });
+    expect(await locateSignOffs({ repository: 'other/docker.io/library/postgres', tags: ['14'] }, { source: images, signOffs: images }, settings)).toEqual({ dockerfiles: [], files: [], candidates: [] });
   });
 
   it('names repositories with the configured template', async () => {

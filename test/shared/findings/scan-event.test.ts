@@ -110,6 +110,19 @@ describe('recordScanEvent', () => {
     expect((await recorded(documentedScanEvent)).outcomes).toEqual([expect.objectContaining({ kind: 'ignored', repository: 'my-repository-name' })]);
   });
 
+  it('gives up judging at the deadline, failing closed with a line that says so, when GitHub never answers', async () => {
+    const never = new Promise<never>(() => undefined);
+    const outcomes: ScanEventOutcome[] = [];
+    const acceptance = { findings: { findings: async () => [] }, source: { list: () => never }, signOffs: { read: () => never } };
+    const event = mirroredScanEvent('mirror', { 'finding-severity-counts': { CRITICAL: 2, HIGH: 1 } });
+    const outcome = await recordScanEvent(event, { recorder: { record: (o) => outcomes.push(o) }, acceptance }, { ...settings, github: { imagesPath: 'images' }, judgeDeadlineMs: 20 });
+    expect(outcomes).toEqual([outcome]);
+    expect(outcome).toMatchObject({
+      kind: 'scanned',
+      acceptance: { unacceptedCritical: 2, unacceptedHigh: 1, unaccepted: [], signedOff: 0, error: `judging the findings of ${repository}@${digest}: gave up after 0.02 s (GitHub or ECR too slow); every critical and high finding counts` },
+    });
+  });
+
   it('records an unreadable event as invalid instead of throwing: a retry would read it no better', async () => {
     const { returned, outcomes } = await recorded(mirroredScanEvent('mirror', { 'image-digest': 7 }));
     expect(returned).toEqual({ kind: 'invalid', error: `reading the ECR Image Scan event of "${repository}": "detail.image-digest" must be a digest like "sha256:…", got 7` });

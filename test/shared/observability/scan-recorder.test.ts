@@ -30,10 +30,24 @@ describe('PowertoolsScanRecorder', () => {
     const { line, metrics } = await record({ kind: 'scanned', ...image, counts, acceptance: acceptance({ unacceptedCritical: 60, unacceptedHigh: 2, unaccepted, problems }) });
     const logged = line?.acceptance as Record<string, unknown>;
     expect(line?.level).toBe('WARN');
-    expect(logged.unaccepted).toEqual(unaccepted.slice(0, 50));
+    expect(logged.unaccepted).toEqual(unaccepted.slice(0, 50).map((finding) => `${finding.id} ${finding.severity} openssl not signed off`));
     expect(logged).toMatchObject({ unacceptedNotListed: 12, problemsNotListed: 5, unacceptedCritical: 60, unacceptedHigh: 2 });
     expect(logged.problems).toHaveLength(50);
     expect(metrics).toMatchObject({ [METRIC.unacceptedCritical]: 60, [METRIC.unacceptedHigh]: 2, [METRIC.scanCritical]: 60 });
+  });
+
+  it('keeps the counts, the error and the first finding and sign-off file within the 200 fields Logs Insights extracts, however many findings and problems', async () => {
+    const unaccepted: UnacceptedFinding[] = Array.from({ length: 80 }, (_, i) => ({ id: `CVE-2024-${1000 + i}`, severity: 'CRITICAL', pkgName: 'libssl3', status: i === 0 ? 'expired' : 'not-signed-off' }));
+    const problems = Array.from({ length: 80 }, (_, i) => `line ${i + 2}: CVE-2024-${i} has no statement`);
+    const signOffFiles = ['images/docker.io/library/postgres/.trivyignore.yaml'];
+    const error = 'judging the findings: gave up after 45 s (GitHub or ECR too slow); every critical and high finding counts';
+    const { line } = await record({ kind: 'scanned', ...image, counts, acceptance: acceptance({ unacceptedCritical: 80, unaccepted, problems, signOffFiles, dockerfiles: ['docker.io/library/postgres/Dockerfile'], error }) });
+    const fields = leafFields(line);
+    const first200 = fields.slice(0, 200);
+    for (const field of ['acceptance.unacceptedCritical', 'acceptance.error', 'acceptance.unacceptedNotListed', 'acceptance.unaccepted.0', 'acceptance.signOffFiles.0']) expect(first200, field).toContain(field);
+    // Each finding is one field: the line stays under the limit even with every list at its cap.
+    expect(fields.length).toBeLessThanOrEqual(200);
+    expect(line?.acceptance).toMatchObject({ error, unacceptedNotListed: 30, unaccepted: expect.arrayContaining(['CVE-2024-1000 CRITICAL libssl3 sign-off expired', 'CVE-2024-1001 CRITICAL libssl3 not signed off']) });
   });
 
   it('logs at info level when every critical finding is signed off, however many there are, with the links to the file', async () => {
@@ -52,3 +66,9 @@ describe('PowertoolsScanRecorder', () => {
     expect(metrics).toMatchObject({ [METRIC.unacceptedCritical]: 60, [METRIC.unacceptedHigh]: 2 });
   });
 });
+
+/** The fields CloudWatch Logs Insights discovers in a JSON line, in order: one per leaf, arrays by index (`tags.0`). */
+function leafFields(value: unknown, prefix = ''): string[] {
+  if (value === null || typeof value !== 'object') return prefix === '' ? [] : [prefix];
+  return Object.entries(value).flatMap(([key, child]) => leafFields(child, prefix === '' ? key : `${prefix}.${key}`));
+}

@@ -97,7 +97,7 @@ function guardedIo(io: CliIo): CliIo {
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 /** Commander reducer for a repeatable option that has no default: a mandatory one, whose help shows none. */
-const collectFirst = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
+const collectRequired = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 /** Commander parser for a whole number from `min` (1 unless said) to `max`, naming the option and the range in its error. */
 function wholeNumber(name: string, max: number, min: 0 | 1 = 1) {
@@ -200,9 +200,14 @@ async function checkSummaryFile(file: string | undefined): Promise<void> {
   });
 }
 
+/** Fails before any work when --images is no directory: a typo must not read as an empty tree. */
+async function checkImagesDirectory(images: string): Promise<void> {
+  const dir = await stat(images).catch(() => undefined);
+  if (!dir?.isDirectory()) throw new UsageError(`--images: "${images}" is not a directory`);
+}
+
 async function planOptionsOf(options: CommonOptions, target: TargetBase | undefined): Promise<PlanOptions> {
-  const dir = await stat(options.images).catch(() => undefined);
-  if (!dir?.isDirectory()) throw new UsageError(`--images: "${options.images}" is not a directory`);
+  await checkImagesDirectory(options.images);
   if (options.nameTemplate) validateNameTemplate(options.nameTemplate);
   const allowRegistries = options.allowRegistry.map((host) => {
     try {
@@ -433,7 +438,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .command('gate')
     .description('judge Trivy reports of the tree\'s images against the sign-offs (.trivyignore.yaml) beside their Dockerfiles: fails on a finding of the gated severities nobody signed off (no registry is contacted)')
     .requiredOption('--images <dir>', 'directory whose first level is registry hosts, e.g. images/')
-    .addOption(new Option('--trivy <file|dir>', 'a report of `trivy image --format json`, or a directory of them (every *.json); repeatable, at least one').argParser(collectFirst).makeOptionMandatory())
+    .addOption(new Option('--trivy <file|dir>', 'a report of `trivy image --format json`, or a directory of them (every *.json; one with none is no report: with --base, each added or changed image is not scanned); repeatable, at least one').argParser(collectRequired).makeOptionMandatory())
     .option('--severity <list>', 'comma-separated severities that must be signed off (CRITICAL,HIGH,MEDIUM,LOW,UNKNOWN)', DEFAULT_GATE_SEVERITIES.join(','))
     .option('--base <dir|git-ref>', 'the tree the change is made to: a directory if one exists at that path, else a git ref (origin/main) of the repository holding --images; an image added or changed with no report fails')
     .addOption(new Option('--format <format>', 'output: text, markdown (a section of a pull-request comment) or one JSON document (json, same as --json)').choices(['text', 'markdown', 'json'] as const))
@@ -444,9 +449,8 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       const format = formatOf(options);
       const severities = parseSeverities(options.severity);
       await checkSummaryFile(options.summaryFile);
-      const dir = await stat(options.images).catch(() => undefined);
-      if (!dir?.isDirectory()) throw new UsageError(`--images: "${options.images}" is not a directory`);
-      const reports = await readTrivyReports(options.trivy);
+      await checkImagesDirectory(options.images);
+      const reports = await readTrivyReports(options.trivy, { withBase: options.base !== undefined });
       const base = options.base === undefined ? undefined : await baseSource(options.base, options.images);
       const deps = { next: imagesDirectory(options.images), signOffs: signOffsOf(options.images), ...(base === undefined ? {} : { base }) };
       const report = await runGate(deps, reports, { severities, now: new Date() });

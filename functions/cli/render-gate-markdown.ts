@@ -1,7 +1,7 @@
 import type { GateImage, GateReport } from '../../shared/findings/gate.ts';
 import type { JudgedFinding } from '../../shared/findings/verdict.ts';
 import { code, escapeHtml, escapeText, limitRows } from './markdown.ts';
-import { clean, displayPath, type GateRenderOptions, imageVerdict, plural, signOffLocation, statusWords, summaryWords, versions } from './render-gate.ts';
+import { clean, displayPath, type GateRenderOptions, ignoredWords, imageVerdict, plural, problemLine, renewWords, signOffLocation, statusWords, summaryWords, versions } from './render-gate.ts';
 
 // `mirror gate --format markdown`: a section of a pull request's comment. Trivy reports are outside input (a package
 // name, an ArtifactName can hold anything): every string of theirs goes through code() or escapeText(), and the section
@@ -62,8 +62,11 @@ function imageBlock(image: GateImage, options: GateRenderOptions): string[] {
     lines.push('', `Stale sign-offs: ${image.stale.length}`, '', ...limitRows(image.stale, MAX_LIST_ROWS, item, listMore));
   }
   if (image.problems.length > 0) {
-    lines.push('', `Sign-off entries that sign nothing off: ${image.problems.length}`, '', ...limitRows(image.problems, MAX_LIST_ROWS, (p) => `- ${escapeText(clean(p, 500))}`, listMore));
+    lines.push('', `Sign-off entries that sign nothing off: ${image.problems.length}`, '', ...limitRows(image.problems, MAX_LIST_ROWS, (p) => `- ${escapeText(problemLine(p, options))}`, listMore));
   }
+  // What to do about an expired or ignored entry: never a second entry for its id in the snippet.
+  const fixes = [...(image.renew ?? []).map((entry) => renewWords(entry, options)), ...(image.ignoredEntries ?? []).map((entry) => ignoredWords(entry, options))];
+  if (fixes.length > 0) lines.push('', ...limitRows(fixes, MAX_LIST_ROWS, (fix) => `- ${escapeText(fix)}`, listMore));
   if (image.snippet !== undefined) lines.push('', ...snippetBlock(image, options));
   return lines;
 }

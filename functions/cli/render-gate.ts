@@ -1,4 +1,4 @@
-import type { GateImage, GateReport, GateSummary } from '../../shared/findings/gate.ts';
+import type { GateImage, GateReport, GateSummary, SignOffEntry, SignOffRenewal } from '../../shared/findings/gate.ts';
 import type { SignOff } from '../../shared/findings/sign-offs.ts';
 import type { JudgedFinding } from '../../shared/findings/verdict.ts';
 import { safeMessage } from '../../shared/safe-text.ts';
@@ -24,8 +24,24 @@ export function displayPath(images: string, path: string): string {
 }
 
 /** `images/…/.trivyignore.yaml:4`: the entry of a sign-off. */
-export function signOffLocation(signOff: SignOff, options: GateRenderOptions): string {
+export function signOffLocation(signOff: Pick<SignOff, 'file' | 'line'>, options: GateRenderOptions): string {
   return `${displayPath(options.images, clean(signOff.file, 300))}:${signOff.line}`;
+}
+
+/** A problem of a sign-off file (its path below the images root first, as the gate writes it), under --images. */
+export function problemLine(problem: string, options: GateRenderOptions): string {
+  return displayPath(options.images, clean(problem, 500));
+}
+
+/** `renew: set expired_at at images/…/.trivyignore.yaml:5 to 2026-06-01 (and check the statement still holds)`. */
+export function renewWords(entry: SignOffRenewal, options: GateRenderOptions): string {
+  return `renew: set expired_at at ${signOffLocation(entry, options)} to ${clean(entry.expiredAt, 40)} (and check the statement still holds)`;
+}
+
+/** An ignored entry the snippet leaves alone: fix it, rather than add the same id again. */
+export function ignoredWords(entry: SignOffEntry, options: GateRenderOptions): string {
+  const id = clean(entry.id, 80);
+  return `fix: the entry of ${id} at ${signOffLocation(entry, options)} is ignored (its paths or purls, see above): fix it there; no second entry for ${id} is proposed`;
 }
 
 /** `3.0.11 → 3.0.13`, or `3.0.11 (no fix yet)`. */
@@ -87,7 +103,9 @@ function imageLines(image: GateImage, options: GateRenderOptions): string[] {
   if (image.error !== undefined) lines.push(`  ${clean(image.error, 1000)}`);
   for (const finding of image.findings) lines.push(`  ${clean(finding.id, 80)} ${finding.severity} ${finding.pkgName === '' ? '?' : clean(finding.pkgName)} ${versions(finding)}  ${statusWords(finding, options)}`);
   for (const signOff of image.stale) lines.push(`  stale sign-off: ${clean(signOff.id, 80)} (${signOffLocation(signOff, options)}) matches no finding: remove it`);
-  for (const problem of image.problems) lines.push(`  sign-off file: ${clean(problem, 500)}`);
+  for (const problem of image.problems) lines.push(`  sign-off file: ${problemLine(problem, options)}`);
+  for (const entry of image.renew ?? []) lines.push(`  ${renewWords(entry, options)}`);
+  for (const entry of image.ignoredEntries ?? []) lines.push(`  ${ignoredWords(entry, options)}`);
   lines.push(`  scanned by: ${image.reports.map((r) => clean(r.file, 300)).join(', ')}`);
   if (image.snippet !== undefined) {
     lines.push(`  to sign off, add to ${displayPath(options.images, clean(image.signOffFile, 300))}, write each statement and get the change approved:`);

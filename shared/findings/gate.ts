@@ -1,11 +1,13 @@
+import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import { describeError, MirrorError } from '../errors.ts';
 import { formatReference, type ImageReference, repositoryName } from '../image-ref/reference.ts';
-import { buildPlan, type MirrorJob } from '../plan/plan.ts';
-import type { DockerfileSource, Finding, Severity, SignOffReader } from '../ports.ts';
+import { diffPlans, editedFiles, type ImageChange } from '../plan/diff.ts';
+import { buildPlan, type MirrorJob, type Plan } from '../plan/plan.ts';
+import type { DockerfileEntry, DockerfileSource, Finding, Severity, SignOffReader } from '../ports.ts';
 import { safeText } from '../safe-text.ts';
 import { parseSignOffFile, type SignOff, signOffPathFor } from './sign-offs.ts';
 import type { TrivyReport } from './trivy-report.ts';
-import { type JudgedFinding, judgeFindings, signOffSnippet } from './verdict.ts';
+import { type JudgedFinding, judgeFindings, SIGN_OFF_DAYS, signOffSnippet } from './verdict.ts';
 
 // `mirror gate`: Trivy reports matched to the images of the tree, their findings judged against the sign-off files
 // beside each image's Dockerfiles. The JSON report (`mirror gate --json`) is GateReport as it stands here: its field
@@ -39,12 +41,34 @@ export interface GateImage {
   readonly stale: readonly SignOff[];
   /** Findings of the gated severities not signed off, expired sign-offs included. */
   readonly unaccepted: number;
-  /** What is wrong with entries of its sign-off files that sign nothing off (`line 7: … has no statement`): never fatal. */
+  /**
+   * What is wrong with entries of its sign-off files that sign nothing off, each after its file's path below the images
+   * root (`docker.io/library/postgres/.trivyignore.yaml: line 7: … has no statement`): never fatal.
+   */
   readonly problems: readonly string[];
   /** A sign-off file that cannot be read: the image fails, as nothing it would sign off can be told. */
   readonly error?: string;
-  /** The YAML to paste into `signOffFile` for its findings no entry names, with a statement still to write. */
+  /**
+   * The YAML to paste into `signOffFile` for its findings no entry names, with a statement still to write. An id whose
+   * entry is ignored (in `ignoredEntries`) is left out: a second entry would leave the first one broken.
+   */
   readonly snippet?: string;
+  /** The expired sign-offs that decided its findings, each entry once, with the `expired_at` that renews it. */
+  readonly renew?: readonly SignOffRenewal[];
+  /** Entries ignored for their `paths` or `purls` (see `problems`) whose id a finding not signed off has: to fix. */
+  readonly ignoredEntries?: readonly SignOffEntry[];
+}
+
+/** An entry of a sign-off file: its id, its file below the images root, and the line of its `- id:`. */
+export interface SignOffEntry {
+  readonly id: string;
+  readonly file: string;
+  readonly line: number;
+}
+
+/** An expired entry, and the `expired_at` that renews it: SIGN_OFF_DAYS from the gate's run, as the snippet proposes. */
+export interface SignOffRenewal extends SignOffEntry {
+  readonly expiredAt: string;
 }
 
 /** A report that matches no image of the tree: a notice, not a failure. */
@@ -110,7 +134,7 @@ export interface GateOptions {
 export async function runGate(deps: GateDeps, reports: readonly TrivyReport[], options: GateOptions): Promise<GateReport> {
   const [nextEntries, baseEntries] = await Promise.all([deps.next.list(), deps.base?.list()]);
   const plan = buildPlan(nextEntries);
-  const changes = baseEntries === undefined ? undefined : changesAgainst(buildPlan(baseEntries).jobs);
+  const changes = baseEntries === undefined ? undefined : changesAgainst(baseEntries, nextEntries, plan);
   const matched = plan.jobs.map((job) => ({ job, reports: reports.filter((report) => scanned(job.source, report)) }));
   const judging = matched.filter((m) => m.reports.length > 0).map(async (m) => [m.job, await judgeImage(m.job, m.reports, deps.signOffs, options, changes?.(m.job))] as const);
   const judged = new Map(await Promise.all(judging));
@@ -152,13 +176,17 @@ function scanned(source: ImageReference, report: TrivyReport): boolean {
 }
 
 /**
- * How an image of the tree stands against the base's plan: on the base already (undefined) when the base names the
- * same source, digest included; else `changed` when one of its files named an image on the base, `added` when none did.
+ * How an image of the tree stands against the base, as `mirror plan --base` tells it (diffPlans), so that the gate asks
+ * a report of exactly the images the pull request's workflow scans: `added` or `changed` for an image the change brings
+ * that the base names nowhere (not namedElsewhere), undefined for the rest, which the base mirrors already.
  */
-function changesAgainst(baseJobs: readonly MirrorJob[]): (job: MirrorJob) => 'added' | 'changed' | undefined {
-  const sources = new Set(baseJobs.map((job) => formatReference(job.source)));
-  const files = new Set(baseJobs.flatMap((job) => job.files));
-  return (job) => (sources.has(formatReference(job.source)) ? undefined : job.files.some((file) => files.has(file)) ? 'changed' : 'added');
+function changesAgainst(baseEntries: readonly DockerfileEntry[], nextEntries: readonly DockerfileEntry[], next: Plan): (job: MirrorJob) => 'added' | 'changed' | undefined {
+  const diff = diffPlans(buildPlan(baseEntries), next, editedFiles(baseEntries, nextEntries));
+  const brought = (changes: readonly ImageChange[]) => changes.filter((change) => !change.namedElsewhere).map((change) => formatReference(change.source));
+  const labels = new Map<string, 'added' | 'changed'>(brought(diff.added).map((source) => [source, 'added']));
+  // One file changes to it, another adds it: the plan lists it under both, and a change it is.
+  for (const source of brought(diff.changed)) labels.set(source, 'changed');
+  return (job) => labels.get(formatReference(job.source));
 }
 
 /** A judged image, with the sign-off files it read (paths below the images root). */
@@ -169,11 +197,15 @@ interface Judged {
 
 /** One matched image: its sign-off files read, the union of its reports' findings judged against them. */
 async function judgeImage(job: MirrorJob, reports: readonly TrivyReport[], reader: SignOffReader, options: GateOptions, change: 'added' | 'changed' | undefined): Promise<Judged> {
-  const { signOffs, problems, error, read } = await readSignOffs(job.files, reader);
+  const { signOffs, problems, error, read, ignored } = await readSignOffs(job.files, reader);
   const findings: Finding[] = reports.flatMap((report) => report.findings);
   const verdict = judgeFindings(findings, signOffs, { severities: new Set(options.severities), now: options.now });
-  // A finding whose entry lacks a statement needs that line finished, not a second entry.
-  const unsigned = verdict.findings.filter((finding) => finding.status === 'not-signed-off' && finding.signOff === undefined);
+  // A finding whose entry lacks a statement needs that line finished, not a second entry; nor does one whose entry is
+  // ignored for a bad `paths` or `purls`: that entry is to be fixed (its problem says how), and is pointed at.
+  const unnamed = verdict.findings.filter((finding) => finding.status === 'not-signed-off' && finding.signOff === undefined);
+  const ignoredEntries = ignored.filter((entry) => unnamed.some((finding) => finding.id === entry.id));
+  const unsigned = unnamed.filter((finding) => !ignoredEntries.some((entry) => entry.id === finding.id));
+  const renew = renewals(verdict.findings, options.now);
   const image: GateImage = {
     ...imageOf(job, change),
     status: verdict.unaccepted > 0 || error !== undefined ? 'failed' : 'passed',
@@ -184,8 +216,20 @@ async function judgeImage(job: MirrorJob, reports: readonly TrivyReport[], reade
     problems,
     ...(error === undefined ? {} : { error }),
     ...(unsigned.length === 0 ? {} : { snippet: signOffSnippet(unsigned, options.now) }),
+    ...(renew.length === 0 ? {} : { renew }),
+    ...(ignoredEntries.length === 0 ? {} : { ignoredEntries }),
   };
   return { image, read };
+}
+
+/** The expired entries that decided these findings, each once, to renew with an `expired_at` SIGN_OFF_DAYS from now. */
+function renewals(findings: readonly JudgedFinding[], now: Date): SignOffRenewal[] {
+  const expiredAt = new Date(now.getTime() + SIGN_OFF_DAYS * 86_400_000).toISOString().slice(0, 10);
+  const entries = new Map<string, SignOffRenewal>();
+  for (const { status, signOff } of findings) {
+    if (status === 'expired' && signOff !== undefined) entries.set(signOffKey(signOff), { id: signOff.id, file: signOff.file, line: signOff.line, expiredAt });
+  }
+  return [...entries.values()];
 }
 
 /** An image added or changed that no report scanned: it fails the gate until one does. */
@@ -201,10 +245,11 @@ function imageOf(job: MirrorJob, change: 'added' | 'changed' | undefined): Pick<
  * The sign-offs of the files beside each of the image's Dockerfiles (a directory's file once, however many of its
  * Dockerfiles name the image), what is wrong with their entries, and the first file that cannot be read, named.
  */
-async function readSignOffs(files: readonly string[], reader: SignOffReader): Promise<{ signOffs: SignOff[]; problems: string[]; error?: string; read: Set<string> }> {
+async function readSignOffs(files: readonly string[], reader: SignOffReader): Promise<{ signOffs: SignOff[]; problems: string[]; error?: string; read: Set<string>; ignored: SignOffEntry[] }> {
   const signOffs: SignOff[] = [];
   const read = new Set<string>();
   const problems: string[] = [];
+  const ignored: SignOffEntry[] = [];
   const errors: string[] = [];
   const seen = new Set<string>();
   for (const dockerfile of files) {
@@ -215,19 +260,37 @@ async function readSignOffs(files: readonly string[], reader: SignOffReader): Pr
       const text = await reader.read(dockerfile);
       if (text === undefined) continue;
       if (text.readError !== undefined) {
-        errors.push(`reading the sign-off file "${text.path}": ${text.readError}`);
+        errors.push(`reading the sign-off file "${safeText(text.path)}": ${safeText(text.readError)}`);
         continue;
       }
       const file = parseSignOffFile(text);
       read.add(file.file);
       signOffs.push(...file.signOffs);
       problems.push(...file.problems.map((problem) => `${file.file}: ${problem}`));
+      if (file.problems.length > 0) ignored.push(...droppedEntries(file.file, text.text ?? '', file.signOffs));
     } catch (error) {
       // Ours (a SignOffFileError) name the file and line already; anything else is outside text, shown escaped.
-      errors.push(error instanceof MirrorError ? describeError(error) : `reading the sign-off file "${path}": ${safeText(describeError(error))}`);
+      errors.push(error instanceof MirrorError ? describeError(error) : `reading the sign-off file "${safeText(path)}": ${safeText(describeError(error))}`);
     }
   }
-  return { signOffs, problems, read, ...(errors.length === 0 ? {} : { error: errors.join('; ') }) };
+  return { signOffs, problems, read, ignored, ...(errors.length === 0 ? {} : { error: errors.join('; ') }) };
+}
+
+/**
+ * The entries of a sign-off file that parseSignOffFile read but dropped (a `paths` or `purls` it cannot use), by the
+ * line of their `- id:` as it counts lines: every entry with an id that is not among the sign-offs it returned.
+ */
+function droppedEntries(file: string, text: string, kept: readonly SignOff[]): SignOffEntry[] {
+  const lineCounter = new LineCounter();
+  const list = parseDocument(text, { lineCounter }).get('vulnerabilities', true);
+  if (!isSeq(list)) return [];
+  const lines = new Set(kept.map((signOff) => signOff.line));
+  return list.items.flatMap((item) => {
+    const id = isMap(item) ? item.get('id') : undefined;
+    if (typeof id !== 'string' || !isMap(item) || item.range == null) return [];
+    const line = lineCounter.linePos(item.range[0]).line;
+    return lines.has(line) ? [] : [{ id, file, line }];
+  });
 }
 
 function signOffKey(signOff: SignOff): string {

@@ -19,7 +19,7 @@ export interface SignOff {
   readonly expiresAt?: Date;
   /** `expired_at` as written, for messages and the JSON report. */
   readonly expiredAtText?: string;
-  /** Limit the sign-off to findings in these package paths / package URLs, as Trivy does. */
+  /** Limit the sign-off, as Trivy does, to findings whose Target or PkgPath one of these globs matches / to these package URLs. */
   readonly paths?: readonly string[];
   readonly purls?: readonly string[];
   /** The file it comes from (path below the images root) and the 1-based line of its `- id:` entry. */

@@ -31,7 +31,7 @@ export interface JudgeOptions {
 
 /**
  * Judges findings against sign-offs as Trivy applies an ignore file: a sign-off names a finding by `id`, limited by its
- * `paths` (globs on PkgPath) and `purls` when given; one past `expired_at` no longer counts.
+ * `paths` (globs on the result's Target or the PkgPath) and `purls` when given; one past `expired_at` no longer counts.
  */
 export function judgeFindings(findings: readonly Finding[], signOffs: readonly SignOff[], options: JudgeOptions): Verdict {
   const matchers = signOffs.map((signOff) => ({ signOff, matches: signOffMatcher(signOff) }));

@@ -70,6 +70,11 @@ describe('renderGateText', () => {
     expect(lines.at(-2)).toBe('gate: 1 image checked: 0 passed, 1 failed; 1 finding not signed off, 1 expired, 1 signed off, 1 stale sign-off (gated: CRITICAL, HIGH)');
   });
 
+  it('shows a sign-off file\'s problems under --images, as every other path of the report', async () => {
+    const text = renderGateText(await postgresGate([CRITICAL], 'vulnerabilities:\n  - id: CVE-2024-0001\n'), { images: 'images/' });
+    expect(text.split('\n')).toContain(`  sign-off file: images/${POSTGRES_SIGN_OFFS}: line 2: CVE-2024-0001 has no statement (why it is acceptable), so it signs nothing off`);
+  });
+
   it('escapes what a report holds: no terminal escape nor line of its own', async () => {
     const text = renderGateText(await postgresGate([{ ...CRITICAL, pkgName: 'evil\u001b[2J\n::error::pwned' }]), { images: 'images' });
     expect(text).not.toContain('\u001b');
@@ -191,6 +196,20 @@ describe('mirror gate', () => {
     const run = await runCli(['gate', '--images', images, ...args.map((arg) => (arg === 'REPORT' ? report : arg))]);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(message);
+  });
+
+  it('reads a --trivy directory holding no report as no report: with --base, each added image fails as not scanned', async () => {
+    const { images } = await setUp();
+    const base = await writeImagesTree({});
+    const empty = await writeFiles({});
+    const run = await runCli(['gate', '--images', images, '--trivy', empty, '--base', base, '--format', 'markdown']);
+    expect(run.code, run.stderr).toBe(1);
+    expect(run.stdout).toMatch(/^#### Vulnerability gate \(Trivy\): failed\n/);
+    expect(run.stdout).toContain(`**\`docker.io/library/postgres:14@${D1}\`** (added): **not scanned**: no report scanned it.`);
+    // A path that is not there is still a report lost on the way.
+    const missing = await runCli(['gate', '--images', images, '--trivy', join(empty, 'reports'), '--base', base]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--trivy: cannot read ".*reports": ENOENT/);
   });
 
   it('exits 2 for a --trivy directory holding no report', async () => {

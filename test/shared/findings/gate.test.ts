@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { escapeText } from '../../../functions/cli/markdown.ts';
+import { renderGateText } from '../../../functions/cli/render-gate.ts';
 import { renderGateMarkdown } from '../../../functions/cli/render-gate-markdown.ts';
 import { type GateImage, type GateReport, runGate } from '../../../shared/findings/gate.ts';
 import { parseTrivyReport, type TrivyReport } from '../../../shared/findings/trivy-report.ts';
@@ -209,6 +211,67 @@ describe('runGate', () => {
     expect(imageOf(gate, 'docker.io/library/golang:1.22').stale.map((s) => s.id)).toEqual(['CVE-2020-9999']);
     expect(imageOf(gate, 'docker.io/library/debian:12').stale.map((s) => s.id)).toEqual(['CVE-2020-9999']);
     expect(gate.summary.stale).toBe(1);
+  });
+
+  it('labels an image added or changed as mirror plan --base does: a file that names another repository adds it', async () => {
+    // The plan pairs images by file and repository: redis gives way to valkey in one file, which the plan lists as added.
+    const base = tree({ 'docker.io/team/cache/Dockerfile': 'FROM redis:7\n', [POSTGRES]: 'FROM postgres:14\n' });
+    const next = tree({ 'docker.io/team/cache/Dockerfile': 'FROM valkey/valkey:8\n', [POSTGRES]: 'FROM postgres:14.13\n' });
+    const gate = await runGate({ base, next, signOffs: new MemorySignOffs() }, [], GATE);
+    expect(gate.images.map((i) => [i.source, i.change, i.status])).toEqual([
+      ['docker.io/library/postgres:14.13', 'changed', 'not-scanned'],
+      ['docker.io/valkey/valkey:8', 'added', 'not-scanned'],
+    ]);
+  });
+
+  it('asks no report of an image the base names in another file, as the plan lists none to scan', async () => {
+    const base = tree({ [REDIS]: 'FROM redis:7\n' });
+    const next = tree({ [REDIS]: 'FROM redis:7\n', 'docker.io/team/cache/Dockerfile': 'FROM redis:7\n' });
+    const gate = await runGate({ base, next, signOffs: new MemorySignOffs() }, [], GATE);
+    expect(gate).toMatchObject({ passed: true, images: [], summary: { notScanned: 0 } });
+  });
+
+  it('says how to renew each expired sign-off: its entry once, with an expired_at SIGN_OFF_DAYS from now', async () => {
+    const next = tree({ [POSTGRES]: 'FROM postgres:14\n' });
+    const file = `vulnerabilities:\n  - id: CVE-2024-0001\n    statement: psql only\n    expired_at: ${day(-1)}\n`;
+    const twoPackages = [CRITICAL, { ...CRITICAL, pkgName: 'libcrypto3' }];
+    const gate = await runGate({ next, signOffs: new MemorySignOffs({ 'docker.io/library/postgres/.trivyignore.yaml': file }) }, [report('postgres:14', twoPackages)], GATE);
+    const image = imageOf(gate, 'docker.io/library/postgres:14');
+    expect(image.findings.map((f) => f.status)).toEqual(['expired', 'expired']);
+    expect(image.renew).toEqual([{ id: 'CVE-2024-0001', file: 'docker.io/library/postgres/.trivyignore.yaml', line: 2, expiredAt: day(90) }]);
+    // The entry is there: it wants a new date, not a second entry.
+    expect(image.snippet).toBeUndefined();
+    const renew = `renew: set expired_at at images/docker.io/library/postgres/.trivyignore.yaml:2 to ${day(90)} (and check the statement still holds)`;
+    expect(renderGateText(gate, { images: 'images' }).split('\n')).toContain(`  ${renew}`);
+    expect(renderGateMarkdown(gate, { images: 'images' })).toContain(`- ${escapeText(renew)}`);
+  });
+
+  it('proposes no second entry for an id whose entry is ignored for its paths or purls, and points at that entry', async () => {
+    const next = tree({ [POSTGRES]: 'FROM postgres:14\n' });
+    const high: FixtureVulnerability = { id: 'CVE-2024-0002', severity: 'HIGH', pkgName: 'zlib1g', installed: '1.2.13', fixed: '1.3' };
+    const file = ['vulnerabilities:', '  - id: CVE-2024-0001', '    statement: psql only', '    purls:', '      - not-a-package-url', ''].join('\n');
+    const gate = await runGate({ next, signOffs: new MemorySignOffs({ 'docker.io/library/postgres/.trivyignore.yaml': file }) }, [report('postgres:14', [CRITICAL, high])], GATE);
+    const image = imageOf(gate, 'docker.io/library/postgres:14');
+    expect(image.findings.map((f) => [f.id, f.status])).toEqual([
+      ['CVE-2024-0001', 'not-signed-off'],
+      ['CVE-2024-0002', 'not-signed-off'],
+    ]);
+    expect(image.problems).toEqual([expect.stringMatching(/^docker\.io\/library\/postgres\/\.trivyignore\.yaml: line 2: CVE-2024-0001 .* so the entry is ignored$/)]);
+    expect(image.ignoredEntries).toEqual([{ id: 'CVE-2024-0001', file: 'docker.io/library/postgres/.trivyignore.yaml', line: 2 }]);
+    expect(image.snippet).toContain('- id: CVE-2024-0002');
+    expect(image.snippet).not.toContain('CVE-2024-0001');
+    const text = renderGateText(gate, { images: 'images' });
+    expect(text).toContain('  fix: the entry of CVE-2024-0001 at images/docker.io/library/postgres/.trivyignore.yaml:2 is ignored');
+    expect(renderGateMarkdown(gate, { images: 'images' })).toContain('fix: the entry of CVE-2024-0001 at images/docker.io/library/postgres/.trivyignore.yaml:2 is ignored');
+  });
+
+  it('escapes what a sign-off reader says of a file it could not read', async () => {
+    const next = tree({ [POSTGRES]: 'FROM postgres:14\n' });
+    const signOffs = new MemorySignOffs({ 'docker.io/library/postgres/.trivyignore.yaml': { readError: 'denied\n::error::forged\u001b[2J' } });
+    const gate = await runGate({ next, signOffs }, [report('postgres:14')], GATE);
+    const error = imageOf(gate, 'docker.io/library/postgres:14').error ?? '';
+    expect(error).toMatch(/^reading the sign-off file "docker\.io\/library\/postgres\/\.trivyignore\.yaml": denied/);
+    expect(error).not.toMatch(/[\n\u001b]/);
   });
 
   it('counts invalid Dockerfiles as a notice and does not fail on them', async () => {

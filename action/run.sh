@@ -22,7 +22,8 @@
 #   RUNNER_TEMP, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY   set by the runner
 #
 # Step outputs: exit-code, json and markdown (multi-line, each closed by a random delimiter), json-file and
-# markdown-file. The step exits with mirror's exit code.
+# markdown-file. For gate, json stays empty: its report grows with the findings (thousands in an old image), past what
+# an output holds; json-file has it. The step exits with mirror's exit code.
 set -euo pipefail
 
 # shellcheck source=action/lib.sh
@@ -157,7 +158,7 @@ fi
 show "mirror $command: summary" "$markdown_file"
 {
   echo "exit-code=$status"
-  put_multiline json "$json_file"
+  if [[ "$command" != gate ]]; then put_multiline json "$json_file"; fi
   put_multiline markdown "$markdown_file"
   echo "json-file=$json_file"
   echo "markdown-file=$markdown_file"

@@ -212,8 +212,7 @@ describe('examples/github workflows', () => {
   it('scan each added or changed image by the digest the plan resolved, logged in to its registry only', async () => {
     const plan = workflows.get('plan-comment.yml') as Workflow;
     const digest = `sha256:${'a'.repeat(64)}`;
-    const answer = (request: { method: string; path: string }) =>
-      request.method === 'HEAD' && request.path.includes('/manifests/') ? { headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': digest, 'content-length': '512' } } : { status: 404 };
+    const answer = resolvesTo(digest);
     const [source, other] = [await startScriptedRegistry(answer), await startScriptedRegistry(answer, 'localhost')];
     try {
       const pinned = `sha256:${'b'.repeat(64)}`;
@@ -228,19 +227,8 @@ describe('examples/github workflows', () => {
         [`${source.host}/team/app/Dockerfile`]: `FROM ${source.host}/team/app:1.2\n`,
         [`${other.host}/lib/tool/Dockerfile`]: `FROM ${other.host}/lib/tool:3\n`,
       });
-      const run = await runCli(['plan', '--images', next, '--base', base, '--format', 'json']);
-      expect(run.code, run.stderr).toBe(0);
-      const workspace = await mkdtemp(join(tmpdir(), 'image-mirror-example-plan-'));
-      await writeFile(join(workspace, 'plan.json'), run.stdout);
-      await writeFile(join(workspace, 'plan-output.md'), 'the comment\n');
-      const listed = await runJobSteps(plan.jobs.plan as Job, workspace, {
-        'steps.plan.outputs.exit-code': '0',
-        'steps.plan.outputs.json-file': join(workspace, 'plan.json'),
-        'steps.plan.outputs.markdown-file': join(workspace, 'plan-output.md'),
-      });
+      const { workspace, images } = await planAndList(base, next);
       expect(await readFile(join(workspace, 'plan.md'), 'utf8')).toBe('the comment\n');
-      expect(listed.outcome, stepLog(listed)).toBe('success');
-      const images = JSON.parse(listed.steps[0]?.outputs.images ?? '') as { source: string; registry: string; ref: string }[];
       // The image the base names already (shared) is mirrored already: the gate asks no report of it.
       expect([...images].sort((a, b) => a.source.localeCompare(b.source))).toEqual([
         { source: `${source.host}/team/app:1.2`, registry: source.host, ref: `${source.host}/team/app:1.2@${digest}` },
@@ -337,6 +325,118 @@ describe('examples/github workflows', () => {
     expect(await readFile(join(workspace, 'comment.md'), 'utf8')).toContain('the vulnerability gate did not run (exit code none; see the gate job)');
   });
 
+  it('ask the gate of exactly the images the workflow scans: each ref its jq lists, as a report\'s ArtifactName, leaves none not scanned', async () => {
+    const digest = `sha256:${'a'.repeat(64)}`;
+    const answer = resolvesTo(digest);
+    const registry = await startScriptedRegistry(answer);
+    try {
+      const host = registry.host;
+      const base = await writeImagesTree({
+        [`${host}/team/cache/Dockerfile`]: `FROM ${host}/team/redis:7\n`,
+        [`${host}/team/app/Dockerfile`]: `FROM ${host}/team/app:1.1\n`,
+        [`${host}/team/pinned/Dockerfile`]: `FROM ${host}/team/pinned:1@sha256:${'c'.repeat(64)}\n`,
+        [`${host}/team/shared/Dockerfile`]: `FROM ${host}/team/shared:1\n`,
+      });
+      const next = await writeImagesTree({
+        // Another repository in the same file: the plan lists it as added, and so must the gate.
+        [`${host}/team/cache/Dockerfile`]: `FROM ${host}/team/valkey:8\n`,
+        [`${host}/team/app/Dockerfile`]: `FROM ${host}/team/app:1.2\n`,
+        [`${host}/team/app-too/Dockerfile`]: `FROM ${host}/team/app:1.2\n`,
+        [`${host}/team/pinned/Dockerfile`]: `FROM ${host}/team/pinned:2@sha256:${'b'.repeat(64)}\n`,
+        [`${host}/team/shared/Dockerfile`]: `FROM ${host}/team/shared:1\n`,
+        [`${host}/team/shared-too/Dockerfile`]: `FROM ${host}/team/shared:1\n`,
+        [`${host}/team/new/Dockerfile`]: `FROM ${host}/team/new:1 AS build\nFROM ${host}/team/base:3\n`,
+      });
+      const { diff: planned, images } = await planAndList(base, next);
+      expect(images.length).toBeGreaterThanOrEqual(5);
+      // Each scan job's report names what trivy-action was given: the ref.
+      const reports = await mkdtemp(join(tmpdir(), 'image-mirror-example-reports-'));
+      for (const [index, image] of images.entries()) await writeFile(join(reports, `trivy-${index}.json`), JSON.stringify(trivyReportJson({ artifactName: image.ref })));
+      const gated = await runCli(['gate', '--images', next, '--base', base, '--trivy', reports, '--json']);
+      expect(gated.code, gated.stdout + gated.stderr).toBe(0);
+      const gate = JSON.parse(gated.stdout) as { images: { source: string; change?: string; status: string }[]; unmatchedReports: unknown[]; summary: { notScanned: number } };
+      expect(gate.unmatchedReports).toEqual([]);
+      expect(gate.summary.notScanned).toBe(0);
+      expect(gate.images.map((image) => image.status)).not.toContain('not-scanned');
+      // The same images, with the labels of the plan's comment.
+      const diff = JSON.parse(planned) as Record<'added' | 'changed', { source: string; namedElsewhere: boolean }[]>;
+      const labels = new Map<string, string>([...diff.added.map((c) => [c.source, 'added'] as const), ...diff.changed.map((c) => [c.source, 'changed'] as const)].filter(([source]) => images.some((image) => image.source === source)));
+      expect(new Map(gate.images.map((image) => [image.source, image.change ?? '']))).toEqual(labels);
+      expect(labels.get(`${host}/team/valkey:8`)).toBe('added');
+    } finally {
+      await registry.close();
+    }
+  });
+
+  it('make reports/ before the download, so that a run whose every scan failed gates each image as not scanned', async () => {
+    const gateJob = (workflows.get('plan-comment.yml') as Workflow).jobs.gate as Job;
+    const made = gateJob.steps.findIndex((step) => step.run?.trim() === 'mkdir -p reports');
+    const download = gateJob.steps.findIndex((step) => step.uses?.startsWith('actions/download-artifact@'));
+    expect(made).toBeGreaterThan(-1);
+    expect(made).toBeLessThan(download);
+    const workspace = await mkdtemp(join(tmpdir(), 'image-mirror-example-no-reports-'));
+    await runJobSteps(gateJob, workspace, { 'steps.gate.outputs.exit-code': '', 'steps.gate.outputs.markdown-file': '' });
+    expect(await readdir(join(workspace, 'reports'))).toEqual([]);
+    // What the gate step then runs on it: no report, each added image not scanned, in the usual section.
+    const images = await writeImagesTree({ 'docker.io/library/postgres/Dockerfile': 'FROM postgres:14.13\n' });
+    const run = await runCli(['gate', '--images', images, '--base', await writeImagesTree({}), '--trivy', join(workspace, 'reports'), '--format', 'markdown']);
+    expect(run.code, run.stderr).toBe(1);
+    expect(run.stdout).toContain('**`docker.io/library/postgres:14.13`** (added): **not scanned**');
+  });
+
+  it('cut the gate section to its heading and counts when the comment would pass GitHub\'s 65,536 characters, pointing to the gate job\'s summary', async () => {
+    const comment = (workflows.get('plan-comment.yml') as Workflow).jobs.comment as Job;
+    const workspace = await mkdtemp(join(tmpdir(), 'image-mirror-example-long-comment-'));
+    // A long plan section, and a real gate section of twenty images with hundreds of findings each.
+    const planText = `${PLAN_COMMENT_MARKER}\n#### image-mirror plan\n\n${'| `docker.io/library/x:1` → `mirror/x` | 1 pull |\n'.repeat(600)}`;
+    await writeFile(join(workspace, 'plan.md'), planText);
+    const names = Array.from({ length: 20 }, (_, i) => `app${i}`);
+    const images = await writeImagesTree(Object.fromEntries(names.map((name) => [`docker.io/library/${name}/Dockerfile`, `FROM ${name}:1\n`])));
+    const reports = join(workspace, 'reports');
+    await mkdir(reports);
+    const many = Array.from({ length: 200 }, (_, i) => ({ id: `CVE-2024-${String(i).padStart(5, '0')}`, severity: 'CRITICAL' as const, pkgName: `package-${i}`, installed: '1.0', fixed: '1.1' }));
+    for (const name of names) await writeFile(join(reports, `${name}.json`), JSON.stringify(trivyReportJson({ artifactName: `${name}:1`, vulnerabilities: many })));
+    const gateRun = await runCli(['gate', '--images', images, '--trivy', reports, '--format', 'markdown']);
+    expect(gateRun.code, gateRun.stderr).toBe(1);
+    await writeFile(join(workspace, 'gate.md'), gateRun.stdout);
+    expect(planText.length + 1 + gateRun.stdout.length).toBeGreaterThan(65_536);
+
+    const run = { GITHUB_SERVER_URL: 'https://github.com', GITHUB_REPOSITORY: 'your-org/images', GITHUB_RUN_ID: '42' };
+    const assembled = await runJobSteps(comment, workspace, {}, run);
+    expect(assembled.outcome, stepLog(assembled)).toBe('success');
+    const body = await readFile(join(workspace, 'comment.md'), 'utf8');
+    expect(body.length).toBeLessThanOrEqual(65_536);
+    const [heading, blank, counts] = gateRun.stdout.split('\n');
+    expect(heading).toBe('#### Vulnerability gate (Trivy): failed');
+    expect(body).toBe(
+      `${planText}\n${heading}\n${blank}\n${counts}\n\nThe vulnerability gate's section is too long for this comment: see the step summary of the gate job (https://github.com/your-org/images/actions/runs/42).\n`,
+    );
+  });
+
+  it('protect the sign-offs: CODEOWNERS owns the workflows too, and review of the latest push by code owners is asked for', async () => {
+    const text = await readFile(join(examples, 'CODEOWNERS'), 'utf8');
+    const rules = text
+      .split('\n')
+      .filter((line) => line.trim() !== '' && !line.startsWith('#'))
+      .map((line) => line.trim().split(/\s+/));
+    const owners = (pattern: string) => rules.find(([p]) => p === pattern)?.slice(1);
+    expect(owners('/.github/')).toEqual(owners(`images/**/${SIGN_OFF_FILE}`));
+    const readme = (await readFile(join(root, 'README.md'), 'utf8')).replace(/\s+/g, ' ');
+    const section = readme.slice(readme.indexOf('## Vulnerabilities and sign-off'), readme.indexOf('## GitHub Action'));
+    const codeownersHeader = text
+      .split('\n')
+      .filter((line) => line.startsWith('#'))
+      .map((line) => line.replace(/^#\s*/, ''))
+      .join(' ');
+    for (const [where, words] of [['CODEOWNERS', codeownersHeader], ['README', section], ['plan-comment.yml', header('plan-comment.yml')]] as const) {
+      for (const setting of ['Require review from Code Owners', 'Require approval of the most recent reviewable push', 'Dismiss stale pull request approvals when new commits are pushed', '/.github/']) {
+        expect(words, `${where}: ${setting}`).toContain(setting);
+      }
+    }
+    // ECR's findings name no package: entries narrowed by purls or paths judge differently there.
+    expect(section).toContain("ECR's findings carry no package URL or path");
+  });
+
   it('give the sign-off files an owner of their own in the CODEOWNERS example, on its last matching line', async () => {
     const rules = (await readFile(join(examples, 'CODEOWNERS'), 'utf8'))
       .split('\n')
@@ -410,6 +510,38 @@ async function runJobSteps(job: Job, workspace: string, values: Readonly<Record<
   const actionDir = await mkdtemp(join(tmpdir(), 'image-mirror-example-job-'));
   await writeFile(join(actionDir, 'action.yml'), stringify({ name: 'job', runs: { using: 'composite', steps: list } }));
   return runAction({ actionDir, workspace, env });
+}
+
+/** A scripted registry's answer: every manifest HEAD names a single image of `digest`; anything else is a 404. */
+function resolvesTo(digest: string): (request: { method: string; path: string }) => { headers: Record<string, string> } | { status: number } {
+  return (request) =>
+    request.method === 'HEAD' && request.path.includes('/manifests/') ? { headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': digest, 'content-length': '512' } } : { status: 404 };
+}
+
+/** An image the plan job lists for the scan jobs' matrix. */
+interface ListedImage {
+  readonly source: string;
+  readonly registry: string;
+  readonly ref: string;
+}
+
+/**
+ * `mirror plan --base --format json` on two trees, then the plan job's shell steps on its JSON (the action's outputs
+ * stood in for): the plan's JSON, the job's workspace, and the images it lists to scan.
+ */
+async function planAndList(base: string, next: string): Promise<{ diff: string; workspace: string; images: ListedImage[] }> {
+  const run = await runCli(['plan', '--images', next, '--base', base, '--format', 'json']);
+  expect(run.code, run.stderr).toBe(0);
+  const workspace = await mkdtemp(join(tmpdir(), 'image-mirror-example-plan-'));
+  await writeFile(join(workspace, 'plan.json'), run.stdout);
+  await writeFile(join(workspace, 'plan-output.md'), 'the comment\n');
+  const listed = await runJobSteps((workflows.get('plan-comment.yml') as Workflow).jobs.plan as Job, workspace, {
+    'steps.plan.outputs.exit-code': '0',
+    'steps.plan.outputs.json-file': join(workspace, 'plan.json'),
+    'steps.plan.outputs.markdown-file': join(workspace, 'plan-output.md'),
+  });
+  expect(listed.outcome, stepLog(listed)).toBe('success');
+  return { diff: run.stdout, workspace, images: JSON.parse(listed.steps[0]?.outputs.images ?? '') as ListedImage[] };
 }
 
 /** A `docker` first on PATH that records each call (argv, stdin, DOCKER_CONFIG) and does nothing else. */

@@ -1,4 +1,3 @@
-import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import { describeError, MirrorError } from '../errors.ts';
 import { formatReference, type ImageReference, repositoryName } from '../image-ref/reference.ts';
 import { diffPlans, editedFiles, type ImageChange } from '../plan/diff.ts';
@@ -267,30 +266,13 @@ async function readSignOffs(files: readonly string[], reader: SignOffReader): Pr
       read.add(file.file);
       signOffs.push(...file.signOffs);
       problems.push(...file.problems.map((problem) => `${file.file}: ${problem}`));
-      if (file.problems.length > 0) ignored.push(...droppedEntries(file.file, text.text ?? '', file.signOffs));
+      ignored.push(...file.ignored.map((entry) => ({ ...entry, file: file.file })));
     } catch (error) {
       // Ours (a SignOffFileError) name the file and line already; anything else is outside text, shown escaped.
       errors.push(error instanceof MirrorError ? describeError(error) : `reading the sign-off file "${safeText(path)}": ${safeText(describeError(error))}`);
     }
   }
   return { signOffs, problems, read, ignored, ...(errors.length === 0 ? {} : { error: errors.join('; ') }) };
-}
-
-/**
- * The entries of a sign-off file that parseSignOffFile read but dropped (a `paths` or `purls` it cannot use), by the
- * line of their `- id:` as it counts lines: every entry with an id that is not among the sign-offs it returned.
- */
-function droppedEntries(file: string, text: string, kept: readonly SignOff[]): SignOffEntry[] {
-  const lineCounter = new LineCounter();
-  const list = parseDocument(text, { lineCounter }).get('vulnerabilities', true);
-  if (!isSeq(list)) return [];
-  const lines = new Set(kept.map((signOff) => signOff.line));
-  return list.items.flatMap((item) => {
-    const id = isMap(item) ? item.get('id') : undefined;
-    if (typeof id !== 'string' || !isMap(item) || item.range == null) return [];
-    const line = lineCounter.linePos(item.range[0]).line;
-    return lines.has(line) ? [] : [{ id, file, line }];
-  });
 }
 
 function signOffKey(signOff: SignOff): string {

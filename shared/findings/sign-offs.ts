@@ -33,6 +33,8 @@ export interface SignOffFile {
   readonly signOffs: readonly SignOff[];
   /** `line 7: CVE-2024-1234 has no statement, so it signs nothing off`: shown to the user, never fatal. */
   readonly problems: readonly string[];
+  /** Entries dropped whole for a `paths` or `purls` that cannot be used (each has its problem): to be fixed, not pasted again. */
+  readonly ignored: readonly { readonly id: string; readonly line: number }[];
 }
 
 /**
@@ -51,14 +53,15 @@ export function parseSignOffFile(read: SignOffText): SignOffFile {
   if (error !== undefined) throw fail(`line ${lineCounter.linePos(error.pos[0]).line}: not valid YAML: ${safeText(error.message)}`, { cause: error });
 
   const root = doc.contents;
-  if (root === null || (isScalar(root) && root.value === null)) return { file, signOffs: [], problems: [] };
+  if (root === null || (isScalar(root) && root.value === null)) return { file, signOffs: [], problems: [], ignored: [] };
   if (!isMap(root)) throw fail(`line ${lineOf(root)}: expected Trivy's ignore file, a mapping with a "vulnerabilities" list`);
   const list = root.get('vulnerabilities', true);
-  if (list === undefined || (isScalar(list) && list.value === null)) return { file, signOffs: [], problems: [] };
+  if (list === undefined || (isScalar(list) && list.value === null)) return { file, signOffs: [], problems: [], ignored: [] };
   if (!isSeq(list)) throw fail(`line ${lineOf(list as Node)}: "vulnerabilities" must be a list of entries with an "id"`);
 
   const signOffs: SignOff[] = [];
   const problems: string[] = [];
+  const ignored: { id: string; line: number }[] = [];
   for (const item of list.items) {
     const line = lineOf(item as Node);
     if (!isMap(item)) throw fail(`line ${line}: each entry of "vulnerabilities" must be a mapping with an "id"`);
@@ -66,13 +69,14 @@ export function parseSignOffFile(read: SignOffText): SignOffFile {
     if (typeof entry === 'string') throw fail(entry);
     problems.push(...entry.problems);
     if (entry.signOff !== undefined) signOffs.push(entry.signOff);
+    else ignored.push({ id: entry.id, line });
   }
-  return { file, signOffs, problems };
+  return { file, signOffs, problems, ignored };
 }
 
 // An entry whose id cannot be read is an error of the file (returned as its message); anything else wrong with an
 // entry is a problem of that entry only, which then signs nothing off.
-function readEntry(item: YAMLMap, file: string, line: number): string | { signOff?: SignOff; problems: string[] } {
+function readEntry(item: YAMLMap, file: string, line: number): string | { id: string; signOff?: SignOff; problems: string[] } {
   const idNode = item.get('id', true);
   if (!isScalar(idNode) || typeof idNode.value !== 'string' || idNode.value.trim() === '') return `line ${line}: the entry has no "id" (a string such as CVE-2024-1234)`;
   // Matched exactly, as Trivy does: a quoted id with spaces around it names nothing.
@@ -89,7 +93,7 @@ function readEntry(item: YAMLMap, file: string, line: number): string | { signOf
   if (badPath !== undefined) problems.push(`${named} has the path pattern "${safeText(badPath, 120)}", which is no valid glob, so the entry is ignored`);
   const badPurl = purls === false ? undefined : purls?.find((purl) => parsePackageUrl(purl) === undefined);
   if (badPurl !== undefined) problems.push(`${named} has "${safeText(badPurl, 120)}" in "purls", which is no package URL (pkg:type/namespace/name@version), so the entry is ignored`);
-  if (problems.length > 0) return { problems };
+  if (problems.length > 0) return { id, problems };
 
   const statement = readStatement(item.get('statement', true));
   if (statement === undefined) problems.push(`${named} has no statement (why it is acceptable), so it signs nothing off`);
@@ -110,7 +114,7 @@ function readEntry(item: YAMLMap, file: string, line: number): string | { signOf
     file,
     line,
   };
-  return { signOff, problems };
+  return { id, signOff, problems };
 }
 
 /** A list of strings; undefined when absent (or empty in YAML: `paths:`), false when it is something else. */

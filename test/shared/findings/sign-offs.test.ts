@@ -59,11 +59,11 @@ describe('parseSignOffFile', () => {
     ['an empty vulnerabilities key', 'vulnerabilities:\n'],
     ['an empty list', 'vulnerabilities: []\n'],
   ])('reads %s as no sign-offs', (_, text) => {
-    expect(parse(text)).toEqual({ file: PATH, signOffs: [], problems: [] });
+    expect(parse(text)).toEqual({ file: PATH, signOffs: [], problems: [], ignored: [] });
   });
 
   it('reads a text-less file as no sign-offs', () => {
-    expect(parseSignOffFile({ path: PATH })).toEqual({ file: PATH, signOffs: [], problems: [] });
+    expect(parseSignOffFile({ path: PATH })).toEqual({ file: PATH, signOffs: [], problems: [], ignored: [] });
   });
 
   it.each([
@@ -114,6 +114,7 @@ describe('parseSignOffFile', () => {
     const file = parse(`vulnerabilities:\n  - id: CVE-1\n    statement: fine\n${fields}  - id: CVE-2\n    statement: fine\n`);
     expect(file.problems).toEqual([expect.stringContaining(problem)]);
     expect(file.signOffs.map((signOff) => signOff.id)).toEqual(['CVE-2']);
+    expect(file.ignored).toEqual([{ id: 'CVE-1', line: 2 }]);
   });
 
   it.each([

@@ -4,7 +4,7 @@ import type { Acceptance, DockerfileSource, Finding, ScanFindingsReader, Scanned
 import { safeText } from '../safe-text.ts';
 import { type LocatedSignOffs, locateSignOffs, type LocateSettings } from './locate-sign-offs.ts';
 import { parseSignOffFile, type SignOff } from './sign-offs.ts';
-import { type FindingStatus, type JudgedFinding, judgeFindings } from './verdict.ts';
+import { findingKey, type JudgedFinding, judgeFindings, STATUS_RANK } from './verdict.ts';
 
 /** What judging a scan reads: the registry's findings, the images tree and its sign-off files. */
 export interface AcceptanceDeps {
@@ -114,9 +114,6 @@ function readSignOffs(files: readonly SignOffText[], settings: AcceptanceSetting
   return { byFile, problems };
 }
 
-/** Worst first: a finding one candidate leaves unaccepted is unaccepted. */
-const STATUS_RANK: Readonly<Record<FindingStatus, number>> = { 'not-signed-off': 0, expired: 1, 'signed-off': 2 };
-
 /**
  * The findings judged against each candidate image's sign-offs apart, each keeping its worst verdict: the scan may be
  * of any candidate, so a finding is accepted only when every one accepts it. No candidate: nothing signs anything off.
@@ -132,10 +129,6 @@ function judgeCandidates(gated: readonly Finding[], candidates: readonly (readon
     if (seen === undefined || STATUS_RANK[finding.status] < STATUS_RANK[seen.status]) worst.set(key, finding);
   }
   return [...worst.values()];
-}
-
-function findingKey(finding: Finding): string {
-  return JSON.stringify([finding.id, finding.pkgName, finding.installedVersion, finding.target ?? '']);
 }
 
 /**

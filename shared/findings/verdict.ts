@@ -43,7 +43,7 @@ export function judgeFindings(findings: readonly Finding[], signOffs: readonly S
     if (!options.severities.has(finding.severity)) continue;
     const verdict = judgeOne(finding, matching, options.now);
     // One finding reported twice (two layers, two paths of one package): the worse verdict stands.
-    const key = JSON.stringify([finding.id, finding.pkgName, finding.installedVersion, finding.target ?? '']);
+    const key = findingKey(finding);
     const seen = judged.get(key);
     if (seen === undefined || STATUS_RANK[verdict.status] < STATUS_RANK[seen.status]) judged.set(key, verdict);
   }
@@ -65,7 +65,13 @@ export function isExpired(signOff: SignOff, now: Date): boolean {
   return signOff.expiresAt !== undefined && signOff.expiresAt.getTime() < now.getTime();
 }
 
-const STATUS_RANK: Readonly<Record<FindingStatus, number>> = { 'not-signed-off': 0, expired: 1, 'signed-off': 2 };
+/** One finding however often a scanner reports it (two layers, two paths of one package): id, package, version, target. */
+export function findingKey(finding: Finding): string {
+  return JSON.stringify([finding.id, finding.pkgName, finding.installedVersion, finding.target ?? '']);
+}
+
+/** Worst first: when one finding gets two verdicts, the lower rank stands. */
+export const STATUS_RANK: Readonly<Record<FindingStatus, number>> = { 'not-signed-off': 0, expired: 1, 'signed-off': 2 };
 
 function judgeOne(finding: Finding, matching: readonly SignOff[], now: Date): JudgedFinding {
   const withStatement = matching.filter((signOff) => signOff.statement !== undefined);

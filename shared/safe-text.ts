@@ -117,3 +117,12 @@ function neutraliseCommand(text: string): string {
 export function guardLines(text: string): string {
   return text.includes('::') || text.includes('##[') ? text.split('\n').map(neutraliseCommand).join('\n') : text;
 }
+
+/**
+ * Any value read from outside, for an error that says what was found instead: a string quoted, anything else as JSON,
+ * `nothing` for no value; escaped and cut to 80 characters like every outside text.
+ */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  return typeof value === 'string' ? `"${safeText(value, 80)}"` : safeText(JSON.stringify(value) ?? String(value), 80);
+}

@@ -2,7 +2,7 @@ import { describeError, InvalidScanEventError } from '../errors.ts';
 import { DEFAULT_NAME_TEMPLATE } from '../image-ref/target.ts';
 import { isRecord } from '../json.ts';
 import type { Acceptance, ScanEventOutcome, ScannedImage, ScanRecorder, SeverityCounts } from '../ports.ts';
-import { safeText } from '../safe-text.ts';
+import { describeValue, safeText } from '../safe-text.ts';
 import { type AcceptanceDeps, judgeScan, rawAcceptance } from './acceptance.ts';
 
 // ECR basic scanning (scan on push, which the worker turns on for every repository it creates) sends one
@@ -62,15 +62,15 @@ const SEVERITIES: Readonly<Record<string, keyof SeverityCounts>> = {
  * mirror's prefix, `ignored` (with the reason) otherwise. Throws InvalidScanEventError for a scan event it cannot read.
  */
 export function parseScanEvent(event: unknown, settings: ScanSettings): Exclude<ScanEventOutcome, { kind: 'invalid' }> {
-  if (!isRecord(event)) throw new InvalidScanEventError(`reading a scan event: expected an EventBridge event object, got ${describe(event)}`);
+  if (!isRecord(event)) throw new InvalidScanEventError(`reading a scan event: expected an EventBridge event object, got ${describeValue(event)}`);
   if (event.source !== SOURCE || event['detail-type'] !== DETAIL_TYPE) {
-    return { kind: 'ignored', reason: `not an ECR Image Scan event (source ${describe(event.source)}, detail-type ${describe(event['detail-type'])})` };
+    return { kind: 'ignored', reason: `not an ECR Image Scan event (source ${describeValue(event.source)}, detail-type ${describeValue(event['detail-type'])})` };
   }
   const detail = event.detail;
-  if (!isRecord(detail)) throw new InvalidScanEventError(`reading an ECR Image Scan event: "detail" must be an object, got ${describe(detail)}`);
+  if (!isRecord(detail)) throw new InvalidScanEventError(`reading an ECR Image Scan event: "detail" must be an object, got ${describeValue(detail)}`);
   const repository = detail['repository-name'];
   if (typeof repository !== 'string' || repository === '') {
-    throw new InvalidScanEventError(`reading an ECR Image Scan event: "detail.repository-name" must be a non-empty string, got ${describe(repository)}`);
+    throw new InvalidScanEventError(`reading an ECR Image Scan event: "detail.repository-name" must be a non-empty string, got ${describeValue(repository)}`);
   }
   if (!repository.startsWith(`${settings.targetPrefix}/`)) {
     return { kind: 'ignored', reason: `repository "${safeText(repository)}" is not under the mirror prefix "${settings.targetPrefix}/"`, repository };
@@ -78,11 +78,11 @@ export function parseScanEvent(event: unknown, settings: ScanSettings): Exclude<
   const invalid = (problem: string) => new InvalidScanEventError(`reading the ECR Image Scan event of "${safeText(repository)}": ${problem}`);
   const digest = detail['image-digest'];
   // Not checked as 64 hex digits: the digest in AWS's own example event has 60.
-  if (typeof digest !== 'string' || !/^[a-z0-9]+:[a-f0-9]+$/.test(digest)) throw invalid(`"detail.image-digest" must be a digest like "sha256:…", got ${describe(digest)}`);
+  if (typeof digest !== 'string' || !/^[a-z0-9]+:[a-f0-9]+$/.test(digest)) throw invalid(`"detail.image-digest" must be a digest like "sha256:…", got ${describeValue(digest)}`);
   const tags = detail['image-tags'] ?? [];
-  if (!Array.isArray(tags) || !tags.every((tag): tag is string => typeof tag === 'string')) throw invalid(`"detail.image-tags" must be a list of strings, got ${describe(tags)}`);
+  if (!Array.isArray(tags) || !tags.every((tag): tag is string => typeof tag === 'string')) throw invalid(`"detail.image-tags" must be a list of strings, got ${describeValue(tags)}`);
   const status = detail['scan-status'];
-  if (typeof status !== 'string' || status === '') throw invalid(`"detail.scan-status" must be a non-empty string, got ${describe(status)}`);
+  if (typeof status !== 'string' || status === '') throw invalid(`"detail.scan-status" must be a non-empty string, got ${describeValue(status)}`);
 
   const image: ScannedImage = { repository, digest, tags: [...tags], status };
   if (status === 'COMPLETE') return { kind: 'scanned', ...image, counts: parseCounts(detail['finding-severity-counts'], invalid) };
@@ -140,20 +140,13 @@ async function acceptanceOf(image: ScannedImage & { readonly counts: SeverityCou
 function parseCounts(value: unknown, invalid: (problem: string) => InvalidScanEventError): SeverityCounts {
   const counts = { critical: 0, high: 0, medium: 0, low: 0, informational: 0, undefined: 0 };
   if (value === undefined || value === null) return counts;
-  if (!isRecord(value)) throw invalid(`"detail.finding-severity-counts" must be an object, got ${describe(value)}`);
+  if (!isRecord(value)) throw invalid(`"detail.finding-severity-counts" must be an object, got ${describeValue(value)}`);
   for (const [severity, count] of Object.entries(value)) {
     const key = SEVERITIES[severity];
     // An unknown severity is refused rather than dropped: dropping it could hide findings.
     if (key === undefined) throw invalid(`unknown severity "${safeText(severity)}" in "detail.finding-severity-counts" (known: ${Object.keys(SEVERITIES).join(', ')})`);
-    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) throw invalid(`the ${severity} count must be a whole number ≥ 0, got ${describe(count)}`);
+    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) throw invalid(`the ${severity} count must be a whole number ≥ 0, got ${describeValue(count)}`);
     counts[key] = count;
   }
   return counts;
-}
-
-
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  // A string is quoted, anything else shown as JSON; both escaped and cut like every outside text.
-  return typeof value === 'string' ? `"${safeText(value, 80)}"` : safeText(JSON.stringify(value) ?? String(value), 80);
 }

@@ -2,7 +2,7 @@ import { ReportError } from '../errors.ts';
 import { formatReference, type ImageReference, parseImageReference, withDigest } from '../image-ref/reference.ts';
 import { isRecord } from '../json.ts';
 import { type Finding, SEVERITIES, type Severity } from '../ports.ts';
-import { safeText } from '../safe-text.ts';
+import { describeValue, safeText } from '../safe-text.ts';
 
 // The fields read are those of Trivy's JSON report (https://trivy.dev/latest/docs/configuration/reporting/#json), as
 // pkg/types/report.go and pkg/types/vulnerability.go write them: Go's `omitempty` leaves out empty strings and lists, and
@@ -38,16 +38,16 @@ export function parseTrivyReport(text: string, file: string): TrivyReport {
   } catch (error) {
     return fail(`not JSON (${safeText(error instanceof Error ? error.message : String(error), 120)}); give the output of \`trivy image --format json\``);
   }
-  if (!isRecord(root)) return fail(`expected a JSON object, got ${describe(root)}`);
-  if (root.SchemaVersion !== 2) return fail(`SchemaVersion is ${describe(root.SchemaVersion)}, not 2: give the output of \`trivy image --format json\` of a Trivy that writes SchemaVersion 2`);
+  if (!isRecord(root)) return fail(`expected a JSON object, got ${describeValue(root)}`);
+  if (root.SchemaVersion !== 2) return fail(`SchemaVersion is ${describeValue(root.SchemaVersion)}, not 2: give the output of \`trivy image --format json\` of a Trivy that writes SchemaVersion 2`);
   if (root.ArtifactType !== undefined && root.ArtifactType !== 'container_image') {
-    return fail(`ArtifactType is ${describe(root.ArtifactType)}, not "container_image": the gate reads reports of \`trivy image\` only`);
+    return fail(`ArtifactType is ${describeValue(root.ArtifactType)}, not "container_image": the gate reads reports of \`trivy image\` only`);
   }
   const artifactName = root.ArtifactName;
-  if (typeof artifactName !== 'string' || artifactName === '') return fail(`ArtifactName must be the image scanned, got ${describe(artifactName)}`);
+  if (typeof artifactName !== 'string' || artifactName === '') return fail(`ArtifactName must be the image scanned, got ${describeValue(artifactName)}`);
 
   const metadata = root.Metadata ?? {};
-  if (!isRecord(metadata)) return fail(`Metadata must be an object, got ${describe(metadata)}`);
+  if (!isRecord(metadata)) return fail(`Metadata must be an object, got ${describeValue(metadata)}`);
   const repoDigests = stringList(metadata.RepoDigests, 'Metadata.RepoDigests', fail);
   const repoTags = stringList(metadata.RepoTags, 'Metadata.RepoTags', fail);
 
@@ -56,14 +56,14 @@ export function parseTrivyReport(text: string, file: string): TrivyReport {
   const tags = unique(references(repoTags, (ref) => ref.digest === undefined));
 
   const results = root.Results ?? [];
-  if (!Array.isArray(results)) return fail(`Results must be a list, got ${describe(results)}`);
+  if (!Array.isArray(results)) return fail(`Results must be a list, got ${describeValue(results)}`);
   const findings: Finding[] = [];
   results.forEach((result: unknown, r) => {
     const where = `Results[${r}]`;
-    if (!isRecord(result)) return fail(`${where} must be an object, got ${describe(result)}`);
+    if (!isRecord(result)) return fail(`${where} must be an object, got ${describeValue(result)}`);
     const target = optionalString(result, 'Target', where, fail);
     const vulnerabilities = result.Vulnerabilities ?? [];
-    if (!Array.isArray(vulnerabilities)) return fail(`${where}.Vulnerabilities must be a list, got ${describe(vulnerabilities)}`);
+    if (!Array.isArray(vulnerabilities)) return fail(`${where}.Vulnerabilities must be a list, got ${describeValue(vulnerabilities)}`);
     vulnerabilities.forEach((vulnerability: unknown, v) => findings.push(readFinding(vulnerability, `${where}.Vulnerabilities[${v}]`, target, fail)));
   });
 
@@ -73,15 +73,15 @@ export function parseTrivyReport(text: string, file: string): TrivyReport {
 type Fail = (problem: string) => never;
 
 function readFinding(value: unknown, where: string, target: string | undefined, fail: Fail): Finding {
-  if (!isRecord(value)) return fail(`${where} must be an object, got ${describe(value)}`);
+  if (!isRecord(value)) return fail(`${where} must be an object, got ${describeValue(value)}`);
   const id = value.VulnerabilityID;
-  if (typeof id !== 'string' || id === '') return fail(`${where}.VulnerabilityID must be a non-empty string, got ${describe(id)}`);
+  if (typeof id !== 'string' || id === '') return fail(`${where}.VulnerabilityID must be a non-empty string, got ${describeValue(id)}`);
   const severity = value.Severity;
   // An unknown severity is refused rather than dropped or guessed: either could let a critical through.
-  if (!isSeverity(severity)) return fail(`${where} (${safeText(id, 80)}): Severity ${describe(severity)} is no Trivy severity (known: ${SEVERITIES.join(', ')})`);
+  if (!isSeverity(severity)) return fail(`${where} (${safeText(id, 80)}): Severity ${describeValue(severity)} is no Trivy severity (known: ${SEVERITIES.join(', ')})`);
   const field = (key: string) => optionalString(value, key, `${where} (${safeText(id, 80)})`, fail);
   const identifier = value.PkgIdentifier ?? {};
-  if (!isRecord(identifier)) return fail(`${where} (${safeText(id, 80)}): PkgIdentifier must be an object, got ${describe(identifier)}`);
+  if (!isRecord(identifier)) return fail(`${where} (${safeText(id, 80)}): PkgIdentifier must be an object, got ${describeValue(identifier)}`);
   const purl = optionalString(identifier, 'PURL', `${where} (${safeText(id, 80)}).PkgIdentifier`, fail);
   const optional = { title: field('Title'), url: field('PrimaryURL'), pkgPath: field('PkgPath'), purl, target };
   return {
@@ -101,13 +101,13 @@ function isSeverity(value: unknown): value is Severity {
 function optionalString(record: Record<string, unknown>, key: string, where: string, fail: Fail): string | undefined {
   const value = record[key];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') return fail(`${where}.${key} must be a string, got ${describe(value)}`);
+  if (typeof value !== 'string') return fail(`${where}.${key} must be a string, got ${describeValue(value)}`);
   return value;
 }
 
 function stringList(value: unknown, where: string, fail: Fail): string[] {
   if (value === undefined || value === null) return [];
-  if (!Array.isArray(value) || !value.every((item): item is string => typeof item === 'string')) return fail(`${where} must be a list of strings, got ${describe(value)}`);
+  if (!Array.isArray(value) || !value.every((item): item is string => typeof item === 'string')) return fail(`${where} must be a list of strings, got ${describeValue(value)}`);
   return value;
 }
 
@@ -133,9 +133,4 @@ function unique(refs: readonly ImageReference[]): ImageReference[] {
 
 function definedOnly<T extends Record<string, string | undefined>>(record: T): { [K in keyof T]?: string } {
   return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as { [K in keyof T]?: string };
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  return typeof value === 'string' ? `"${safeText(value, 80)}"` : safeText(JSON.stringify(value) ?? String(value), 80);
 }

@@ -23,12 +23,21 @@ export function lazyGitHub<T>(config: GitHubConfig, build: (octokit: Octokit) =>
   return () =>
     (built ??= (async () => {
       const auth = secret ? await githubToken(secret) : undefined;
-      const request = { retries: 0, ...(requestTimeoutMs === undefined ? {} : { fetch: timedFetch(requestTimeoutMs) }) };
-      return build(new Octokit({ baseUrl: config.githubApiUrl, ...(auth ? { auth } : {}), request, throttle: { enabled: false } }));
+      return build(githubClient({ baseUrl: config.githubApiUrl, ...(auth ? { auth } : {}), ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }) }));
     })().catch((error: unknown) => {
       built = undefined;
       throw error;
     }));
+}
+
+/**
+ * The Octokit the Lambdas read GitHub with: no retries, no throttling sleeps (see lazyGitHub), and each request
+ * bounded in time when asked.
+ */
+export function githubClient(options: { readonly baseUrl: string; readonly auth?: string; readonly requestTimeoutMs?: number }): Octokit {
+  const { baseUrl, auth, requestTimeoutMs } = options;
+  const request = { retries: 0, ...(requestTimeoutMs === undefined ? {} : { fetch: timedFetch(requestTimeoutMs) }) };
+  return new Octokit({ baseUrl, ...(auth ? { auth } : {}), request, throttle: { enabled: false } });
 }
 
 /** Where the images tree is in the repository, as the GitHub adapters take it. */

@@ -1,10 +1,10 @@
 import { inspect } from 'node:util';
-import { Octokit } from 'octokit';
-import { afterEach, describe, expect, it } from 'vitest';
-import { describeError, GitHubSourceError } from '../../../shared/errors.ts';
+import { describe, expect, it } from 'vitest';
+import { describeError } from '../../../shared/errors.ts';
 import { MAX_DOCKERFILE_BYTES } from '../../../shared/source/entries.ts';
 import { type GitHubSignOffOptions, GitHubSignOffReader } from '../../../shared/source/github-sign-offs.ts';
-import { type FakeFile, type FakeGitHub, type FakeGitHubOptions, startFakeGitHub } from '../../support/fake-github.ts';
+import type { FakeFile, FakeGitHub } from '../../support/fake-github.ts';
+import { fakeGitHubPerTest } from '../../support/fake-github-per-test.ts';
 
 const TOKEN = 'ghp_imageMirrorTestToken0123456789abcdefXYZ';
 const POSTGRES = 'docker.io/library/postgres/Dockerfile';
@@ -12,30 +12,11 @@ const SIGN_OFF = 'docker.io/library/postgres/.trivyignore.yaml';
 const YAML = 'vulnerabilities:\n  - id: CVE-2024-0001\n    statement: not reachable from the entry point\n';
 const REDIS_YAML = 'vulnerabilities:\n  - id: CVE-2024-0002\n    statement: the server is not exposed\n';
 
-let fake: FakeGitHub | undefined;
-afterEach(async () => {
-  await fake?.close();
-  fake = undefined;
-});
-
-async function startGitHub(options: FakeGitHubOptions): Promise<FakeGitHub> {
-  fake = await startFakeGitHub({ token: TOKEN, ...options });
-  return fake;
-}
+const { start: startGitHub, octokit, failureOf } = fakeGitHubPerTest(TOKEN);
 
 /** The reader over a real octokit, built as the Lambdas build it: no retry plugin waits, no throttling. */
 function readerFor(github: FakeGitHub, options: Partial<GitHubSignOffOptions> = {}, token = TOKEN): GitHubSignOffReader {
-  const octokit = new Octokit({ baseUrl: github.url, auth: token, request: { retries: 0 }, throttle: { enabled: false } });
-  return new GitHubSignOffReader(octokit, { owner: 'octo', repo: 'images', ...options });
-}
-
-async function failureOf(promise: Promise<unknown>): Promise<GitHubSourceError> {
-  const error = await promise.then(
-    () => undefined,
-    (thrown: unknown) => thrown,
-  );
-  expect(error).toBeInstanceOf(GitHubSourceError);
-  return error as GitHubSourceError;
+  return new GitHubSignOffReader(octokit(github, token), { owner: 'octo', repo: 'images', ...options });
 }
 
 const repository: Record<string, FakeFile> = {

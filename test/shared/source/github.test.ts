@@ -1,38 +1,20 @@
 import { inspect } from 'node:util';
+import { describe, expect, it } from 'vitest';
 import { Octokit } from 'octokit';
-import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, describeError, GitHubSourceError } from '../../../shared/errors.ts';
+import { ConfigError, describeError } from '../../../shared/errors.ts';
 import { MAX_DOCKERFILE_BYTES } from '../../../shared/source/entries.ts';
 import { GitHubDockerfileSource, type GitHubSourceOptions } from '../../../shared/source/github.ts';
-import { type Fault, type FakeEndpoint, type FakeFile, type FakeGitHub, type FakeGitHubOptions, startFakeGitHub } from '../../support/fake-github.ts';
+import type { Fault, FakeEndpoint, FakeFile, FakeGitHub, FakeGitHubOptions } from '../../support/fake-github.ts';
+import { fakeGitHubPerTest } from '../../support/fake-github-per-test.ts';
 import type { DockerfileEntry } from '../../../shared/ports.ts';
 
 const TOKEN = 'ghp_imageMirrorTestToken0123456789abcdefXYZ';
 
-let fake: FakeGitHub | undefined;
-afterEach(async () => {
-  await fake?.close();
-  fake = undefined;
-});
-
-async function startGitHub(options: FakeGitHubOptions): Promise<FakeGitHub> {
-  fake = await startFakeGitHub({ token: TOKEN, ...options });
-  return fake;
-}
+const { start: startGitHub, octokit, failureOf } = fakeGitHubPerTest(TOKEN);
 
 /** The source over a real octokit, configured as the scheduler builds it: no retry plugin waits, no throttling. */
 function sourceFor(github: FakeGitHub, options: Partial<GitHubSourceOptions> = {}, token = TOKEN): GitHubDockerfileSource {
-  const octokit = new Octokit({ baseUrl: github.url, auth: token, request: { retries: 0 }, throttle: { enabled: false } });
-  return new GitHubDockerfileSource(octokit, { owner: 'octo', repo: 'images', path: 'images', ...options });
-}
-
-async function failureOf(promise: Promise<unknown>): Promise<GitHubSourceError> {
-  const error = await promise.then(
-    () => undefined,
-    (thrown: unknown) => thrown,
-  );
-  expect(error).toBeInstanceOf(GitHubSourceError);
-  return error as GitHubSourceError;
+  return new GitHubDockerfileSource(octokit(github, token), { owner: 'octo', repo: 'images', path: 'images', ...options });
 }
 
 function dockerfiles(count: number): Record<string, string> {

@@ -1,7 +1,11 @@
 import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
+import { chmod, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
+import { afterEach } from 'vitest';
+import { writeFiles } from './git.ts';
 
 // What an images tree can hold that a source must survive, for the source tests and the end-to-end ones: directories
 // nobody may read, paths past PATH_MAX.
@@ -60,4 +64,22 @@ function setpriv(): string {
     }
   }
   throw new Error('the tests run as root, whom permission bits do not stop: install setpriv (util-linux) to run them as nobody');
+}
+
+/**
+ * For a test file of a local reader: `tree(files)` makes a temporary images tree with these files, readable by every
+ * user (`nobody` included, as runUnprivileged needs), and every tree made is removed after each test.
+ */
+export function treesPerTest(prefix: string): (files?: Record<string, string>) => Promise<string> {
+  const made: string[] = [];
+  afterEach(async () => {
+    for (const dir of made.splice(0)) await removeTree(dir);
+  });
+  return async (files = {}) => {
+    const dir = await mkdtemp(join(tmpdir(), prefix));
+    made.push(dir);
+    await chmod(dir, 0o755);
+    await writeFiles(dir, files);
+    return dir;
+  };
 }

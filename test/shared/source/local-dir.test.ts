@@ -1,33 +1,20 @@
 import { execFile } from 'node:child_process';
-import { chmod, mkdtemp, symlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, symlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { DockerfileEntry } from '../../../shared/ports.ts';
 import { MAX_DOCKERFILE_BYTES } from '../../../shared/source/entries.ts';
 import { LocalDockerfileSource } from '../../../shared/source/local-dir.ts';
-import { writeFiles } from '../../support/git.ts';
-import { nestPastPathMax, removeTree, runUnprivileged } from '../../support/hostile-tree.ts';
+import { nestPastPathMax, runUnprivileged, treesPerTest } from '../../support/hostile-tree.ts';
 
 const run = promisify(execFile);
 const repoRoot = resolve(import.meta.dirname, '../../..');
 const DIRECTORY_LINK = 'it is a symbolic link to a directory, which is not followed: no Dockerfile below it is mirrored';
 const UNRESOLVED_LINK = 'it is a symbolic link, which is not followed: if it points to a directory, no Dockerfile below it is mirrored';
 
-const made: string[] = [];
-afterEach(async () => {
-  for (const dir of made.splice(0)) await removeTree(dir);
-});
-
-/** A temporary images tree readable by every user, `nobody` included, as the unprivileged runs need. */
-async function tree(files: Record<string, string> = {}): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'image-mirror-local-'));
-  made.push(dir);
-  await chmod(dir, 0o755);
-  await writeFiles(dir, files);
-  return dir;
-}
+/** A temporary images tree readable by every user, removed after the test. */
+const tree = treesPerTest('image-mirror-local-');
 
 /** The source's listing of `dir` from a child process for whom permission bits hold (as nobody when we are root). */
 async function listUnprivileged(dir: string): Promise<DockerfileEntry[]> {

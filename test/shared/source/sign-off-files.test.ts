@@ -1,14 +1,12 @@
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, symlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdir, symlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SignOffText } from '../../../shared/ports.ts';
 import { MAX_DOCKERFILE_BYTES } from '../../../shared/source/entries.ts';
 import { LocalSignOffReader } from '../../../shared/source/sign-off-files.ts';
-import { writeFiles } from '../../support/git.ts';
-import { removeTree, runUnprivileged } from '../../support/hostile-tree.ts';
+import { runUnprivileged, treesPerTest } from '../../support/hostile-tree.ts';
 
 const run = promisify(execFile);
 const repoRoot = resolve(import.meta.dirname, '../../..');
@@ -17,19 +15,8 @@ const SIGN_OFF = 'docker.io/library/postgres/.trivyignore.yaml';
 const YAML = 'vulnerabilities:\n  - id: CVE-2024-0001\n    statement: not reachable from the entry point\n';
 const LINK = 'it is a symbolic link, which is not followed';
 
-const made: string[] = [];
-afterEach(async () => {
-  for (const dir of made.splice(0)) await removeTree(dir);
-});
-
-/** A temporary images tree readable by every user, `nobody` included. */
-async function tree(files: Record<string, string> = {}): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'image-mirror-sign-offs-'));
-  made.push(dir);
-  await chmod(dir, 0o755);
-  await writeFiles(dir, files);
-  return dir;
-}
+/** A temporary images tree readable by every user, removed after the test. */
+const tree = treesPerTest('image-mirror-sign-offs-');
 
 describe('LocalSignOffReader', () => {
   it('reads the sign-off file beside the Dockerfile, its path below the images root', async () => {

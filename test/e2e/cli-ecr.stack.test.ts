@@ -14,11 +14,11 @@ import { manifestDigest, pushImage, type SeedTarget } from '../../scripts/lib/oc
 import type { Report } from '../../shared/plan/report.ts';
 import type { OrphanReport } from '../../shared/sync/orphans.ts';
 import { runCli, writeImagesTree } from '../support/cli.ts';
-import { stack, uniqueName } from '../support/stack.ts';
+import { motoEnv, stack, uniqueName } from '../support/stack.ts';
 
 describe('mirror sync --ecr (moto for the ECR API, the htpasswd registry for its endpoint)', () => {
   const s = stack();
-  const aws = { AWS_ENDPOINT_URL: s.awsEndpoint, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', CRANE: s.crane };
+  const aws = { ...motoEnv(s), CRANE: s.crane };
   const ecr = new ECRClient({ region: 'us-east-1', endpoint: s.awsEndpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
   const ns = uniqueName('ecr');
   const prefix = `mirror-${ns}`;
@@ -64,7 +64,7 @@ describe('mirror sync --ecr (moto for the ECR API, the htpasswd registry for its
 
 describe('mirror sync --ecr keeping repositories right, and mirror orphans (moto)', () => {
   const s = stack();
-  const aws = { AWS_ENDPOINT_URL: s.awsEndpoint, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', CRANE: s.crane };
+  const aws = { ...motoEnv(s), CRANE: s.crane };
   const ecr = new ECRClient({ region: 'us-east-1', endpoint: s.awsEndpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
   const ns = uniqueName('keep');
   const prefix = `mirror-${ns}`;

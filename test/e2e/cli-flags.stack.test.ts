@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { manifestDigest, pushImage, type SeedTarget } from '../../scripts/lib/oci-seed.ts';
 import type { Report } from '../../shared/plan/report.ts';
 import { runCli, writeImagesTree } from '../support/cli.ts';
-import { stack, uniqueName } from '../support/stack.ts';
+import { motoEnv, stack, uniqueName } from '../support/stack.ts';
 
 describe('mirror sync --only, --verbose and --summary-file (real registries, real crane)', () => {
   const s = stack();
@@ -78,7 +78,7 @@ describe('mirror sync --only, --verbose and --summary-file (real registries, rea
 
 describe('mirror orphans --summary-file (moto)', () => {
   const s = stack();
-  const aws = { AWS_ENDPOINT_URL: s.awsEndpoint, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' };
+  const aws = motoEnv(s);
 
   it('appends the orphan report in markdown', async () => {
     const ns = uniqueName('orphans-summary');

@@ -7,14 +7,14 @@ import { manifestDigest, pushImage, pushIndex, type SeedTarget } from '../../scr
 import type { ScheduleSummary } from '../../shared/ports.ts';
 import { type FakeGitHub, startFakeGitHub } from '../support/fake-github.ts';
 import { type OfflineLambdas, startOffline } from '../support/offline.ts';
-import { stack, uniqueName } from '../support/stack.ts';
+import { motoEnv, stack, uniqueName } from '../support/stack.ts';
 
 describe('fan-out offline: EventBridge-style run of the scheduler, one async worker per image (serverless-offline, fake GitHub, moto, real registries and crane)', () => {
   const s = stack();
   const ns = uniqueName('fanout');
   const prefix = `fan-${ns}`;
   const token = `ghp_${ns.replace(/-/g, '')}`;
-  const aws = { AWS_ENDPOINT_URL: s.awsEndpoint, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1' };
+  const aws = motoEnv(s);
   const target: SeedTarget = { registry: s.targetRegistry, auth: { username: s.targetUsername, password: s.targetPassword } };
   const images = ['alpha', 'bravo', 'charlie', 'delta', 'echo'];
   const digests = new Map<string, string>();

@@ -7,7 +7,7 @@ import type { ScanEventOutcome } from '../../shared/ports.ts';
 import { mirroredScanEvent } from '../fixtures/ecr-image-scan-event.ts';
 import { type FakeGitHub, startFakeGitHub } from '../support/fake-github.ts';
 import { captureJsonLines, emfMetrics, lambdaContext } from '../support/lambda.ts';
-import { stack, uniqueName } from '../support/stack.ts';
+import { motoEnv, stack, uniqueName } from '../support/stack.ts';
 
 // The real findings handler judging ECR's findings against the sign-off file in the images repository: moto's ECR
 // (an image pushed and scanned, its findings set through moto's API: POST /moto-api/static/ecr/scan-finding-results,
@@ -70,10 +70,7 @@ describe('findings handler judging scans against sign-offs (moto ECR + Secrets M
     vi.resetModules();
     process.env = {
       ...saved,
-      AWS_ENDPOINT_URL: s.awsEndpoint,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'testing',
-      AWS_SECRET_ACCESS_KEY: 'testing',
+      ...motoEnv(s),
       TARGET_PREFIX: prefix,
       GITHUB_REPOSITORY: 'octo/images',
       GITHUB_API_URL: github.url,

@@ -26,6 +26,11 @@ export function stack(): StackInfo {
 
 export const run = promisify(execFile);
 
+/** The environment that points the AWS SDK (a Lambda, the CLI) at the stack's moto, with its fake credentials. */
+export function motoEnv(s: StackInfo): Record<string, string> {
+  return { AWS_ENDPOINT_URL: s.awsEndpoint, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' };
+}
+
 /** One request as a registry saw it. */
 export interface AccessLogEntry {
   readonly method: string;

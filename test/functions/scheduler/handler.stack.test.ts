@@ -5,7 +5,7 @@ import { METRIC } from '../../../shared/observability/names.ts';
 import type { ScheduleSummary } from '../../../shared/ports.ts';
 import { type FakeGitHub, startFakeGitHub } from '../../support/fake-github.ts';
 import { captureJsonLines, emfMetrics, lambdaContext } from '../../support/lambda.ts';
-import { stack, uniqueName } from '../../support/stack.ts';
+import { motoEnv, stack, uniqueName } from '../../support/stack.ts';
 
 type Handler = (event: unknown, context: unknown) => Promise<ScheduleSummary>;
 
@@ -44,10 +44,7 @@ describe('scheduler handler (fake GitHub, moto Secrets Manager)', () => {
     vi.resetModules();
     process.env = {
       ...saved,
-      AWS_ENDPOINT_URL: s.awsEndpoint,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'testing',
-      AWS_SECRET_ACCESS_KEY: 'testing',
+      ...motoEnv(s),
       GITHUB_REPOSITORY: 'octo/images',
       GITHUB_API_URL: github.url,
       GITHUB_TOKEN_SECRET_ID: `github/${ns}`,

@@ -7,7 +7,7 @@ import type { MirrorResult } from '../../../shared/ports.ts';
 import { startDockerHub } from '../../support/docker-hub.ts';
 import { startFaultProxy } from '../../support/fault-proxy.ts';
 import { captureJsonLines, emfMetrics, lambdaContext } from '../../support/lambda.ts';
-import { stack, uniqueName } from '../../support/stack.ts';
+import { motoEnv, stack, uniqueName } from '../../support/stack.ts';
 
 type Handler = (event: unknown, context: unknown) => Promise<MirrorResult>;
 
@@ -16,7 +16,7 @@ describe('worker handler end to end (moto ECR + Secrets Manager, real registries
   const ns = uniqueName('worker');
   const prefix = `lambda-${ns}`;
   const secretValue = `pw-${ns}-do-not-log`;
-  const aws = { AWS_ENDPOINT_URL: s.awsEndpoint, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' };
+  const aws = motoEnv(s);
   const saved = { ...process.env };
   const target: SeedTarget = { registry: s.targetRegistry, auth: { username: s.targetUsername, password: s.targetPassword } };
   const targetRepo = (repo: string) => `${prefix}/${s.sourceRegistry.replace(':', '-')}/${ns}/${repo}`;

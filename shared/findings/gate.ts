@@ -150,7 +150,8 @@ export async function runGate(deps: GateDeps, reports: readonly TrivyReport[], o
     if (changes === undefined) unscanned++;
     else if (change !== undefined) images.push(notScanned(job, change));
   }
-  const unmatchedReports = reports.filter((report) => !plan.jobs.some((job) => scanned(job.source, report))).map(unmatched);
+  const used = new Set(matched.flatMap((m) => m.reports));
+  const unmatchedReports = reports.filter((report) => !used.has(report)).map(unmatched);
   const summary = summarise(images, unscanned, stale.size, unmatchedReports.length, new Set(plan.errors.map((issue) => issue.file)).size);
   return {
     passed: summary.failed === 0 && images.every((image) => image.status !== 'not-scanned'),

@@ -4,7 +4,7 @@
 // one into the other. Nothing here does I/O. The records the use cases hand to their recorders live here too, so
 // that a port never imports the use case that calls it.
 import type { ImageReference } from './image-ref/reference.ts';
-import type { ManifestJson } from './oci/manifest.ts';
+import type { ManifestDescriptor, ManifestJson } from './oci/manifest.ts';
 
 /**
  * A Dockerfile as read from a source: its path below the images directory and its text, or why it could not be read.
@@ -65,6 +65,20 @@ export interface ManifestRegistry {
   getManifest(ref: ImageReference): Promise<Manifest | undefined>;
   /** Stores a manifest (its text, or bytes to be written as they are) under the reference's tag and returns its digest. */
   putManifest(ref: ImageReference, body: string | Uint8Array, mediaType: string): Promise<string>;
+  /**
+   * The manifests that name `ref`'s digest as their `subject`, by the OCI 1.1 referrers API
+   * (`GET /v2/<name>/referrers/<digest>`); undefined when the registry does not serve that API (a 404 for the path),
+   * so that the caller falls back to the referrers tag scheme (`<repo>:sha256-<hex>`). Not a manifest GET: no pull.
+   */
+  listReferrers(ref: ImageReference): Promise<ReferrerDescriptor[] | undefined>;
+  /** A blob of `ref`'s repository by digest, checked against the digest, refused beyond `maxBytes`. Not a pull on Docker Hub. */
+  getBlob(ref: ImageReference, digest: string, maxBytes: number): Promise<Uint8Array>;
+}
+
+/** A referrer as a referrers list (the API's answer, or a referrers tag's index) names it: a manifest with its artifact type. */
+export interface ReferrerDescriptor extends ManifestDescriptor {
+  /** `application/vnd.dev.sigstore.bundle.v0.3+json` for a Sigstore bundle, an SPDX or in-toto type for an SBOM or attestation. */
+  readonly artifactType?: string;
 }
 
 /** A user name and password (or token) for one registry. */

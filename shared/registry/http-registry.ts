@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { InterruptedError, MirrorError, PullLimitError, RateLimitedError, RegistryRequestError } from '../errors.ts';
 import { DOCKER_HUB, formatReference, type ImageReference } from '../image-ref/reference.ts';
 import * as z from 'zod/mini';
-import { isDigest, type ManifestJson, MANIFEST_MEDIA_TYPES, parseManifestJson } from '../oci/manifest.ts';
-import type { CredentialProvider, Manifest, ManifestHead, ManifestRegistry, PullBudgetSeen, RegistryCredential } from '../ports.ts';
+import { isDigest, type ManifestJson, MANIFEST_MEDIA_TYPES, OCI_INDEX, parseManifestJson } from '../oci/manifest.ts';
+import type { CredentialProvider, Manifest, ManifestHead, ManifestRegistry, PullBudgetSeen, ReferrerDescriptor, RegistryCredential } from '../ports.ts';
 import { afterAttempts, parseRetryAfter, REQUEST_RETRY, retrying, type RetryPolicy, sleep } from '../retry.ts';
 import { rememberCredential, rememberSecret, safeText } from '../safe-text.ts';
 import { DOCKER_HUB_API, isCertificateRejection, type RegistryFetch, type RegistryHeaders, type RegistryRequestInit, type RegistryResponse, registryScheme, speaksPlainHttp } from './network.ts';
@@ -94,6 +94,28 @@ interface RequestParts {
 }
 
 const MANIFEST_REQUEST: RequestParts = { accept: MANIFEST_MEDIA_TYPES.join(', ') };
+const REFERRERS_REQUEST: RequestParts = { accept: OCI_INDEX };
+/** The answers to a referrers request that say the registry does not serve the API (see listReferrers). */
+const REFERRERS_FALLBACK: ReadonlySet<number> = new Set([400, 404, 406]);
+const BLOB_REQUEST: RequestParts = { accept: '*/*' };
+
+/** Pages of a referrers list followed at the most (its `Link: <…>; rel="next"`): an image has a handful of referrers. */
+export const MAX_REFERRERS_PAGES = 10;
+
+// The referrers API's answer: an OCI index whose descriptors name each referrer by digest, with its artifact type
+// (https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#listing-referrers).
+const referrersIndex = z.looseObject({
+  mediaType: z.literal(OCI_INDEX),
+  manifests: z.array(
+    z.looseObject({
+      mediaType: z.string(),
+      digest: z.string().check(z.refine(isDigest, 'not a digest')),
+      size: z.int().check(z.gte(0)),
+      artifactType: z.exactOptional(z.string()),
+      annotations: z.exactOptional(z.record(z.string(), z.string())),
+    }),
+  ),
+});
 
 /** One manifest request, across its attempts and redirects. */
 interface Exchange {
@@ -176,6 +198,8 @@ export class HttpRegistryClient implements ManifestRegistry {
   private readonly challenges = new Map<string, Challenge[]>();
   /** Per origin, the request that went first while nothing was known of how it authenticates (see attempt). */
   private readonly discovering = new Map<string, Promise<void>>();
+  /** Registries whose referrers API answered a 404 that is no distribution-spec error: they do not serve it. */
+  private readonly withoutReferrers = new Set<string>();
 
   constructor(private readonly options: HttpRegistryOptions) {
     this.retry = options.retry ?? REQUEST_RETRY;
@@ -224,6 +248,54 @@ export class HttpRegistryClient implements ManifestRegistry {
     const digest = response.headers.get('docker-content-digest') ?? `sha256:${createHash('sha256').update(body).digest('hex')}`;
     checkDigest(digest, `PUT ${formatReference(ref)}`);
     return digest;
+  }
+
+  /**
+   * The referrers of `ref`'s digest by the OCI 1.1 referrers API, every page of it; undefined when the registry does
+   * not serve the API, as go-containerregistry tells it (pkg/v1/remote/referrers.go falls back to the tag scheme on a
+   * 404, 400 or 406, and on a 200 that is not an OCI index): a registry serving it answers an empty index instead. A
+   * 404 that is no distribution-spec error (docker-registry's `404 page not found` text: no such route) is remembered
+   * for the registry, whose next images then skip the request.
+   */
+  async listReferrers(ref: ImageReference): Promise<ReferrerDescriptor[] | undefined> {
+    if (ref.digest === undefined) throw new RegistryRequestError(`listing the referrers of "${formatReference(ref)}": the reference names no digest`);
+    if (this.withoutReferrers.has(ref.registry)) return undefined;
+    const referrers: ReferrerDescriptor[] = [];
+    let path = `/v2/${ref.repository}/referrers/${ref.digest}`;
+    for (let page = 1; ; page += 1) {
+      const { response, what } = await this.request('GET', ref, path, REFERRERS_REQUEST, REFERRERS_FALLBACK);
+      const served = response.ok && mediaTypeOf(response.headers.get('content-type')) === OCI_INDEX;
+      if (!served) {
+        const unrouted = response.status === 404 && (await errorDetail(response)).code === undefined;
+        await response.body?.cancel().catch(() => undefined);
+        if (page > 1) throw new RegistryRequestError(`${what}: ${response.status} for a later page of the referrers of "${formatReference(ref)}"`, { status: response.status });
+        if (unrouted) this.withoutReferrers.add(ref.registry);
+        return undefined;
+      }
+      const bytes = await this.readBody(response, MANIFEST_BODY, what);
+      const parsed = referrersIndex.safeParse(parseJson(utf8.decode(bytes)));
+      if (!parsed.success) throw new RegistryRequestError(`${what}: the referrers of "${formatReference(ref)}" are not an OCI image index of descriptors: ${safeText(parsed.error.issues[0]?.message ?? 'invalid', 200)}`);
+      referrers.push(...parsed.data.manifests.map(referrerOf));
+      const next = nextPage(response.headers.get('link'), ref);
+      if (next === undefined) return referrers;
+      if (page === MAX_REFERRERS_PAGES) throw new RegistryRequestError(`${what}: the referrers of "${formatReference(ref)}" run past ${MAX_REFERRERS_PAGES} pages`);
+      path = next;
+    }
+  }
+
+  /** A blob by digest, redirects to a blob store followed; its bytes checked against the digest, more than `maxBytes` refused unread. */
+  async getBlob(ref: ImageReference, digest: string, maxBytes: number): Promise<Uint8Array> {
+    const named = `blob ${digest} of "${ref.registry}/${ref.repository}"`;
+    if (!digest.startsWith('sha256:') || !isDigest(digest)) throw new RegistryRequestError(`reading ${named}: only sha256 digests are checked, and this is not one`);
+    const { response, what } = await this.request('GET', ref, `/v2/${ref.repository}/blobs/${digest}`, BLOB_REQUEST);
+    if (response.status === 404) {
+      await response.body?.cancel();
+      throw new RegistryRequestError(`${what}: reading ${named}: no such blob (404)`, { status: 404 });
+    }
+    const bytes = await this.readBody(response, { bytes: maxBytes, name: named, why: 'the most taken for such a blob' }, what);
+    const got = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    if (got !== digest) throw new RegistryRequestError(`${what}: the registry sent ${named} whose digest is ${got}`);
+    return bytes;
   }
 
   /** The manifest by GET, its digest taken over the bytes received, with the pull budget its answer told. */
@@ -551,7 +623,7 @@ export class HttpRegistryClient implements ManifestRegistry {
     } catch (error) {
       throw this.failure(what, error);
     }
-    if (bytes === undefined) throw new RegistryRequestError(`${what}: ${limit.name} is larger than ${limit.bytes / MIB} MiB, ${limit.why}: not read`);
+    if (bytes === undefined) throw new RegistryRequestError(`${what}: ${limit.name} is larger than ${limit.bytes >= MIB ? `${limit.bytes / MIB} MiB` : `${limit.bytes} bytes`}, ${limit.why}: not read`);
     return bytes;
   }
 
@@ -731,6 +803,32 @@ function checkDigest(digest: string, what: string): void {
 function withAttempts(error: RegistryRequestError, attempts: number): RegistryRequestError {
   const ErrorClass = error instanceof RateLimitedError ? RateLimitedError : RegistryRequestError;
   return new ErrorClass(`${error.message}${afterAttempts(attempts)}`, { cause: error.cause, status: error.status, retryable: true, retryAfterMs: error.retryAfterMs });
+}
+
+/** A Content-Type's media type, its parameters (`; charset=…`) left out. */
+function mediaTypeOf(contentType: string | null): string {
+  return (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+}
+
+/** A referrers list's descriptor as the port names it: only the fields it reads. */
+function referrerOf(entry: { mediaType: string; digest: string; size: number; artifactType?: string; annotations?: Record<string, string> }): ReferrerDescriptor {
+  return {
+    mediaType: entry.mediaType,
+    digest: entry.digest,
+    size: entry.size,
+    ...(entry.artifactType === undefined ? {} : { artifactType: entry.artifactType }),
+    ...(entry.annotations === undefined ? {} : { annotations: entry.annotations }),
+  };
+}
+
+/** The path of a referrers list's next page (`Link: </v2/…/referrers/…?last=…>; rel="next"`), kept to the same repository's API. */
+function nextPage(link: string | null, ref: ImageReference): string | undefined {
+  const match = /<([^>]*)>\s*;\s*rel="?next"?/i.exec(link ?? '');
+  if (match === null) return undefined;
+  const target = match[1] as string;
+  const path = URL.canParse(target) ? `${new URL(target).pathname}${new URL(target).search}` : target;
+  if (!path.startsWith(`/v2/${ref.repository}/referrers/`)) throw new RegistryRequestError(`listing the referrers of "${formatReference(ref)}": the next page "${safeText(target, 100)}" is not in the repository's referrers`);
+  return path;
 }
 
 function manifestPath(ref: ImageReference): string {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ImageReference } from '../../shared/image-ref/reference.ts';
 import { formatReference } from '../../shared/image-ref/reference.ts';
-import type { CopyRequest, ImageCopier, Manifest, ManifestHead, ManifestRegistry, PullBudgetSeen } from '../../shared/ports.ts';
+import type { CopyRequest, ImageCopier, Manifest, ManifestHead, ManifestRegistry, PullBudgetSeen, ReferrerDescriptor } from '../../shared/ports.ts';
 
 /** A registry held in memory: reference → digest (and manifest, where one was stored); for the error paths real registries cannot be made to take. */
 export class FakeManifestRegistry implements ManifestRegistry {
@@ -14,6 +14,12 @@ export class FakeManifestRegistry implements ManifestRegistry {
   readonly budgets = new Map<string, PullBudgetSeen>();
   /** Thrown by every HEAD on this registry host, when set. */
   failHeadsOn?: { registry: string; error: Error };
+  /** Registry hosts that serve the OCI 1.1 referrers API; the others answer it with 404 (listReferrers: undefined). */
+  readonly servesReferrers = new Set<string>();
+  /** Referrers by `repository@digest` (formatReference), on a host that serves the API; none where unset. */
+  readonly referrers = new Map<string, ReferrerDescriptor[]>();
+  /** Blobs by `registry/repository@digest`. */
+  readonly blobs = new Map<string, Uint8Array>();
 
   async headManifest(ref: ImageReference): Promise<ManifestHead | undefined> {
     this.calls.push(`HEAD ${formatReference(ref)}`);
@@ -30,6 +36,21 @@ export class FakeManifestRegistry implements ManifestRegistry {
     const budget = this.budgets.get(ref.registry);
     if (budget !== undefined) this.budgets.set(ref.registry, { ...budget, remaining: Math.max(0, budget.remaining - 1) });
     return this.manifests.get(formatReference(ref));
+  }
+
+  async listReferrers(ref: ImageReference): Promise<ReferrerDescriptor[] | undefined> {
+    this.calls.push(`REFERRERS ${formatReference(ref)}`);
+    if (!this.servesReferrers.has(ref.registry)) return undefined;
+    return [...(this.referrers.get(formatReference(ref)) ?? [])];
+  }
+
+  async getBlob(ref: ImageReference, digest: string, maxBytes: number): Promise<Uint8Array> {
+    const where = `${ref.registry}/${ref.repository}@${digest}`;
+    this.calls.push(`BLOB ${where}`);
+    const blob = this.blobs.get(where);
+    if (blob === undefined) throw new Error(`reading blob ${where}: no such blob (404)`);
+    if (blob.length > maxBytes) throw new Error(`reading blob ${where}: larger than ${maxBytes} bytes`);
+    return blob;
   }
 
   /**

@@ -1,7 +1,7 @@
 // The direction of imports, checked in `npm test`: entry points (functions/) → shared/wiring/ → use cases (shared/sync/)
 // → ports (shared/ports.ts) and the pure domain. Adapters implement ports; only the wiring builds them.
 const DOMAIN = '^shared/(errors\\.ts|json\\.ts|safe-text\\.ts|ports\\.ts|oci|image-ref|dockerfile|plan|config|bots/(dependabot|renovate|tree)\\.ts)';
-const USE_CASES = '^shared/(sync/|findings/|bots/configure\\.ts)';
+const USE_CASES = '^shared/(sync/|findings/|signatures/|bots/configure\\.ts)';
 const ADAPTERS = '^shared/(source|registry|ecr|secrets|lambda|observability|bots/repo-files\\.ts)';
 const IO = '^(node:)?(child_process|fs|fs/promises|http|https|net|tls)$|@aws-sdk|octokit|@aws-lambda-powertools|undici';
 

@@ -110,6 +110,19 @@ export class PreflightError extends UsageError {}
 /** A Trivy report given to `mirror gate` that cannot be read, or is not a report of one image: exit code 2. */
 export class ReportError extends UsageError {}
 
+/**
+ * An image a signature policy rule covers carries no signature the rule accepts (none found, a wrong key or identity,
+ * a payload naming another digest, a certificate with no log proof): nothing of it is copied, and no retry changes that.
+ */
+export class UnverifiedError extends MirrorError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { ...options, retryable: false });
+  }
+}
+
+/** The signature policy file (`signature-policy.yaml`) cannot be read as a policy: the run stops before any image (exit 2). */
+export class PolicyFileError extends UsageError {}
+
 /** A sign-off file (`.trivyignore.yaml`) that cannot be read as Trivy's ignore file. */
 export class SignOffFileError extends MirrorError {}
 

@@ -1,10 +1,11 @@
-// The engine's ports, in one place: the use cases (shared/sync/, shared/findings/, shared/bots/configure.ts) work
-// through these interfaces, the adapters (source/, registry/, ecr/, secrets/, lambda/, observability/,
-// bots/repo-files.ts) implement them, and shared/wiring/ plugs
-// one into the other. Nothing here does I/O. The records the use cases hand to their recorders live here too, so
-// that a port never imports the use case that calls it.
+// The engine's ports, in one place: the use cases (shared/sync/, shared/findings/, shared/signatures/,
+// shared/bots/configure.ts) work through these interfaces, the adapters (source/, registry/, ecr/, secrets/, lambda/,
+// observability/, bots/repo-files.ts) implement them, and shared/wiring/ plugs one into the other. Nothing here does
+// I/O. The records the use cases hand to their recorders live here too, so that a port never imports the use case
+// that calls it.
 import type { ImageReference } from './image-ref/reference.ts';
 import type { ManifestDescriptor, ManifestJson } from './oci/manifest.ts';
+import type { Verified, VerifyRule } from './plan/policy.ts';
 
 /**
  * A Dockerfile as read from a source: its path below the images directory and its text, or why it could not be read.
@@ -79,6 +80,27 @@ export interface ManifestRegistry {
 export interface ReferrerDescriptor extends ManifestDescriptor {
   /** `application/vnd.dev.sigstore.bundle.v0.3+json` for a Sigstore bundle, an SPDX or in-toto type for an SBOM or attestation. */
   readonly artifactType?: string;
+}
+
+/**
+ * Which artifacts travel with an image: `none`; `signatures` (cosign's `.sig` tag and referrers that are signatures:
+ * Sigstore bundles, Notary signatures); `all` (also `.att` and `.sbom` tags and every other referrer).
+ */
+export const ARTIFACT_MODES = ['none', 'signatures', 'all'] as const;
+export type ArtifactMode = (typeof ARTIFACT_MODES)[number];
+export const DEFAULT_ARTIFACT_MODE: ArtifactMode = 'signatures';
+
+/** What reading an image's signatures needs of a registry: HEADs and GETs of manifests, referrers lists, blobs. */
+export type ArtifactReader = Pick<ManifestRegistry, 'headManifest' | 'getManifest' | 'listReferrers' | 'getBlob'>;
+
+/** Checks an image's signatures against the rule that covers it. */
+export interface ImageVerifier {
+  /**
+   * Verifies that the image `image` (its repository, with the digest to be mirrored) carries a signature `rule`
+   * accepts, read through `reader` (cosign's `.sig` tag, then Sigstore bundles among its referrers). Throws
+   * UnverifiedError saying why none does, naming the image.
+   */
+  verify(rule: VerifyRule, image: ImageReference, reader: ArtifactReader): Promise<Verified>;
 }
 
 /** A user name and password (or token) for one registry. */

@@ -2,7 +2,7 @@
  * `npm run demo`: the main job end to end on a local default, with no AWS account and no internet.
  * Starts the local stack, seeds synthetic images, writes an images tree, mirrors it into the ECR
  * stand-in (moto for the API, a password-protected registry for the endpoint), then runs again to
- * show that an unchanged image costs one HEAD and no pull.
+ * show that an unchanged image costs HEADs (its tag, its `.sig` tag and its referrers tag) and no pull.
  */
 import { DescribeRepositoriesCommand, ECRClient } from '@aws-sdk/client-ecr';
 import { spawn } from 'node:child_process';
@@ -70,7 +70,7 @@ async function main(): Promise<number> {
       console.log(`  ${repo.repositoryName}  scanOnPush=${repo.imageScanningConfiguration?.scanOnPush} tags=${repo.imageTagMutability} encryption=${repo.encryptionConfiguration?.encryptionType}`);
     }
 
-    step('The same sync again: nothing changed, so a tag costs one HEAD on the source (a digest pin too, on its tag, which tells that it moved on), and no pull is spent');
+    step('The same sync again: nothing changed, so an image costs HEADs on the source (its tag, or a digest pin\'s tag, which tells that it moved on; and where its signatures would be: the `.sig` tag, the referrers tag), and no pull is spent');
     const logBefore = (await readFile(stackEnv.SOURCE_LOG as string, 'utf8')).length;
     const second = await run('npm', sync, aws);
     const requests = (await readFile(stackEnv.SOURCE_LOG as string, 'utf8')).slice(logBefore);

@@ -103,6 +103,14 @@ export interface ImageVerifier {
   verify(rule: VerifyRule, image: ImageReference, reader: ArtifactReader): Promise<Verified>;
 }
 
+/** What a job did about the artifacts of its image (signatures, attestations, SBOMs), when there were any. */
+export interface ArtifactsNote {
+  /** Artifacts copied this run: `sha256-<hex>.sig` tags, referrers by digest. */
+  readonly copied: number;
+  /** Artifacts the target already held. */
+  readonly present: number;
+}
+
 /** A user name and password (or token) for one registry. */
 export interface RegistryCredential {
   readonly username: string;
@@ -280,6 +288,14 @@ export interface MirrorResult {
   readonly pinDrift?: PinDrift;
   /** Notices about this image that fail nothing, in words: a pin whose tag moved, a --platform the image does not have. */
   readonly notices?: readonly string[];
+  /** Why a failure is what it is, where a machine should tell: `unverified` when a policy rule refused the image. */
+  readonly reason?: 'unverified';
+  /** The policy rule that covers the image, in a plan: by name, with how it verifies. */
+  readonly rule?: { readonly name: string; readonly by: 'key' | 'keyless' };
+  /** How the image was verified before it was mirrored (or found unchanged), when a policy rule covers it. */
+  readonly verified?: Verified;
+  /** Signatures and other artifacts copied with the image, or found already there. */
+  readonly artifacts?: ArtifactsNote;
 }
 
 /**

@@ -3,6 +3,7 @@ import { baseImagesOf } from '../dockerfile/base-images.ts';
 import { formatReference, type ImageReference, parseImageReference, repositoryName } from '../image-ref/reference.ts';
 import { DEFAULT_NAME_TEMPLATE, type TargetBase, targetFor } from '../image-ref/target.ts';
 import type { DockerfileEntry, FileIssue } from '../ports.ts';
+import type { VerifyRule } from './policy.ts';
 import { safeText } from '../safe-text.ts';
 
 /** One image to mirror, with the files that name it. */
@@ -10,6 +11,8 @@ export interface MirrorJob {
   readonly source: ImageReference;
   readonly target?: ImageReference;
   readonly files: readonly string[];
+  /** The signature policy rule that covers the image: it is verified before anything of it is copied. */
+  readonly verify?: VerifyRule;
 }
 
 /** The result of planning: jobs for every valid image, errors for files that yield none, warnings that block nothing. */

@@ -1,8 +1,9 @@
-import { describeError, isRetryable } from '../errors.ts';
+import { describeError, findCause, isRetryable, UnverifiedError } from '../errors.ts';
 import { formatReference } from '../image-ref/reference.ts';
-import type { FileIssue, MirrorResult, MirrorStatus, PinDrift, PullBudgetSeen, RepositoryNote } from '../ports.ts';
+import type { ArtifactsNote, FileIssue, MirrorResult, MirrorStatus, PinDrift, PullBudgetSeen, RepositoryNote } from '../ports.ts';
 import { safeMessage } from '../safe-text.ts';
 import type { MirrorJob, Plan } from './plan.ts';
+import type { Verified } from './policy.ts';
 
 export interface ReportSummary {
   readonly planned: number;
@@ -60,6 +61,12 @@ export interface JobOutcome {
   readonly pinDrift?: PinDrift | undefined;
   /** Notices that fail nothing, in words. */
   readonly notices?: readonly string[] | undefined;
+  /** How the image was verified, when a policy rule covers it. */
+  readonly verified?: Verified | undefined;
+  /** Artifacts copied with the image or found in the target. */
+  readonly artifacts?: ArtifactsNote | undefined;
+  /** Why a failure is what it is; `unverified` is also taken from an UnverifiedError among the error's causes. */
+  readonly reason?: 'unverified' | undefined;
 }
 
 /**
@@ -85,6 +92,9 @@ export function resultOf(job: MirrorJob, outcome: JobOutcome): MirrorResult {
     ...(outcome.pinDrift === undefined ? {} : { pinDrift: outcome.pinDrift }),
     // A notice quotes a registry's answer (a digest) and the file's reference: made safe like an error.
     ...(outcome.notices?.length ? { notices: outcome.notices.map((notice) => safeMessage(notice)) } : {}),
+    ...(outcome.reason === 'unverified' || findCause(outcome.error, UnverifiedError) !== undefined ? { reason: 'unverified' as const } : {}),
+    ...(outcome.verified === undefined ? {} : { verified: outcome.verified }),
+    ...(outcome.artifacts === undefined || outcome.artifacts.copied + outcome.artifacts.present === 0 ? {} : { artifacts: outcome.artifacts }),
   };
 }
 

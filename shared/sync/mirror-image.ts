@@ -1,12 +1,15 @@
 import pLimit from 'p-limit';
-import { CopyFailedError, DeferredError, describeError, InterruptedError, isAuthFailure, isDeferral, isInterruption, isPullLimitRefusal, mayRetry, MirrorError, PlatformNotFoundError, PullLimitError, RateLimitedError, RegistryRequestError, SourceRateLimitedError } from '../errors.ts';
+import { CopyFailedError, DeferredError, describeError, InterruptedError, UnverifiedError, isAuthFailure, isDeferral, isInterruption, isPullLimitRefusal, mayRetry, MirrorError, PlatformNotFoundError, PullLimitError, RateLimitedError, RegistryRequestError, SourceRateLimitedError } from '../errors.ts';
 import { isImageManifestMediaType, type ManifestDescriptor, OCI_INDEX } from '../oci/manifest.ts';
 import { isNarrowedCopyOf, narrowIndex, type Platform, platformsKey } from '../oci/platform.ts';
 import { formatReference, type ImageReference, repositoryName, withDigest } from '../image-ref/reference.ts';
 import type { MirrorJob, Plan } from '../plan/plan.ts';
 import { checkPinDrift, describePinDrift, type PinDriftCheck } from '../plan/pin-drift.ts';
 import { buildReport, type JobOutcome, type Report, resultOf } from '../plan/report.ts';
-import type { CredentialProvider, ImageCopier, Manifest, ManifestHead, ManifestRegistry, MirrorResult, MirrorStatus, PinDrift, PullBudgetSeen, RegistryCredential, RepositoryNote, RepositoryReport, RepositoryStore } from '../ports.ts';
+import type { Verified } from '../plan/policy.ts';
+import { type ArtifactMode, type ArtifactReader, type ArtifactsNote, type CredentialProvider, DEFAULT_ARTIFACT_MODE, type ImageCopier, type ImageVerifier, type Manifest, type ManifestHead, type ManifestRegistry, type MirrorResult, type MirrorStatus, type PinDrift, type PullBudgetSeen, type RegistryCredential, type RepositoryNote, type RepositoryReport, type RepositoryStore } from '../ports.ts';
+import { cosignTag } from '../oci/artifacts.ts';
+import { type ArtifactCopying, copyArtifacts, readerAt, withTag } from './artifacts.ts';
 import { afterAttempts, COPY_RETRY, retrying, type RetryPolicy, settledWithin, sleep } from '../retry.ts';
 import { describeLimit, isRefusal, PullBudgets, type PullGrant, type PullRefusal } from './pull-budget.ts';
 
@@ -26,6 +29,10 @@ export interface MirrorOutcome {
   readonly pinDrift?: PinDrift;
   /** What the result line should say besides its status, in words: the pin's drift, a platform filter that did not apply. */
   readonly notices?: readonly string[];
+  /** How the image was verified, when a policy rule covers it. */
+  readonly verified?: Verified;
+  /** The artifacts (signatures, attestations, SBOMs) copied with the image or found in the target, when there were any. */
+  readonly artifacts?: ArtifactsNote;
 }
 
 /** What mirrorImage() learnt before it failed or was deferred, for the result line. */
@@ -40,12 +47,19 @@ export interface ImageFacts {
   pinDrift?: PinDrift;
   /** The source is a single image's manifest, not an index: a platform filter has nothing to choose from. */
   singleImage?: true;
+  /** The images of an index copied: their artifacts travel too. */
+  children?: readonly string[];
+  /** How the image was verified: kept on a failure after it (an artifact that did not copy). */
+  verified?: Verified;
+  artifacts?: ArtifactsNote;
 }
 
 /** What the facts tell a failed or deferred image's result line. */
-export function outcomeFacts(facts: ImageFacts): Pick<JobOutcome, 'digest' | 'budget' | 'pulls' | 'repository' | 'pinDrift' | 'notices'> {
+export function outcomeFacts(facts: ImageFacts): Pick<JobOutcome, 'digest' | 'budget' | 'pulls' | 'repository' | 'pinDrift' | 'notices' | 'verified' | 'artifacts'> {
   return {
     digest: facts.digest,
+    verified: facts.verified,
+    artifacts: facts.artifacts,
     budget: facts.budget,
     pulls: facts.pulls,
     repository: facts.repository,
@@ -61,6 +75,8 @@ export interface SyncDeps {
   readonly credentials: CredentialProvider;
   /** Present for ECR targets only: a generic OCI registry creates repositories on push. */
   readonly repositories?: RepositoryStore;
+  /** Checks the signatures of jobs a policy rule covers; a job with `verify` and no verifier fails closed (UnverifiedError). */
+  readonly verifier?: ImageVerifier;
 }
 
 export interface SyncOptions {
@@ -78,6 +94,8 @@ export interface SyncOptions {
   readonly budgets?: PullBudgets;
   /** Pulls of a source's budget never spent (kept for the clusters still pulling from it); DEFAULT_PULL_RESERVE when absent. */
   readonly pullReserve?: number;
+  /** Which artifacts travel with each image; DEFAULT_ARTIFACT_MODE when absent. */
+  readonly artifacts?: ArtifactMode;
 }
 
 /** Below this much time before the deadline no copy is started: it would be killed half-way. */
@@ -112,11 +130,20 @@ export async function syncAll(plan: Plan, deps: SyncDeps, options: SyncAllOption
       const facts: ImageFacts = {};
       let result: MirrorResult;
       try {
-        const examined = await lookups(() => {
+        const examined = await lookups(async () => {
           if (options.signal?.aborted) throw new InterruptedError(`mirroring "${formatReference(job.source)}": interrupted before it started`);
-          return examineImage(job, deps, shared, facts);
+          const found = await examineImage(job, deps, shared, facts);
+          // An image found unchanged has its artifacts looked at in the same slot; each copy of one waits for a copy slot.
+          return 'status' in found ? withArtifacts(job, found, deps, shared, facts, copies) : found;
         });
-        const outcome = 'status' in examined ? examined : await copies(() => copyImage(examined, deps, shared, facts));
+        // A copied image's artifacts are looked at once its copy slot is released (never waiting for a slot while holding
+        // one), each artifact copy taking a copy slot of its own, as an image copy does.
+        let outcome: MirrorOutcome;
+        if ('status' in examined) outcome = examined;
+        else {
+          const copiedImage = await copies(() => copyImage(examined, deps, shared, facts));
+          outcome = await lookups(() => withArtifacts(job, copiedImage, deps, shared, facts, copies));
+        }
         result = resultOf(job, { ...outcome, durationMs: performance.now() - started });
       } catch (error) {
         result = resultOf(job, { status: statusOf(error), ...outcomeFacts(facts), error, durationMs: performance.now() - started });
@@ -144,7 +171,7 @@ export function statusOf(error: unknown): 'failed' | 'interrupted' | 'deferred' 
 export async function mirrorImage(job: MirrorJob, deps: SyncDeps, options: SyncOptions = {}, facts: ImageFacts = {}): Promise<MirrorOutcome> {
   const withBudgets: SyncOptions = { ...options, budgets: options.budgets ?? new PullBudgets(options.pullReserve) };
   const examined = await examineImage(job, deps, withBudgets, facts);
-  return 'status' in examined ? examined : copyImage(examined, deps, withBudgets, facts);
+  return withArtifacts(job, 'status' in examined ? examined : await copyImage(examined, deps, withBudgets, facts), deps, withBudgets, facts, (work) => work());
 }
 
 /** An image that needs copying, as its look-up found it. */
@@ -195,6 +222,8 @@ async function examineImage(job: MirrorJob, deps: SyncDeps, options: SyncOptions
   if (sourceSeen && isImageManifestMediaType(sourceHead.mediaType)) facts.singleImage = true;
   facts.digest = sourceHead.digest;
   settled(checked);
+  // Before anything is created or copied: an image the policy refuses leaves no trace in the target.
+  if (job.verify !== undefined) await verifyImage(job, sourceHead.digest, !missing && targetLooked.status === 'fulfilled' && targetLooked.value !== undefined, deps, options, facts);
   let targetHead: ManifestHead | undefined;
   if (missing) {
     // The target holds nothing, whatever it answered: a registry may answer a HEAD in a missing repository with an error.
@@ -227,36 +256,148 @@ async function copyImage(pending: PendingCopy, deps: SyncDeps, options: SyncOpti
   if (isImageManifestMediaType(head.mediaType)) facts.singleImage = true;
   const registries = [...new Set([source.registry, job.target.registry])];
   const credentials = await credentialsOf(deps.credentials, registries);
-  const spender = new PullSpender(options.budgets, source.registry, facts);
-  // Each attempt spends its pulls: the first from what was granted before, a retry from a grant of its own.
-  const copy: Copy = (from, to, pulls) =>
-    copyWithRetry(deps, from, to, registries, credentials, options, async (attempt) => {
-      if (attempt > 1) await spender.charge(pulls, `copying "${formatReference(from)}" again`);
-      spender.spend(pulls);
-    });
   const platforms = options.platforms ?? [];
   const budgeted = options.budgets?.current(source.registry) !== undefined;
-  try {
+  await spending(options, source.registry, facts, async (spender) => {
+    // Each attempt spends its pulls: the first from what was granted before, a retry from a grant of its own.
+    const copy: Copy = (from, to, pulls) =>
+      copyWithRetry(deps, from, to, registries, credentials, options, async (attempt) => {
+        if (attempt > 1) await spender.charge(pulls, `copying "${formatReference(from)}" again`);
+        spender.spend(pulls);
+      });
     // An index is read first where only some platforms are wanted, or where pulls are counted: it tells how many the
     // copy needs. Only a HEAD that names a single image's manifest type rules an index out.
     if (!isImageManifestMediaType(head.mediaType) && (platforms.length > 0 || budgeted)) {
-      if ((await copyIndex(job, head.digest, platforms, deps, spender, copy)) === 'image') facts.singleImage = true;
+      const copied = await copyIndex(job, head.digest, platforms, deps, spender, copy);
+      if (copied === 'image') facts.singleImage = true;
+      else facts.children = copied;
     } else {
       await spender.charge(1, `copying "${formatReference(source)}"`);
       await copyWhole(job, head.digest, deps, copy);
     }
-  } catch (error) {
-    // The source refused a pull for its limit: no other copy from it is granted anything in this run.
-    if (isPullLimitRefusal(error)) options.budgets?.exhaust(source.registry);
-    throw error;
-  } finally {
-    spender.settle();
-    const budget = options.budgets?.current(source.registry);
-    if (budget !== undefined) facts.budget = budget;
-  }
+  });
   const outcome = outcomeOf(pending, 'copied', facts, platforms);
   // The tag pointed at another image: say which, so that an overwrite never passes as a plain copy.
   return pending.target === undefined ? outcome : { ...outcome, replaced: pending.target.digest };
+}
+
+/** Runs work in one of the run's copy slots (every crane copy takes one), or at once outside syncAll. */
+type CopySlot = <T>(work: () => Promise<T>) => Promise<T>;
+
+/**
+ * The artifacts step, after a copy or a skip (a dry run copies none): the image's signatures and the rest `artifacts`
+ * takes, for its digest and, for an index copied in this run, each image copied with it (an image found unchanged:
+ * its own digest only, so that a no-op costs an index the HEADs it costs a single image). Found by HEADs and copied
+ * by digest, every crane copy in a copy slot, every GET and copy granted from the source's budget like the image's.
+ * An artifact that fails to copy fails the image.
+ */
+async function withArtifacts(job: MirrorJob, outcome: MirrorOutcome, deps: SyncDeps, options: SyncOptions, facts: ImageFacts, slot: CopySlot): Promise<MirrorOutcome> {
+  const mode = options.artifacts ?? DEFAULT_ARTIFACT_MODE;
+  if (mode === 'none' || (outcome.status !== 'copied' && outcome.status !== 'skipped') || job.target === undefined) return outcome;
+  const { source, target } = job;
+  if (options.signal?.aborted) throw new InterruptedError(`copying the signatures of "${formatReference(source)}": interrupted before it started`);
+  const children = outcome.status === 'skipped' || facts.singleImage ? [] : (facts.children ?? (await childrenInTarget(deps.registry, target)));
+  const registries = [...new Set([source.registry, target.registry])];
+  const credentials = await credentialsOf(deps.credentials, registries);
+  facts.artifacts = await spending(options, source.registry, facts, (spender) => {
+    const grant = async (what: string) => {
+      await spender.charge(1, what);
+      spender.spend(1);
+    };
+    const ports: ArtifactCopying = {
+      registry: deps.registry,
+      copy: (from, to) => slot(() => copyWithRetry(deps, from, to, registries, credentials, options, () => grant(`copying "${formatReference(from)}"`))),
+      pull: grant,
+      looked: (head) => noteLookup(head, source, options, facts),
+    };
+    return copyArtifacts(source, target, [outcome.digest, ...children], mode, ports);
+  });
+  const { copied, present } = facts.artifacts;
+  return {
+    ...outcome,
+    ...(facts.budget !== undefined ? { budget: facts.budget } : {}),
+    ...(facts.pulls ? { pulls: facts.pulls } : {}),
+    ...(copied + present > 0 ? { artifacts: facts.artifacts } : {}),
+  };
+}
+
+/** The images of an index copied whole, by the index the target tag now holds (a GET on the target, never the source). */
+async function childrenInTarget(registry: ManifestRegistry, target: ImageReference): Promise<string[]> {
+  try {
+    return ((await registry.getManifest(target))?.json.manifests ?? []).map((child) => child.digest);
+  } catch (error) {
+    throw new RegistryRequestError(`reading target "${formatReference(target)}" for the images whose signatures travel with it: ${describeError(error)}`, { cause: error, retryable: mayRetry(error) });
+  }
+}
+
+/**
+ * Verifies a job a policy rule covers, before anything is created or copied: from the target's copy (free) when the
+ * target holds the same digest and the same `.sig` tag as the source (HEADs), else (or when the target's copy does
+ * not verify) from the source, each manifest GET granted from its pull budget like the image's. A job with no verifier
+ * to check it fails closed.
+ */
+async function verifyImage(job: MirrorJob, digest: string, targetLooked: boolean, deps: SyncDeps, options: SyncOptions, facts: ImageFacts): Promise<void> {
+  const { source, target, verify: rule } = job;
+  if (rule === undefined || target === undefined) return;
+  const image = withDigest(source, digest);
+  const named = formatReference(image);
+  if (deps.verifier === undefined) throw new UnverifiedError(`verifying "${named}": the policy rule "${rule.name}" covers it and this run has no signature verifier`);
+  // The signature is bound to the source digest, whichever registry holds it: the target's copy of it (an exact or a
+  // narrowed copy, whose own digest differs) is read for free when its `.sig` tag is the source's.
+  if (targetLooked && (await sameSignatureTag(job, digest, deps, options, facts))) {
+    try {
+      facts.verified = await deps.verifier.verify(rule, image, readerAt(deps.registry, source, target));
+      return;
+    } catch (error) {
+      // The target's copy may lack what upstream has (copied with --artifacts none, say): the source decides.
+      if (!(error instanceof UnverifiedError)) throw error;
+    }
+  }
+  const { verifier } = deps;
+  facts.verified = await spending(options, source.registry, facts, (spender) => {
+    const reader: ArtifactReader = {
+      headManifest: async (ref) => {
+        const head = await deps.registry.headManifest(ref);
+        if (head !== undefined) noteLookup(head, source, options, facts);
+        return head;
+      },
+      getManifest: async (ref) => {
+        await spender.charge(1, `reading "${formatReference(ref)}" to verify "${named}"`);
+        spender.spend(1);
+        return deps.registry.getManifest(ref);
+      },
+      listReferrers: (ref) => deps.registry.listReferrers(ref),
+      getBlob: (ref, blob, maxBytes) => deps.registry.getBlob(ref, blob, maxBytes),
+    };
+    return verifier.verify(rule, image, reader);
+  });
+}
+
+/**
+ * Runs `work` with a PullSpender of the source's budget, then settles it (the pulls granted and not sent returned)
+ * and notes the budget left in the facts; a refusal for the source's pull limit ends every grant from it in this run.
+ */
+async function spending<T>(options: SyncOptions, registry: string, facts: ImageFacts, work: (spender: PullSpender) => Promise<T>): Promise<T> {
+  const spender = new PullSpender(options.budgets, registry, facts);
+  try {
+    return await work(spender);
+  } catch (error) {
+    if (isPullLimitRefusal(error)) options.budgets?.exhaust(registry);
+    throw error;
+  } finally {
+    spender.settle();
+    const budget = options.budgets?.current(registry);
+    if (budget !== undefined) facts.budget = budget;
+  }
+}
+
+/** True when source and target hold the same `sha256-<hex>.sig` tag for the digest (both none included), by HEADs. */
+async function sameSignatureTag(job: MirrorJob, digest: string, deps: SyncDeps, options: SyncOptions, facts: ImageFacts): Promise<boolean> {
+  if (job.target === undefined) return false;
+  const tag = cosignTag(digest, 'sig');
+  const [up, down] = await Promise.all([lookup(deps.registry, withTag(job.source, tag), 'source'), lookup(deps.registry, withTag(job.target, tag), 'target')]);
+  if (up !== undefined) noteLookup(up, job.source, options, facts);
+  return up?.digest === down?.digest;
 }
 
 function outcomeOf(pending: PendingCopy, status: MirrorOutcome['status'], facts: ImageFacts, platforms: readonly Platform[]): MirrorOutcome {
@@ -272,6 +413,7 @@ function outcomeOf(pending: PendingCopy, status: MirrorOutcome['status'], facts:
     ...(facts.repository !== undefined ? { repository: facts.repository } : {}),
     ...(facts.pinDrift !== undefined ? { pinDrift: facts.pinDrift } : {}),
     ...(notices.length > 0 ? { notices } : {}),
+    ...(facts.verified !== undefined ? { verified: facts.verified } : {}),
   };
 }
 
@@ -446,10 +588,10 @@ const INDEX_IMAGES_AT_ONCE = 4;
  * the target: the source's own bytes, or with `platforms` an index of just those, annotated with the source digest.
  * These are the pulls of a whole copy, 1 + the images. The read and the images' grant are taken together under the
  * registry's lock: 2 pulls before the read (an index has an image at least), the rest once it tells how many. An
- * index too large for what is left is deferred having spent its read. Says `image` for a source that was no index after
- * all, copied whole.
+ * index too large for what is left is deferred having spent its read. Returns the digests of the images copied, or
+ * `image` for a source that was no index after all, copied whole.
  */
-async function copyIndex(job: Required<MirrorJob>, digest: string, platforms: readonly Platform[], deps: SyncDeps, spender: PullSpender, copy: Copy): Promise<'index' | 'image'> {
+async function copyIndex(job: Required<MirrorJob>, digest: string, platforms: readonly Platform[], deps: SyncDeps, spender: PullSpender, copy: Copy): Promise<readonly string[] | 'image'> {
   const sourceRef = withDigest(job.source, digest);
   const from = formatReference(sourceRef);
   const to = formatReference(job.target);
@@ -511,7 +653,7 @@ async function copyIndex(job: Required<MirrorJob>, digest: string, platforms: re
   if (landed?.digest !== written) {
     throw new CopyFailedError(`copying "${from}" to "${to}": the target now holds ${landed?.digest ?? 'nothing'} instead of ${written}`, { reason: 'transient' });
   }
-  return 'index';
+  return index.children.map((child) => child.digest);
 }
 
 async function holdsNarrowedCopy(registry: ManifestRegistry, target: ImageReference, digest: string, platforms: readonly Platform[]): Promise<boolean> {

@@ -58,11 +58,13 @@ describe('mirrorImage with a repository store (fakes)', () => {
     registry.digests.set('quay.io/a/b:1', D1);
     registry.digests.set('mirror.example.com/m/quay.io/a/b:1', D1);
     repositories.existing.set(REPO, { repaired: ['lifecycle policy'], warnings: ['encryption is AES256, configured KMS key k: …'] });
-    expect(await mirrorImage(job, deps)).toEqual({ status: 'skipped', digest: D1, repository: { repaired: ['lifecycle policy'], warnings: ['encryption is AES256, configured KMS key k: …'] } });
+    // The image alone: the artifacts step reads the target's index (free) for an image whose HEAD named no media type.
+    const imageOnly = { artifacts: 'none' } as const;
+    expect(await mirrorImage(job, deps, imageOnly)).toEqual({ status: 'skipped', digest: D1, repository: { repaired: ['lifecycle policy'], warnings: ['encryption is AES256, configured KMS key k: …'] } });
     expect(registry.calls.filter((call) => call.startsWith('GET'))).toEqual([]);
     expect(repositories.calls).toEqual([`check ${REPO} quay.io/a/b`]);
     // Nothing to say on the next run.
-    expect(await mirrorImage(job, deps)).toEqual({ status: 'skipped', digest: D1 });
+    expect(await mirrorImage(job, deps, imageOnly)).toEqual({ status: 'skipped', digest: D1 });
   });
 
   it('looks at the repository while the source is looked up, not after', async () => {

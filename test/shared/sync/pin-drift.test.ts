@@ -32,6 +32,9 @@ function upstream(tagNames: string | null, targetHolds?: string): FakeManifestRe
 /** A copier that makes the target hold what it copied, as crane would. */
 const landing = (registry: FakeManifestRegistry) => new FakeCopier((request) => registry.digests.set(formatReference(request.target), request.source.digest ?? ''));
 
+// The pin's tag alone is under test: an image's signature tags (same repository, no digest) would be taken for it.
+const IMAGE_ONLY = { artifacts: 'none' } as const;
+
 const deps = (registry: FakeManifestRegistry) => ({ registry, copier: landing(registry), credentials: new StaticCredentialProvider() });
 
 /** True for the HEAD of the tag alone (no digest) on the source registry. */
@@ -45,7 +48,7 @@ describe('mirrorImage: the tag beside a digest pin (fakes)', () => {
     { status: 'would-skip', targetHolds: D1, dryRun: true },
   ])('says that the tag now names another image when the result is $status, and mirrors the pin', async ({ status, targetHolds, dryRun }) => {
     const registry = upstream(D2, targetHolds);
-    const outcome = await mirrorImage(pinned, deps(registry), { dryRun });
+    const outcome = await mirrorImage(pinned, deps(registry), { dryRun, ...IMAGE_ONLY });
     expect(outcome).toMatchObject({ status, digest: D1, pinDrift: moved });
     expect(outcome.notices).toEqual([`tag ${TAG} now names ${D2}, not the pinned ${D1} (the pin is what is mirrored; update the pin to take the new image)`]);
     expect(registry.digests.get(TARGET)).toBe(dryRun ? targetHolds : D1);
@@ -54,14 +57,14 @@ describe('mirrorImage: the tag beside a digest pin (fakes)', () => {
 
   it('says nothing when the tag still names the pin', async () => {
     const registry = upstream(D1, D1);
-    const outcome = await mirrorImage(pinned, deps(registry));
+    const outcome = await mirrorImage(pinned, deps(registry), IMAGE_ONLY);
     expect(outcome).toEqual({ status: 'skipped', digest: D1 });
     expect(registry.calls).toContain(`HEAD ${TAG}`);
   });
 
   it('says that the tag is gone upstream', async () => {
     const registry = upstream(null, D1);
-    const outcome = await mirrorImage(pinned, deps(registry));
+    const outcome = await mirrorImage(pinned, deps(registry), IMAGE_ONLY);
     expect(outcome).toMatchObject({ status: 'skipped', pinDrift: { tag: TAG, pinned: D1, current: null } });
     expect(outcome.notices).toEqual([describePinDrift({ tag: TAG, pinned: D1, current: null })]);
     expect(outcome.notices?.[0]).toContain(`tag ${TAG} no longer exists upstream`);
@@ -75,7 +78,7 @@ describe('mirrorImage: the tag beside a digest pin (fakes)', () => {
         if (isTag(ref)) throw new RegistryRequestError(`HEAD ${formatReference(ref)}: 503 Service Unavailable`, { status: 503, retryable: true });
         return head(ref);
       };
-      const outcome = await mirrorImage(pinned, deps(registry));
+      const outcome = await mirrorImage(pinned, deps(registry), IMAGE_ONLY);
       expect(outcome).toMatchObject({ status: targetHolds === undefined ? 'copied' : 'skipped', digest: D1 });
       expect(outcome).not.toHaveProperty('pinDrift');
       expect(outcome).not.toHaveProperty('notices');
@@ -87,7 +90,7 @@ describe('mirrorImage: the tag beside a digest pin (fakes)', () => {
     const head = registry.headManifest.bind(registry);
     // Retries and time limits could keep a real lookup going for a minute; this one never ends at all.
     registry.headManifest = async (ref) => (isTag(ref) ? new Promise<never>(() => undefined) : head(ref));
-    const outcome = await mirrorImage(pinned, deps(registry));
+    const outcome = await mirrorImage(pinned, deps(registry), IMAGE_ONLY);
     expect(outcome).toMatchObject({ status: 'skipped', digest: D1 });
     expect(outcome).not.toHaveProperty('pinDrift');
   });
@@ -101,11 +104,11 @@ describe('mirrorImage: the tag beside a digest pin (fakes)', () => {
       return isTag(ref) && answer !== undefined ? { ...answer, pullsSpent: 1, budget: told } : answer;
     };
     const budgets = new PullBudgets(10);
-    const outcome = await mirrorImage(pinned, deps(registry), { budgets });
+    const outcome = await mirrorImage(pinned, deps(registry), { budgets, ...IMAGE_ONLY });
     expect(outcome).toMatchObject({ status: 'skipped', pulls: 1, budget: told, pinDrift: moved });
     expect(budgets.current('quay.io')).toEqual(told);
 
-    const report = await syncAll(plan, deps(registry), { budgets: new PullBudgets(10) });
+    const report = await syncAll(plan, deps(registry), { budgets: new PullBudgets(10), ...IMAGE_ONLY });
     expect(report.results[0]).toMatchObject({ status: 'skipped', pulls: 1, pinDrift: moved });
     expect(report.summary.pulls).toBe(1);
     expect(report.budgets).toEqual([{ registry: 'quay.io', ...told, reserve: 10 }]);
@@ -113,12 +116,12 @@ describe('mirrorImage: the tag beside a digest pin (fakes)', () => {
 
   it('sends no request about a tag for a reference that is not pinned, nor for a digest without a tag', async () => {
     const registry = upstream(D1, D1);
-    const unpinned = await mirrorImage({ ...pinned, source: parseImageReference(TAG) }, deps(registry));
+    const unpinned = await mirrorImage({ ...pinned, source: parseImageReference(TAG) }, deps(registry), IMAGE_ONLY);
     expect(unpinned).toEqual({ status: 'skipped', digest: D1 });
     expect(registry.calls.filter((call) => call.includes(' quay.io/'))).toEqual([`HEAD ${TAG}`]);
 
     registry.calls.length = 0;
-    const digestOnly = await mirrorImage({ ...pinned, source: parseImageReference(`quay.io/a/b@${D1}`) }, deps(registry));
+    const digestOnly = await mirrorImage({ ...pinned, source: parseImageReference(`quay.io/a/b@${D1}`) }, deps(registry), IMAGE_ONLY);
     expect(digestOnly).toEqual({ status: 'skipped', digest: D1 });
     expect(registry.calls).toEqual([`HEAD ${TARGET}`]);
   });
@@ -139,7 +142,7 @@ describe('mirrorImage: the tag beside a digest pin (fakes)', () => {
       else if (ref.registry === 'mirror.example.com') await bothAsked('target');
       return head(ref);
     };
-    expect(await mirrorImage(pinned, deps(registry))).toMatchObject({ status: 'skipped', pinDrift: moved });
+    expect(await mirrorImage(pinned, deps(registry), IMAGE_ONLY)).toMatchObject({ status: 'skipped', pinDrift: moved });
   });
 
   it('keeps the drift in the result of an image whose copy then failed', async () => {
@@ -147,7 +150,7 @@ describe('mirrorImage: the tag beside a digest pin (fakes)', () => {
     const copier = new FakeCopier(() => {
       throw new CopyFailedError('crane copy failed: MANIFEST_UNKNOWN', { reason: 'permanent' });
     });
-    const report = await syncAll(plan, { registry, copier, credentials: new StaticCredentialProvider() });
+    const report = await syncAll(plan, { registry, copier, credentials: new StaticCredentialProvider() }, IMAGE_ONLY);
     expect(report.results[0]).toMatchObject({ status: 'failed', pinDrift: moved, notices: [describePinDrift(moved)] });
     expect(report.results[0]?.error).toContain('MANIFEST_UNKNOWN');
   });
@@ -161,7 +164,7 @@ describe('mirrorImage: the tag beside a digest pin (fakes)', () => {
       registry.digests.set(formatReference(request.target), request.source.digest ?? '');
     });
     const facts: ImageFacts = {};
-    const options: SyncOptions = {};
+    const options: SyncOptions = { ...IMAGE_ONLY };
     await expect(mirrorImage(pinned, { registry, copier, credentials: new StaticCredentialProvider() }, options, facts)).rejects.toThrow('connection reset');
     expect(facts.pinDrift).toEqual(moved);
     registry.headManifest = ((head) => async (ref: ImageReference) => {

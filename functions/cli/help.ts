@@ -35,6 +35,24 @@ const MARKDOWN_HELP = [
   '$GITHUB_STEP_SUMMARY, shown on the run\'s page) once the run is over, whatever its outcome.',
 ].join('\n');
 
+/** What --artifacts and the signature policy do, for plan and sync. */
+const SIGNATURES_HELP = [
+  '--artifacts (default signatures): what is copied with each image, for its digest and each platform copied: cosign\'s',
+  '.sig tag and the referrers that are signatures (Sigstore bundles, Notary); all adds .att and .sbom tags and every',
+  'referrer; none copies the image alone. Each artifact copied is one manifest GET of the source, a pull of its budget',
+  '(a referrers tag\'s index read, where the source serves no referrers API, one more); an unchanged one costs a HEAD,',
+  'no pull. The artifacts priced by plan --base are those of the image\'s own digest: signatures of each platform image',
+  'of an index (cosign sign --recursive) are copied with the platforms but not priced.',
+  '',
+  '--policy (default: signature-policy.yaml at the root of --images, when it exists): rules mapping image patterns',
+  '(registry/repository globs) to a cosign signature by a public key or keyless (certificate issuer and subject). An',
+  'image a rule covers is verified before anything of it is copied; one that does not verify fails as unverified and',
+  'nothing of it is copied, while every other image goes on. Images no rule covers are mirrored as before. A policy',
+  'that cannot be read is a usage error (exit 2), before any registry is asked. On a first copy and with --dry-run the',
+  'signatures are read from the source (the .sig manifest, each Sigstore bundle referrer: counted pulls, held to the',
+  'pull budget); when the target already holds the same digest and signatures, from the target\'s copy (no pull).',
+].join('\n');
+
 export const PROGRAM_HELP = [
   '',
   helpSection('Examples', [
@@ -68,10 +86,19 @@ export const PLAN_HELP = [
   'plan ask no registry, so they cannot tell. Problems already on the base fail nothing: only what the change',
   'introduces does, and every problem of a file the change edits is the change\'s.',
   '',
+  'The plan names the signature policy rule that applies to each image, and counts the images it covers; with --base,',
+  'the pulls of each image\'s signatures (--artifacts) are counted with its own, and for an image the policy covers the',
+  'GETs of its verification on a first copy (the .sig manifest, each Sigstore bundle referrer, the referrers tag\'s',
+  'index where the source serves no referrers API): a HEAD per cosign tag and a referrers list, neither a pull, tell',
+  'which there are.',
+  '',
+  SIGNATURES_HELP,
+  '',
   helpSection('Exit codes', [
     '0  every Dockerfile is valid (with --base: the change breaks no file and names no image its source lacks)',
     '1  a Dockerfile is invalid (with --base: the change makes one invalid, or names an image its source does not have)',
-    '2  usage error: a bad option or value, --images not a directory, no --only entry matching any image',
+    '2  usage error: a bad option or value, --images not a directory, no --only entry matching any image, a signature',
+    '   policy that cannot be read, a --policy file that does not exist',
   ]),
   '',
   helpSection('Environment', [
@@ -89,9 +116,12 @@ export const SYNC_HELP = [
     'mirror sync --images images/ --target registry.example.com/mirror --credentials creds.json --platform linux/amd64',
     `mirror sync --images images/ --target ${ECR_EXAMPLE} --only postgres --dry-run --verbose`,
     `mirror sync --images images/ --target ${ECR_EXAMPLE} --quiet --summary-file "$GITHUB_STEP_SUMMARY"`,
+    `mirror sync --images images/ --target ${ECR_EXAMPLE} --artifacts all --policy policies/strict.yaml`,
   ]),
   '',
   ONLY_HELP,
+  '',
+  SIGNATURES_HELP,
   '',
   MARKDOWN_HELP,
   '',
@@ -101,9 +131,11 @@ export const SYNC_HELP = [
   '',
   helpSection('Exit codes', [
     '0    every image is in the target: copied, or there already',
-    '1    an image failed or was interrupted, or a Dockerfile is invalid (every other image is still mirrored)',
+    '1    an image failed or was interrupted, or a Dockerfile is invalid (every other image is still mirrored); an',
+    '     image a signature policy rule refuses is one that failed: "failed (unverified)"',
     '2    usage or setup error, before any image is copied: a bad option or value, no --only entry matching any image,',
-    '     --kms-key on a target that is not ECR, no crane, a registry refusing the login',
+    '     --kms-key on a target that is not ECR, no crane, a registry refusing the login, a signature policy that',
+    '     cannot be read, a --policy file that does not exist',
     '3    nothing failed, but images were deferred to keep a source\'s pull budget: run again later',
     '130  stopped by SIGINT (Ctrl-C); 143 by SIGTERM (a cancelled CI job, `timeout`): the report says what was done',
   ]),

@@ -11,12 +11,14 @@ import { diffReportFailed } from '../../shared/plan/diff-report.ts';
 import { buildPlan, type Plan, type PlanOptions } from '../../shared/plan/plan.ts';
 import { planReport, type Report, reportDeferred, reportFailed } from '../../shared/plan/report.ts';
 import { selectJobs } from '../../shared/plan/select.ts';
-import type { DockerfileSource } from '../../shared/ports.ts';
+import { POLICY_FILE, readPolicy, type SignaturePolicy } from '../../shared/plan/policy.ts';
+import { applyPolicy, withRules } from '../../shared/plan/policy-plan.ts';
+import { ARTIFACT_MODES, DEFAULT_ARTIFACT_MODE, type DockerfileSource } from '../../shared/ports.ts';
 import { comparePlans } from '../../shared/sync/compare-plans.ts';
 import { DEFAULT_LOOKUP_CONCURRENCY, syncAll } from '../../shared/sync/mirror-image.ts';
 import { findOrphans } from '../../shared/sync/orphans.ts';
 import { preflightSync } from '../../shared/sync/preflight.ts';
-import { baseTree, imagesDirectory, registryLogins, signOffsOf, sourceLookups } from '../../shared/wiring/cli.ts';
+import { baseTree, imagesDirectory, policyFilesOf, registryLogins, signOffsOf, sourceLookups } from '../../shared/wiring/cli.ts';
 import { runGate } from '../../shared/findings/gate.ts';
 import { DEFAULT_GATE_SEVERITIES, parseSeverities } from '../../shared/findings/vulnerabilities.ts';
 import { readTrivyReports } from './gate.ts';
@@ -165,6 +167,29 @@ function hiddenQuiet() {
   return new Option('-q, --quiet').hideHelp();
 }
 
+/** Commander option for --artifacts, on plan and sync: which signatures, attestations and SBOMs travel with each image. */
+function artifactsOption(what: string) {
+  return new Option('--artifacts <mode>', what).choices(ARTIFACT_MODES).default(DEFAULT_ARTIFACT_MODE);
+}
+
+/** Commander option for --policy, on plan and sync. */
+function policyOption() {
+  return new Option('--policy <file>', `the signature policy: which images must carry whose signature before they are mirrored (default: <images>/${POLICY_FILE} when it exists)`);
+}
+
+/**
+ * The signature policy of the run, read whole before any registry is asked: `--policy`'s file, else the images root's
+ * own when it has one (none: every image mirrored as before). A named file that does not exist is a usage error, and
+ * so is a policy that cannot be read as one (PolicyFileError): a half-read policy must never let an image through.
+ */
+async function loadPolicy(images: string, policyFile: string | undefined): Promise<SignaturePolicy | undefined> {
+  if (policyFile !== undefined) {
+    const found = await stat(policyFile).catch(() => undefined);
+    if (!found?.isFile()) throw new UsageError(`--policy: "${safeText(policyFile)}" is not a file`);
+  }
+  return readPolicy(policyFilesOf(images, policyFile), policyFile ?? POLICY_FILE);
+}
+
 /** Commander option for --only, repeatable, on plan and sync. */
 function onlyOption() {
   return new Option('--only <image>', 'only this image: without tag or digest, every tag of that repository (repeatable; see below)').argParser(collectImages('--only')).default([] as string[], 'every image');
@@ -285,6 +310,8 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--no-cost', 'with --base: do not look up platforms and pull costs (no registry request at all)')
     .option('--pull-reserve <n>', `with --base: the pulls of a source's budget the sync keeps, to tell whether the change fits (0-${MAX_PULL_RESERVE})`, wholeNumber('--pull-reserve', MAX_PULL_RESERVE, 0), DEFAULT_PULL_RESERVE)
     .option('--credentials <file>', 'with --base: source registry logins for the cost lookups, JSON keyed by registry host')
+    .addOption(artifactsOption('with --base: the artifacts whose pulls are counted with each image: none, signatures (cosign .sig tags, Sigstore bundles and Notary signatures among the referrers) or all (also attestations, SBOMs, every referrer)'))
+    .addOption(policyOption())
     .addHelpText('after', PLAN_HELP)
     .action(async (options) => {
       const format = formatOf(options);
@@ -292,9 +319,12 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       if (options.base !== undefined && options.only.length > 0) throw new UsageError('--only does not apply with --base: a change is compared whole');
       const target = options.target === undefined ? undefined : parseTargetBase(options.target);
       await checkSummaryFile(options.summaryFile);
+      await checkImagesDirectory(options.images);
+      // A broken policy fails the change's check too, before any registry is asked.
+      const policy = await loadPolicy(options.images, options.policy);
       if (options.base === undefined) {
-        const plan = planOfOnly(await loadPlan(options, target), options.only, (message) => io.stderr(warning(message)));
-        await emit(planReport(plan), 'plan', format, options.summaryFile);
+        const plan = applyPolicy(planOfOnly(await loadPlan(options, target), options.only, (message) => io.stderr(warning(message))), policy);
+        await emit(withRules(planReport(plan), plan), 'plan', format, options.summaryFile);
         return;
       }
       const logins = await registryLogins(options.credentials, io.env, (message) => io.stderr(warning(message)));
@@ -303,7 +333,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       // Only source registries are read, with the --credentials logins; no target, no crane.
       const report = await comparePlans(
         { base, next: imagesDirectory(options.images), ...(options.cost ? { registry: sourceLookups(logins) } : {}) },
-        { ...planOptions, baseLabel: options.base, pullReserve: options.pullReserve },
+        { ...planOptions, baseLabel: options.base, pullReserve: options.pullReserve, artifacts: options.artifacts, ...(policy === undefined ? {} : { policy }) },
       );
       io.stdout(format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : format === 'markdown' ? renderDiffMarkdown(report) : renderDiffText(report));
       setExit(diffReportFailed(report) ? EXIT_FAILED : EXIT_OK);
@@ -319,6 +349,8 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--pull-reserve <n>', `pulls of a source's budget (Docker Hub: 100 or 200 per 6 h) never spent, kept for the clusters still pulling from it; an image that would go below is deferred (0-${MAX_PULL_RESERVE})`, wholeNumber('--pull-reserve', MAX_PULL_RESERVE, 0), DEFAULT_PULL_RESERVE)
     .addOption(new Option('--platform <os/arch>', 'copy only these platforms out of multi-platform indexes (repeatable)').argParser(collect).default([] as string[], 'the whole index, digest kept'))
     .addOption(onlyOption())
+    .addOption(artifactsOption('what travels with each image: none, signatures (cosign .sig tags, Sigstore bundles and Notary signatures among the referrers) or all (also attestations, SBOMs, every referrer)'))
+    .addOption(policyOption())
     .option('--ecr', 'treat the target as ECR (create repositories, put back their drifted settings) even if its host is not *.dkr.ecr.*.amazonaws.com')
     .option('--kms-key <key>', 'ECR only: KMS key of new repositories, as a key ARN or id, an alias or an alias ARN (default AES256); an existing one encrypted otherwise is reported', kmsKey)
     .option('--credentials <file>', 'JSON keyed by registry host: {"docker.io": {"username": "…", "password": "…"}}')
@@ -342,7 +374,10 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
         throw new UsageError(`--kms-key applies to ECR only, and "${safeText(options.target)}" is not an ECR registry (*.dkr.ecr.<region>.amazonaws.com): other registries encrypt as they are set up; give --ecr for ECR under another name`);
       }
       await checkSummaryFile(options.summaryFile);
-      const plan = planOfOnly(await loadPlan(options, target), options.only, (message) => io.stderr(warning(message)));
+      await checkImagesDirectory(options.images);
+      // Read whole before any registry is asked: a broken policy stops the run here (exit 2), no image touched.
+      const policy = await loadPolicy(options.images, options.policy);
+      const plan = applyPolicy(planOfOnly(await loadPlan(options, target), options.only, (message) => io.stderr(warning(message))), policy);
       // Ctrl-C, a cancelled CI job, `timeout`: start nothing more, stop crane, remove its credentials, report what was done.
       const stop = new AbortController();
       const progress = createProgress({ write: io.stderr, isTTY: io.stderrIsTTY === true, columns: outputWidth(io.env, io.stderrIsTTY, io.columns), kind: options.dryRun ? 'dry-run' : 'sync' });
@@ -395,6 +430,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
           pullReserve: options.pullReserve,
           ...(options.dryRun ? { dryRun: true } : {}),
           platforms,
+          artifacts: options.artifacts,
           signal: stop.signal,
           ...(options.quiet ? {} : { onResult: (result, done, total) => progress.result(result, done, total) }),
         });

@@ -50,7 +50,7 @@ export function renderDiffMarkdown(report: DiffReport): string {
     lines.push('', `#### ⚠️ Pins whose tag has moved upstream (${drifted.length})`, '');
     lines.push(...drifted.slice(0, MAX_ROWS).map((e) => `- ${code(e.source)} (${e.files.map(code).join(', ')}): ${e.pinDrift === null ? '' : escapeText(describePinDrift(e.pinDrift))}`));
   }
-  const failed = [...report.added, ...report.changed].flatMap((e) => [e.error, e.pinDriftError]).filter((error): error is string => error !== null);
+  const failed = [...report.added, ...report.changed].flatMap((e) => [e.error, e.pinDriftError, e.artifactsError ?? null]).filter((error): error is string => error !== null);
   if (failed.length > 0) {
     lines.push('', '#### Lookup problems', '');
     lines.push(...failed.slice(0, MAX_ROWS).map((error) => `- ${escapeText(error)}`));
@@ -89,7 +89,7 @@ export function renderDiffText(report: DiffReport): string {
     if (e.namedElsewhere) return 'already named in the base: nothing to copy';
     if (e.error !== null) return e.error;
     if (e.pulls === null) return 'cost not looked up';
-    return `${e.index ? e.platforms?.join(', ') : 'single image'}; ${plural(e.pulls, 'pull')}`;
+    return `${e.index ? e.platforms?.join(', ') : 'single image'}; ${plural(e.pulls, 'pull')}${artifactsNote(e)}`;
   };
   const section = (title: string, entries: readonly DiffEntry[]) => {
     if (entries.length === 0) return;
@@ -98,6 +98,7 @@ export function renderDiffText(report: DiffReport): string {
       lines.push(`  ${e.previous === null ? e.source : `${e.previous} -> ${e.source}`}  (${e.files.join(', ')})`, `    ${costLine(e)}`);
       if (e.pinDrift !== null) lines.push(`    warning: ${describePinDrift(e.pinDrift)}`);
       if (e.pinDriftError !== null) lines.push(`    warning: ${e.pinDriftError}`);
+      if (e.artifactsError) lines.push(`    warning: ${e.artifactsError}`);
     }
   };
   section('Added', report.added);
@@ -133,7 +134,8 @@ function costSentence(report: DiffReport, marks: Marks): string {
   if (s.added + s.changed === 0) return 'Nothing new to copy.';
   if (!report.costLookedUp) return 'The sync cost was not looked up (--no-cost).';
   const bound = s.costComplete ? '' : ' at least (some costs are unknown)';
-  const sentences = [`Syncing this costs the sources ${marks.strong(String(s.pulls))} pull${s.pulls === 1 ? '' : 's'}${bound}.`];
+  const artifacts = s.artifactPulls ? ` (${s.artifactPulls} of them for signatures and other artifacts, --artifacts ${report.artifacts ?? ''})` : '';
+  const sentences = [`Syncing this costs the sources ${marks.strong(String(s.pulls))} pull${s.pulls === 1 ? '' : 's'}${artifacts}${bound}.`];
   const hubBudget = report.budgets.some((b) => b.registry === DOCKER_HUB);
   if (!hubBudget && [...report.added, ...report.changed].some((e) => e.dockerHub)) sentences.push(`Docker Hub: ${marks.strong(String(s.dockerHubPulls))} pull${s.dockerHubPulls === 1 ? '' : 's'}.`);
   sentences.push(...report.budgets.map((b) => budgetSentence(b, report.pullReserve, marks)));
@@ -153,7 +155,8 @@ function footnote(report: DiffReport): string {
   const s = report.summary;
   const hub = s.dockerHubLookupGets > 0 ? ` (${s.dockerHubLookupGets} on Docker Hub, counted as pulls)` : '';
   const gets = s.lookupGets === 0 ? 'no manifest GET' : `${plural(s.lookupGets, 'manifest GET')} to read indexes${hub}`;
-  const lookup = report.costLookedUp ? `Looking the costs up took a HEAD per image, which Docker Hub does not count, and ${gets}. ` : '';
+  const signatures = report.artifacts === undefined ? '' : ', a HEAD per cosign tag and a referrers list (neither is counted)';
+  const lookup = report.costLookedUp ? `Looking the costs up took a HEAD per image, which Docker Hub does not count${signatures}, and ${gets}. ` : '';
   return (
     `${lookup}A pull here is a manifest GET, as the sync counts them: one for a single image, one for an index and one for each of its entries; ` +
     'that is at least what Docker Hub counts, which counts a multi-platform pull once per architecture (https://docs.docker.com/docker-hub/usage/pulls/). ' +
@@ -173,6 +176,11 @@ function digestCell(digest: string | null): string {
   if (digest === null) return '–';
   // The digest was checked where it was read (a file's pin, a registry's header); escaped all the same.
   return `<code title="${escapeHtml(digest)}">${escapeHtml(shortDigest(digest))}</code>`;
+}
+
+/** ` (2 for signatures and other artifacts)` after an image's pulls, when its artifacts take some. */
+function artifactsNote(e: DiffEntry): string {
+  return e.artifactPulls ? ` (${e.artifactPulls} for signatures and other artifacts)` : '';
 }
 
 function removedNote(e: RemovedEntry): string {

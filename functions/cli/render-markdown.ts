@@ -5,7 +5,7 @@ import type { FileIssue, ManagedRepository, MirrorResult } from '../../shared/po
 import { safeMessage } from '../../shared/safe-text.ts';
 import type { OrphanReport } from '../../shared/sync/orphans.ts';
 import { code, escapeText, limitRows } from './markdown.ts';
-import { type ReportKind, shortDigest, summaryLine } from './render.ts';
+import { describeRule, type ReportKind, shortDigest, signatureWords, summaryLine } from './render.ts';
 import { NO_PREFIX_WARNING, notAllowedSentence } from './render-orphans.ts';
 
 /**
@@ -55,10 +55,22 @@ export function renderOrphansMarkdown(report: OrphanReport, target: TargetBase):
 function imageTable(results: readonly MirrorResult[]): string[] {
   const target = results.some((r) => r.target !== null);
   const digest = results.some((r) => r.digest !== null);
-  const header = ['status', 'source', ...(target ? ['target'] : []), ...(digest ? ['digest'] : []), 'file'];
+  // The signature policy's rule (a plan) and how each image was verified, with its artifacts (a sync): only when some image has one.
+  const rule = results.some((r) => r.rule !== undefined);
+  const signatures = results.some((r) => signatureWords(r) !== undefined);
+  const header = ['status', 'source', ...(target ? ['target'] : []), ...(digest ? ['digest'] : []), ...(rule ? ['policy'] : []), ...(signatures ? ['signatures'] : []), 'file'];
   const row = (r: MirrorResult) => {
-    const status = r.status === 'failed' || r.status === 'interrupted' ? `**${r.status}**` : r.status;
-    const cells = [status, code(r.source), ...(target ? [r.target === null ? '–' : code(r.target)] : []), ...(digest ? [r.digest === null ? '–' : code(shortDigest(r.digest))] : []), r.files.map(code).join('<br>')];
+    const shown = r.reason === 'unverified' ? `${r.status} (unverified)` : r.status;
+    const status = r.status === 'failed' || r.status === 'interrupted' ? `**${shown}**` : shown;
+    const cells = [
+      status,
+      code(r.source),
+      ...(target ? [r.target === null ? '–' : code(r.target)] : []),
+      ...(digest ? [r.digest === null ? '–' : code(shortDigest(r.digest))] : []),
+      ...(rule ? [r.rule === undefined ? 'no rule' : escapeText(describeRule(r.rule))] : []),
+      ...(signatures ? [escapeText(signatureWords(r) ?? '–')] : []),
+      r.files.map(code).join('<br>'),
+    ];
     return `| ${cells.join(' | ')} |`;
   };
   const more = (count: number) => `| … and ${count} more (see \`--format json\`) |${' |'.repeat(header.length - 1)}`;
@@ -68,7 +80,7 @@ function imageTable(results: readonly MirrorResult[]): string[] {
 /** Failed or deferred images, each with its files and its error. */
 function imageBlock(title: string, results: readonly MirrorResult[]): string[] {
   if (results.length === 0) return [];
-  const item = (r: MirrorResult) => `- ${code(r.source)} (${r.files.map(code).join(', ')}): ${escapeText(r.error ?? '')}`;
+  const item = (r: MirrorResult) => `- ${code(r.source)} (${r.files.map(code).join(', ')}): ${r.reason === 'unverified' ? 'failed (unverified): ' : ''}${escapeText(r.error ?? '')}`;
   return ['', `#### ${title}: ${results.length}`, '', ...limitRows(results, MAX_ROWS, item, listMore)];
 }
 

@@ -1,6 +1,7 @@
 import { wholeNumberIn } from '../../shared/config/env.ts';
 import type { Report, ReportSummary } from '../../shared/plan/report.ts';
 import type { FileIssue, MirrorResult } from '../../shared/ports.ts';
+import { safeMessage } from '../../shared/safe-text.ts';
 import { describeLimit } from '../../shared/sync/pull-budget.ts';
 
 /** What a report is of: a plain plan, a sync, or a sync that copies nothing (`--dry-run`). */
@@ -55,12 +56,14 @@ export function renderReport(report: Report, kind: ReportKind, options: RenderOp
     lines.push('', 'Target tags that held another image (now overwritten):');
     for (const r of replaced) lines.push(`  ${r.target ?? r.source}: was ${r.replaced}`);
   }
+  lines.push(...policyLines(report.results));
+  lines.push(...signatureLines(report.results));
   lines.push(...noticeLines(report.results));
   lines.push(...repositoryLines(report.results));
   const failed = report.results.filter((r) => r.error && r.status !== 'deferred');
   if (failed.length > 0) {
     lines.push('', 'Failed or interrupted images:');
-    for (const r of failed) lines.push(`  ${r.source} (${r.files.join(', ')})`, `    ${r.error}`);
+    for (const r of failed) lines.push(`  ${r.source} (${r.files.join(', ')})`, `    ${r.reason === 'unverified' ? `failed (unverified): ${r.error}` : r.error}`);
   }
   const deferred = report.results.filter((r) => r.status === 'deferred');
   if (deferred.length > 0) {
@@ -71,6 +74,57 @@ export function renderReport(report: Report, kind: ReportKind, options: RenderOp
   lines.push(...budgetLines(report));
   lines.push('', summaryLine(report, kind));
   return lines.join('\n');
+}
+
+/**
+ * A plan's signature policy: the rule that applies to each image a rule covers, and how many it covers; nothing when
+ * no image is covered (no policy file, or none of its patterns matching).
+ */
+function policyLines(results: readonly MirrorResult[]): string[] {
+  const covered = results.filter((r) => r.rule !== undefined);
+  if (covered.length === 0) return [];
+  const others = results.length - covered.length;
+  const rest = others === 0 ? '' : others === 1 ? '; the other one matches no rule and is mirrored without verification' : `; the other ${others} match no rule and are mirrored without verification`;
+  return ['', `Signature policy: ${covered.length} of ${results.length} image${results.length === 1 ? '' : 's'} covered${rest}`, ...covered.map((r) => `  ${r.source}  policy: ${describeRule(r.rule!)}`)];
+}
+
+/** `rule acme (key)`: a rule as the plan names it; the name comes from the policy file, made safe like a file name. */
+export function describeRule(rule: NonNullable<MirrorResult['rule']>): string {
+  return `rule ${safeMessage(rule.name)} (${rule.by})`;
+}
+
+/**
+ * How each image was verified and what travelled with it: `verified by key keys/acme.pub; +2 artifacts`; an image
+ * with neither says nothing.
+ */
+function signatureLines(results: readonly MirrorResult[]): string[] {
+  const lines = results.flatMap((r) => {
+    const words = signatureWords(r);
+    return words === undefined ? [] : [`  ${r.source}: ${words}`];
+  });
+  return lines.length === 0 ? [] : ['', 'Signatures:', ...lines];
+}
+
+/** `verified keyless <subject> (<issuer>); +1 artifact, 2 already there`, or undefined when the result says neither. */
+export function signatureWords(result: MirrorResult): string | undefined {
+  const words: string[] = [];
+  if (result.verified !== undefined) words.push(describeVerified(result.verified));
+  const artifacts = result.artifacts;
+  if (artifacts !== undefined && artifacts.copied + artifacts.present > 0) {
+    const copied = artifacts.copied > 0 ? `+${artifacts.copied} artifact${artifacts.copied === 1 ? '' : 's'}` : '';
+    const present = artifacts.present > 0 ? `${artifacts.present} artifact${artifacts.present === 1 ? '' : 's'} already there` : '';
+    words.push([copied, present].filter((word) => word !== '').join(', '));
+  }
+  return words.length === 0 ? undefined : words.join('; ');
+}
+
+/**
+ * `verified by key keys/acme.pub` or `verified keyless <subject> (<issuer>)`. The key path comes from the policy file and
+ * the identity from a signature's certificate: made safe like a file name.
+ */
+export function describeVerified(verified: NonNullable<MirrorResult['verified']>): string {
+  const identity = safeMessage(verified.identity);
+  return verified.by === 'key' ? `verified by key ${identity}` : `verified keyless ${identity}`;
 }
 
 /** What was noticed about an image that fails nothing (a pin whose tag moved, a platform it lacks): a line per image and notice. */
@@ -124,16 +178,22 @@ export type StatusTally = Pick<ReportSummary, 'copied' | 'skipped' | 'failed' | 
  * `3 copied, 1 skipped, 1 failed` (a dry run: `3 would copy, 1 would skip, 1 failed`): the three main counts always,
  * even at 0, so that a run where all failed reads like any other; deferred and interrupted only when there are some.
  */
-export function tallyWords(tally: StatusTally, kind: 'sync' | 'dry-run'): string {
+export function tallyWords(tally: StatusTally, kind: 'sync' | 'dry-run', unverified = 0): string {
   const main = kind === 'dry-run' ? [`${tally.wouldCopy} would copy`, `${tally.wouldSkip} would skip`] : [`${tally.copied} copied`, `${tally.skipped} skipped`];
   const rare = [...(tally.deferred > 0 ? [`${tally.deferred} deferred`] : []), ...(tally.interrupted > 0 ? [`${tally.interrupted} interrupted`] : [])];
-  return [...main, `${tally.failed} failed`, ...rare].join(', ');
+  // Refused by the signature policy: failures of their own kind, which no retry changes.
+  return [...main, `${tally.failed} failed${unverified > 0 ? ` (${unverified} unverified)` : ''}`, ...rare].join(', ');
 }
 
-/** `5 images planned: 3 copied, 1 skipped, 1 failed; 1 invalid file`; a plain plan has no outcomes to count. */
+/**
+ * `5 images planned: 3 copied, 1 skipped, 1 failed (1 unverified); 1 invalid file`; a plain plan has no outcomes to
+ * count, but says how many images the signature policy covers when it covers any.
+ */
 export function summaryLine(report: Report, kind: ReportKind): string {
   const s = report.summary;
-  const outcomes = kind === 'plan' ? '' : `: ${tallyWords(s, kind)}`;
+  const unverified = report.results.filter((r) => r.reason === 'unverified').length;
+  const covered = report.results.filter((r) => r.rule !== undefined).length;
+  const outcomes = kind === 'plan' ? (covered > 0 ? `, ${covered} covered by the signature policy` : '') : `: ${tallyWords(s, kind, unverified)}`;
   const notMirrored = s.notMirrored ? `; ${s.notMirrored} file${s.notMirrored === 1 ? '' : 's'} not mirrored (registry not allowed)` : '';
   return `${s.planned} image${s.planned === 1 ? '' : 's'} planned${outcomes}; ${s.invalid} invalid file${s.invalid === 1 ? '' : 's'}${notMirrored}`;
 }
@@ -171,7 +231,7 @@ interface Compact {
 }
 
 const TABLE: readonly Column[] = [
-  { header: 'STATUS', name: false, cell: (r) => r.status },
+  { header: 'STATUS', name: false, cell: (r) => (r.reason === 'unverified' ? `${r.status} (unverified)` : r.status) },
   // A pin's digest is in the DIGEST column already.
   { header: 'SOURCE', name: true, cell: (r, compact) => (compact !== undefined ? r.source.replace(/@sha256:[0-9a-f]{64}$/, '@…') : r.source) },
   { header: 'TARGET', name: true, cell: (r, compact) => (r.target === null ? '-' : compact?.targetDirectory ? `…/${r.target.slice(compact.targetDirectory.length)}` : r.target) },

@@ -23,9 +23,31 @@ export interface SyncCost {
   readonly pulls: number;
 }
 
+/**
+ * What copying an image's signatures and other artifacts costs on its source, as the mode chosen takes them: each one
+ * copied is a manifest GET, and reading a referrers tag's index (a source that serves no referrers API) one more.
+ */
+export interface ArtifactCost {
+  /** cosign tags of the digest (`sha256-<hex>.sig`, and with `all` `.att` and `.sbom`) the source holds. */
+  readonly cosignTags: number;
+  /** Referrers of the digest the mode copies (Sigstore bundles and Notary signatures; with `all`, every one). */
+  readonly referrers: number;
+  /**
+   * For an image the signature policy covers: the manifest GETs its verification spends on a first copy (the `.sig`
+   * manifest, each Sigstore bundle referrer, the referrers tag's index where the source serves no referrers API).
+   */
+  readonly verification?: number;
+  /** Pulls the sync takes for them: one per artifact, one for the referrers tag's index where there is one to read, and the verification's. */
+  readonly pulls: number;
+}
+
 /** The cost of one image as looked up, or why it could not be. */
 export interface CostLookup {
   readonly cost?: SyncCost;
+  /** What its signatures and other artifacts cost; absent when none were looked up (`--artifacts none`) or the lookup failed. */
+  readonly artifacts?: ArtifactCost;
+  /** Why its artifacts could not be looked up: the image's own cost stands, the total is then a lower bound. */
+  readonly artifactsError?: string;
   readonly error?: string;
   /** True when the registry has no such image: the sync would fail on it. */
   readonly notFound?: boolean;

@@ -2,7 +2,7 @@ import { formatReference, type ImageReference } from '../image-ref/reference.ts'
 import { type CostLookups, DEFAULT_PULL_RESERVE, isDockerHub, type RegistryBudgetSeen } from './cost.ts';
 import type { ImageChange, PlanDiff } from './diff.ts';
 import { type PinDrift, type PinDriftCheck, pinnedTag } from './pin-drift.ts';
-import type { FileIssue } from '../ports.ts';
+import type { ArtifactMode, FileIssue } from '../ports.ts';
 import { safeMessage } from '../safe-text.ts';
 import { safeIssues } from './report.ts';
 
@@ -20,10 +20,14 @@ export interface DiffEntry {
   readonly digest: string | null;
   readonly index: boolean | null;
   readonly platforms: readonly string[] | null;
-  /** Manifest GETs the copy sends to the source; kept beside `pulls`, which is the same number. */
+  /** Manifest GETs the copy of the image itself sends to the source (its artifacts' left out). */
   readonly manifestGets: number | null;
-  /** What the sync takes from the source's pull budget for this image: one per manifest GET of its copy. */
+  /** What the sync takes from the source's pull budget for this image: one per manifest GET of its copy, its artifacts' included. */
   readonly pulls: number | null;
+  /** The part of `pulls` its signatures and other artifacts take; absent when they were not looked up (`--artifacts none`). */
+  readonly artifactPulls?: number | null;
+  /** Why its artifacts could not be looked up: `pulls` is then a lower bound. */
+  readonly artifactsError?: string | null;
   /** Why the cost is unknown: the lookup's error. */
   readonly error: string | null;
   /** For a digest pin with a tag: the tag names another image upstream now. Null when it does not, or was not looked up. */
@@ -57,10 +61,12 @@ export interface DiffSummary {
   readonly pinDrift: number;
   /** False when any cost below is missing (not looked up, or a lookup failed): totals are then lower bounds. */
   readonly costComplete: boolean;
-  /** The same number as `pulls`, kept for readers of earlier reports. */
+  /** The manifest GETs of the images' own copies: the same number as `pulls` but for the artifacts' pulls. */
   readonly manifestGets: number;
-  /** Pulls the sync takes from the sources' budgets: one per manifest GET of each copy. */
+  /** Pulls the sync takes from the sources' budgets: one per manifest GET of each copy, artifacts' included. */
   readonly pulls: number;
+  /** The part of `pulls` taken by signatures and other artifacts; absent when they were not looked up. */
+  readonly artifactPulls?: number;
   /** The part of `pulls` taken from Docker Hub. */
   readonly dockerHubPulls: number;
   /**
@@ -86,6 +92,8 @@ export interface DiffReport {
   readonly base: string;
   /** False with `--no-cost`: no registry was asked, no cost is known. */
   readonly costLookedUp: boolean;
+  /** The artifacts priced with each image (`--artifacts`); absent when none were. */
+  readonly artifacts?: ArtifactMode;
   readonly added: readonly DiffEntry[];
   readonly changed: readonly DiffEntry[];
   readonly removed: readonly RemovedEntry[];
@@ -105,6 +113,8 @@ export interface DiffReport {
 export interface DiffLookups extends CostLookups {
   /** By the pinned reference as written (`tag@digest`); absent when no pin was checked. */
   readonly pinDrift?: ReadonlyMap<string, PinDriftCheck>;
+  /** The artifacts priced with each image; absent when none were. */
+  readonly artifacts?: ArtifactMode;
 }
 
 /** The images to look costs up for: added and changed ones the base does not already name. */
@@ -131,6 +141,9 @@ export function buildDiffReport(diff: PlanDiff, lookups: DiffLookups | undefined
     const cost = lookup?.cost;
     const free = change.namedElsewhere;
     const drift = lookups?.pinDrift?.get(name);
+    const priced = lookups?.artifacts !== undefined;
+    const artifactPulls = free ? 0 : (lookup?.artifacts?.pulls ?? null);
+    const imagePulls = free ? 0 : (cost?.pulls ?? null);
     return {
       source: name,
       previous: change.previous === undefined ? null : formatReference(change.previous),
@@ -142,7 +155,8 @@ export function buildDiffReport(diff: PlanDiff, lookups: DiffLookups | undefined
       index: cost?.index ?? null,
       platforms: cost?.platforms ?? null,
       manifestGets: free ? 0 : (cost?.manifestGets ?? null),
-      pulls: free ? 0 : (cost?.pulls ?? null),
+      pulls: imagePulls === null ? null : imagePulls + (artifactPulls ?? 0),
+      ...(priced ? { artifactPulls, artifactsError: lookup?.artifactsError === undefined ? null : safeMessage(lookup.artifactsError) } : {}),
       error: lookup?.error === undefined ? null : safeMessage(lookup.error),
       pinDrift: drift?.drift ?? null,
       pinDriftError: drift?.error === undefined ? null : safeMessage(drift.error),
@@ -167,6 +181,7 @@ export function buildDiffReport(diff: PlanDiff, lookups: DiffLookups | undefined
   return {
     base,
     costLookedUp: lookups !== undefined,
+    ...(lookups?.artifacts === undefined ? {} : { artifacts: lookups.artifacts }),
     added,
     changed,
     removed: diff.removed.map((change) => ({
@@ -187,9 +202,10 @@ export function buildDiffReport(diff: PlanDiff, lookups: DiffLookups | undefined
       alreadyBroken: files(diff.alreadyBroken),
       notMirrored: diff.notMirrored.length,
       pinDrift: costed.filter((e) => e.pinDrift !== null).length,
-      costComplete: costed.every((e) => e.pulls !== null),
+      costComplete: costed.every((e) => e.pulls !== null && (e.artifactsError ?? null) === null),
       manifestGets: sum(costed.map((e) => e.manifestGets)),
       pulls: sum(costed.map((e) => e.pulls)),
+      ...(lookups?.artifacts === undefined ? {} : { artifactPulls: sum(costed.map((e) => e.artifactPulls ?? null)) }),
       dockerHubPulls: sum(costed.filter((e) => e.dockerHub).map((e) => e.pulls)),
       lookupGets: sum(looked.map(([, lookup]) => lookup.lookupGets)) + sum(driftGets.map((d) => d.gets)),
       dockerHubLookupGets: sum(looked.filter(([name]) => name.startsWith('docker.io/')).map(([, lookup]) => lookup.lookupGets)) + sum(driftGets.filter((d) => d.name.startsWith('docker.io/')).map((d) => d.gets)),

@@ -15,12 +15,29 @@ const closeAsync = promisify(close);
 const LINK_REFUSED = 'it is a symbolic link, which is not followed';
 
 /**
- * The refusal of a Dockerfile path that could lead out of the images root (absolute, `..`, `.` or empty segments, a
- * NUL byte); undefined for a plain path below it. The path may come from a scan event or a report, not only a listing.
+ * True for a path that could lead out of the images root: absolute, `..`, `.` or empty segments (split at `separators`),
+ * a NUL byte. Paths read below the root (sign-off, policy, key and trust-root files) pass this first.
+ */
+export function leavesRoot(path: string, separators: RegExp = /\//): boolean {
+  return path.includes('\0') || path.split(separators).some((segment) => segment === '' || segment === '.' || segment === '..');
+}
+
+/**
+ * The refusal of a Dockerfile path that could lead out of the images root; undefined for a plain path below it. The
+ * path may come from a scan event or a report, not only a listing.
  */
 export function outsideRoot(dockerfilePath: string): string | undefined {
-  const leaves = dockerfilePath.includes('\0') || dockerfilePath.split('/').some((segment) => segment === '' || segment === '.' || segment === '..');
-  return leaves ? `"${dockerfilePath}" is not a path below the images root, so no sign-off file is read for it` : undefined;
+  return leavesRoot(dockerfilePath) ? `"${dockerfilePath}" is not a path below the images root, so no sign-off file is read for it` : undefined;
+}
+
+/** The first directory between the root and the file at `path` that is a symbolic link, which O_NOFOLLOW alone would follow. */
+export async function linkedDirectory(root: string, path: string): Promise<string | undefined> {
+  const dirs = path.split('/').slice(0, -1);
+  for (let depth = 1; depth <= dirs.length; depth += 1) {
+    const dir = dirs.slice(0, depth).join('/');
+    if ((await lstatAsync(join(root, dir))).isSymbolicLink()) return dir;
+  }
+  return undefined;
 }
 
 /**
@@ -35,7 +52,7 @@ export class LocalSignOffReader implements SignOffReader {
     const outside = outsideRoot(dockerfilePath);
     if (outside !== undefined) return { path, readError: outside };
     try {
-      const linked = await this.linkedDirectory(path);
+      const linked = await linkedDirectory(this.root, path);
       if (linked !== undefined) return { path, readError: `"${linked}" on its way is a symbolic link, which is not followed` };
       return await this.readFile(path);
     } catch (error) {
@@ -44,16 +61,6 @@ export class LocalSignOffReader implements SignOffReader {
       // O_NOFOLLOW fails a link with ELOOP.
       return { path, readError: code === 'ELOOP' ? LINK_REFUSED : systemError(error) };
     }
-  }
-
-  /** The first directory between the root and the file that is a symbolic link, which O_NOFOLLOW alone would follow. */
-  private async linkedDirectory(path: string): Promise<string | undefined> {
-    const dirs = path.split('/').slice(0, -1);
-    for (let depth = 1; depth <= dirs.length; depth += 1) {
-      const dir = dirs.slice(0, depth).join('/');
-      if ((await lstatAsync(join(this.root, dir))).isSymbolicLink()) return dir;
-    }
-    return undefined;
   }
 
   /** The file's text, checked on the open file itself: what is checked is what is read. */

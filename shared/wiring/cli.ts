@@ -9,6 +9,8 @@ import { networkFromEnvironment } from '../registry/network.ts';
 import { GitRefDockerfileSource, locateInGit, resolveCommit } from '../source/git-ref.ts';
 import { LocalDockerfileSource } from '../source/local-dir.ts';
 import { LocalSignOffReader } from '../source/sign-off-files.ts';
+import { localPolicyFiles } from '../source/policy-files.ts';
+import type { PolicyFileReader } from '../plan/policy.ts';
 
 // The `mirror` command's adapters, as scheduler.ts and worker.ts are the Lambdas'; `mirror sync` takes its own from sync.ts.
 
@@ -20,6 +22,14 @@ export function imagesDirectory(dir: string): DockerfileSource {
 /** The sign-off files (`.trivyignore.yaml`) beside the Dockerfiles of an images directory on disk, for `mirror gate`. */
 export function signOffsOf(dir: string): SignOffReader {
   return new LocalSignOffReader(dir);
+}
+
+/**
+ * The signature policy's files of an images directory on disk: `signature-policy.yaml` at its root (or `policyFile`,
+ * `--policy`, in its place) and the key and trust-root files it names below the root.
+ */
+export function policyFilesOf(dir: string, policyFile?: string): PolicyFileReader {
+  return localPolicyFiles(dir, policyFile);
 }
 
 /**
@@ -59,8 +69,11 @@ export async function registryLogins(file: string | undefined, env: DockerEnv, w
   return { credentials, moreCredentials: docker ? [new DockerConfigCredentialProvider(docker, { helper: credentialHelperRunner(env), warn })] : [] };
 }
 
-/** Reads source registries only, with the run's logins: the HEADs and index GETs of `plan --base`'s cost lookups. */
-export function sourceLookups(logins: RegistryLogins): Pick<ManifestRegistry, 'headManifest' | 'getManifest'> {
+/**
+ * Reads source registries only, with the run's logins: the HEADs and index GETs of `plan --base`'s cost lookups, and
+ * the referrers lists (no pull) of the signatures the sync would copy.
+ */
+export function sourceLookups(logins: RegistryLogins): Pick<ManifestRegistry, 'headManifest' | 'getManifest' | 'listReferrers'> {
   const credentials = new ChainedCredentialProvider(new StaticCredentialProvider(logins.credentials), ...logins.moreCredentials);
   return new HttpRegistryClient({ credentials, ...networkFromEnvironment() });
 }

@@ -4,6 +4,7 @@ import { ChainedCredentialProvider, StaticCredentialProvider } from '../registry
 import { HttpRegistryClient } from '../registry/http-registry.ts';
 import { networkFromEnvironment } from '../registry/network.ts';
 import type { SyncDeps } from '../sync/mirror-image.ts';
+import { createImageVerifier } from '../signatures/verify-image.ts';
 import type { CredentialProvider, RegistryCredential } from '../ports.ts';
 import type { RetryPolicy } from '../retry.ts';
 import { ecrAdapters } from './ecr.ts';
@@ -42,6 +43,8 @@ export function createSyncDeps(wiring: SyncWiring): SyncDeps {
     registry: new HttpRegistryClient({ credentials, ...networkFromEnvironment(), ...(wiring.retry ? { retry: wiring.retry } : {}), ...(wiring.signal ? { signal: wiring.signal } : {}) }),
     copier: new CraneImageCopier({ crane: wiring.crane, timeoutMs: wiring.copyTimeoutMs, ...(wiring.onCraneCommand ? { onCommand: wiring.onCraneCommand } : {}) }),
     credentials,
+    // Used only for the images a signature policy rule covers; the others are mirrored as they are.
+    verifier: createImageVerifier(),
     ...(ecr ? { repositories: ecr.repositories } : {}),
   };
 }

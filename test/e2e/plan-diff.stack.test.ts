@@ -72,6 +72,9 @@ describe('mirror plan --base against the local source registry', () => {
         platforms: ['linux/amd64', 'linux/arm64'],
         manifestGets: 3,
         pulls: 3,
+        // --artifacts signatures by default: the image carries none, so they cost nothing.
+        artifactPulls: 0,
+        artifactsError: null,
         error: null,
         pinDrift: null,
         pinDriftError: null,
@@ -97,6 +100,7 @@ describe('mirror plan --base against the local source registry', () => {
       costComplete: false,
       manifestGets: 3 + 4 + 1,
       pulls: 3 + 4 + 1,
+      artifactPulls: 0,
       dockerHubPulls: 0,
       lookupGets: 2,
       dockerHubLookupGets: 0,
@@ -105,9 +109,14 @@ describe('mirror plan --base against the local source registry', () => {
     // This registry counts no pulls: it sends no budget, and none is made up.
     expect([report.budgets, report.pullReserve]).toEqual([[], 20]);
 
-    // The lookup itself: a HEAD per image it reports, and a GET by digest for each index only.
+    // The lookup itself: a HEAD per image it reports, and a GET by digest for each index only; for the signatures of
+    // each image found (--artifacts signatures by default), a HEAD on its `.sig` tag and on its referrers tag, as this
+    // registry serves no referrers API.
     const requests = watched.log.slice(mark);
-    expect(manifestRequests(requests, ns, 'HEAD').map((r) => r.path.replace(`/v2/${ns}/`, '')).sort()).toEqual(['missing/manifests/1', 'single/manifests/1', 'three/manifests/2', 'two/manifests/1']);
+    const signatures = (name: string, digest: string | undefined) => [`${name}/manifests/${digest?.replace(':', '-')}`, `${name}/manifests/${digest?.replace(':', '-')}.sig`];
+    expect(manifestRequests(requests, ns, 'HEAD').map((r) => r.path.replace(`/v2/${ns}/`, '')).sort()).toEqual(
+      ['missing/manifests/1', 'single/manifests/1', 'three/manifests/2', 'two/manifests/1', ...signatures('single', digests.single), ...signatures('three', digests.three), ...signatures('two', digests.two)].sort(),
+    );
     expect(manifestRequests(requests, ns, 'GET').map((r) => r.path.replace(`/v2/${ns}/`, '')).sort()).toEqual([`three/manifests/${digests.three}`, `two/manifests/${digests.two}`]);
   });
 
@@ -128,7 +137,7 @@ describe('mirror plan --base against the local source registry', () => {
     expect(run.stdout).toContain(`| \`${src}/single:1\` | ${digest(digests.single)} | single image | 1 | \`${dir}/single/Dockerfile\` |`);
     expect(run.stdout).toContain(`| \`${src}/missing:1\` | – | ⚠️ not found | – | \`${dir}/missing/Dockerfile\` |`);
     expect(run.stdout).toContain('\n\nSyncing this costs the sources **8** pulls at least (some costs are unknown).\n\n');
-    expect(run.stdout).toContain('<sub>Looking the costs up took a HEAD per image, which Docker Hub does not count, and 2 manifest GETs to read indexes. A pull here is a manifest GET');
+    expect(run.stdout).toContain('<sub>Looking the costs up took a HEAD per image, which Docker Hub does not count, a HEAD per cosign tag and a referrers list (neither is counted), and 2 manifest GETs to read indexes. A pull here is a manifest GET');
   });
 
   it('predicts the manifest GETs a real sync then spends on the source', async () => {
@@ -187,9 +196,14 @@ describe('mirror plan --base and a digest pin whose tag moved on the source regi
     expect(bySource[`${src}/app:1@${pinned}`]).toMatchObject({ digest: pinned, pinDrift: { tag: `${src}/app:1`, pinned, current: moved }, pinDriftError: null });
     expect(bySource[`${src}/lib:2@${kept}`]).toMatchObject({ digest: kept, pinDrift: null, pinDriftError: null });
     expect(report.summary).toMatchObject({ pinDrift: 1, lookupGets: 0, invalid: 0 });
-    // A HEAD by digest for each cost, a HEAD on each tag for the drift, and no GET at all.
+    // A HEAD by digest for each cost, a HEAD on each tag for the drift, and no GET at all; for the signatures
+    // (--artifacts signatures by default), a HEAD on each cosign `.sig` tag and, as this registry serves no referrers
+    // API, on each referrers tag.
     const requests = watched.log.slice(mark);
-    expect(manifestRequests(requests, ns, 'HEAD').map((r) => r.path.replace(`/v2/${ns}/`, '')).sort()).toEqual(['app/manifests/1', `app/manifests/${pinned}`, 'lib/manifests/2', `lib/manifests/${kept}`]);
+    const tagOf = (digest: string) => digest.replace(':', '-');
+    expect(manifestRequests(requests, ns, 'HEAD').map((r) => r.path.replace(`/v2/${ns}/`, '')).sort()).toEqual(
+      ['app/manifests/1', `app/manifests/${pinned}`, `app/manifests/${tagOf(pinned)}`, `app/manifests/${tagOf(pinned)}.sig`, 'lib/manifests/2', `lib/manifests/${kept}`, `lib/manifests/${tagOf(kept)}`, `lib/manifests/${tagOf(kept)}.sig`].sort(),
+    );
     expect(manifestRequests(requests, ns, 'GET')).toEqual([]);
   });
 
@@ -250,8 +264,9 @@ describe('mirror plan --base against a Docker Hub–like source that counts pull
     const run = await plan('json');
     expect(run.code, run.stderr).toBe(0);
     const report = JSON.parse(run.stdout) as DiffReport;
-    // Two HEADs, which cost nothing, and one GET: the index, to count its entries.
-    expect([hub.manifestHeads, hub.manifestGetsByRepository]).toEqual([2, { [`${ns}/multi`]: 1 }]);
+    // Two HEADs, which cost nothing, and one GET: the index, to count its entries; and for the signatures (--artifacts
+    // signatures by default), a HEAD on each image's `.sig` tag and on its referrers tag: free as well.
+    expect([hub.manifestHeads, hub.manifestGetsByRepository]).toEqual([2 + 2 * 2, { [`${ns}/multi`]: 1 }]);
     expect(report.summary).toMatchObject({ pulls: 1 + 3, lookupGets: 1, costComplete: true });
     expect(report.budgets).toEqual([{ registry: hub.host, limit: 100, remaining: 39, windowSeconds: 21_600, source: '192.0.2.1', pulls: 4, fits: true }]);
     expect(hub.remaining).toBe(39);

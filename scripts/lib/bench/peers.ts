@@ -89,6 +89,8 @@ export interface ImageMirrorVariant {
   readonly concurrency?: number;
   /** A fixed --lookup-concurrency instead of the benchmark's. */
   readonly lookupConcurrency?: number;
+  /** `--artifacts`; the CLI's default (signatures) when absent. */
+  readonly artifacts?: 'none' | 'signatures' | 'all';
 }
 
 /** image-mirror's CLI: `mirror sync` with the same target names as the seed document's loop. */
@@ -100,6 +102,7 @@ export function imageMirrorTool(variant: ImageMirrorVariant): Tool {
       const args = [...prefix, 'sync', '--images', context.imagesDir, '--target', targetBase(context), '--name-template', '{registry}/{repository}'];
       args.push('--credentials', context.credentialsFile, '--concurrency', String(variant.concurrency ?? context.concurrency));
       args.push('--lookup-concurrency', String(variant.lookupConcurrency ?? context.lookupConcurrency), '--json', '--quiet');
+      if (variant.artifacts !== undefined) args.push('--artifacts', variant.artifacts);
       const done = await timed(command, args, { cwd: context.root, env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } });
       let note: string;
       try {
@@ -119,11 +122,17 @@ export function imageMirrorTool(variant: ImageMirrorVariant): Tool {
   };
 }
 
-/** The `mirror` command as installed (package.json `bin`): the esbuild bundle `npm run build` makes, run by node. */
-export const imageMirror = imageMirrorTool({ name: 'image-mirror', command: [process.execPath, 'dist/mirror.mjs'] });
+/**
+ * The `mirror` command as installed (package.json `bin`): the esbuild bundle `npm run build` makes, run by node. With
+ * `--artifacts none` it copies what the loop and skopeo copy, images alone, so that the figures compare like with like.
+ */
+export const imageMirror = imageMirrorTool({ name: 'image-mirror', command: [process.execPath, 'dist/mirror.mjs'], artifacts: 'none' });
+
+/** The same command as a user runs it, signatures on (the default): each image's `.sig` tag and referrers looked up by HEAD too. */
+export const imageMirrorSignatures = imageMirrorTool({ name: 'image-mirror, signatures (default)', command: [process.execPath, 'dist/mirror.mjs'] });
 
 /** The same CLI from its TypeScript sources, `npm run mirror --`: npm and tsx start first. */
-export const imageMirrorFromSource = imageMirrorTool({ name: 'image-mirror, npm run mirror (tsx)', command: ['npm', 'run', '--silent', 'mirror', '--'] });
+export const imageMirrorFromSource = imageMirrorTool({ name: 'image-mirror, npm run mirror (tsx)', command: ['npm', 'run', '--silent', 'mirror', '--'], artifacts: 'none' });
 
 // The seed document's loop as the issue quotes it: sequential, one `crane cp` per Dockerfile, the target named after the
 // file's directory below images/ (so the tag is not carried over: crane writes `latest`). `set -euo pipefail` is ours,
@@ -170,4 +179,4 @@ export const skopeoSync: Tool = {
   },
 };
 
-export const TOOLS: readonly Tool[] = [imageMirror, imageMirrorFromSource, seedLoop, skopeoSync];
+export const TOOLS: readonly Tool[] = [imageMirror, imageMirrorSignatures, imageMirrorFromSource, seedLoop, skopeoSync];

@@ -243,8 +243,10 @@ export function renderReport(results: BenchResults): string {
       `${settings.latencyMs > 0 ? `, plus ${settings.floorRuns} run(s) of the seed loop and image-mirror at 0 ms` : ''}; ` +
       `image-mirror concurrency ${settings.concurrency} (copies), lookup concurrency ${settings.lookupConcurrency} (HEADs). ` +
       'Request counts are per run, from the source registry\'s access log. ' +
-      '"image-mirror" is the `mirror` command as installed (`node dist/mirror.mjs`, the esbuild bundle of `npm run build`); ' +
-      '"image-mirror, npm run mirror (tsx)" is the same CLI run from its TypeScript sources.',
+      '"image-mirror" is the `mirror` command as installed (`node dist/mirror.mjs`, the esbuild bundle of `npm run build`) with ' +
+      '`--artifacts none`: images alone, as the loop and skopeo copy them; "image-mirror, signatures (default)" is the same ' +
+      'command as a user runs it, which also looks up each image\'s `.sig` tag and referrers (HEADs, free) and copies them; ' +
+      '"image-mirror, npm run mirror (tsx)" is the CLI run from its TypeScript sources, images alone.',
     '',
   );
   out.push('| tool | phase | latency | seconds: median (min–max) | source manifest GETs | manifest HEADs | blob GETs | /v2/ pings | digests | CPU s: tool / registries / proxy | runs |');

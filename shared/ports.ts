@@ -184,6 +184,8 @@ export interface WorkerJobPayload {
   readonly files: readonly string[];
   /** The scheduler run that sent it: on every log line of the worker, so that one run's outcome can be found. */
   readonly runId?: string;
+  /** The signature policy rule that covers the image, with its key or trust root inline: the worker verifies before copying. */
+  readonly verify?: VerifyRule;
 }
 
 /** Starts one worker per image, without waiting for it to finish. */
@@ -335,7 +337,7 @@ export interface ScheduleSummary {
   readonly invoked: number;
   readonly failedInvokes: number;
   readonly invalid: number;
-  readonly jobs: readonly WorkerJobPayload[];
+  readonly jobs: readonly ScheduledJob[];
   readonly errors: readonly FileIssue[];
   readonly warnings: readonly FileIssue[];
   /** `only` entries that matched no image of the plan. */
@@ -345,6 +347,9 @@ export interface ScheduleSummary {
   /** Repositories under the target prefix, tagged managed-by=image-mirror, that no Dockerfile names (ECR targets only). */
   readonly orphans?: { readonly repositories: readonly string[]; readonly checked: number } | { readonly error: string };
 }
+
+/** A worker payload as the scheduler's summary lists it: its rule by name and kind, without the key or trust root inline. */
+export type ScheduledJob = Omit<WorkerJobPayload, 'verify'> & { readonly verify?: Pick<VerifyRule, 'name' | 'by'> };
 
 /** Where a run's outcome goes: a log line and metrics on AWS. */
 export interface ScheduleRecorder {

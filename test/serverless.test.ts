@@ -310,7 +310,7 @@ describe('serverless package', () => {
     });
   });
 
-  it('alarms on failed images, the dead-letter queue, the scheduler, dropped runs, workers not invoked, the findings function and critical findings, into the SNS topic', () => {
+  it('alarms on failed images, unverified images, the dead-letter queue, the scheduler, dropped runs, workers not invoked, the findings function and critical findings, into the SNS topic', () => {
     expect(template.Resources.AlarmTopic.Type).toBe('AWS::SNS::Topic');
     const alarms = resourcesOfType('AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties);
     const custom = (metric: string) => ({ Namespace: METRICS_NAMESPACE, MetricName: metric, Dimensions: [{ Name: 'service', Value: SERVICE_NAME }] });
@@ -320,6 +320,7 @@ describe('serverless package', () => {
       { AlarmName: 'image-mirror-dev-scheduler-failures', ...custom(METRIC.schedulerFailures) },
       { AlarmName: 'image-mirror-dev-workers-not-invoked', ...custom(METRIC.notInvoked) },
       { AlarmName: 'image-mirror-dev-critical-findings', ...custom(METRIC.unacceptedCritical) },
+      { AlarmName: 'image-mirror-dev-unverified-images', ...custom(METRIC.unverified) },
       {
         AlarmName: 'image-mirror-dev-worker-dlq-not-empty',
         Namespace: 'AWS/SQS',
@@ -432,6 +433,23 @@ describe('serverless package', () => {
     expect(query).toMatch(/by runId \| sort runId desc/);
     const substitutions = dashboard.Properties.DashboardBody['Fn::Sub'][1];
     expect(substitutions).toMatchObject({ WorkerLogGroup: { Ref: 'WorkerLogGroup' }, SchedulerLogGroup: { Ref: 'SchedulerLogGroup' } });
+  });
+
+  it('copies signatures by default: the param reaches the worker as a plain value (serverless-offline resolves no Ref)', () => {
+    expect(params.artifacts).toBe('signatures');
+    expect(template.Resources.WorkerLambdaFunction.Properties.Environment.Variables.ARTIFACTS).toBe('signatures');
+    expect(environmentOf('WorkerLambdaFunction').ARTIFACTS).toBe('signatures');
+    // The scheduler reads the policy and sends the rule; the worker alone copies.
+    expect(template.Resources.SchedulerLambdaFunction.Properties.Environment.Variables.ARTIFACTS).toBeUndefined();
+  });
+
+  it('pages for an image the signature policy refused, and shows those beside the failures', () => {
+    const alarm = resourcesOfType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties).find((a) => a.MetricName === METRIC.unverified);
+    expect(alarm).toMatchObject({ AlarmName: 'image-mirror-dev-unverified-images', Namespace: METRICS_NAMESPACE, Statistic: 'Sum', Threshold: 1, Period: 300 });
+    for (const words of ['signature-policy.yaml', 'unverified', 'image-mirror/dev/failures-of-the-last-run']) expect(alarm.AlarmDescription).toContain(words);
+    const body = JSON.parse(onlyResourceOfType('AWS::CloudWatch::Dashboard').Properties.DashboardBody['Fn::Sub'][0]) as { widgets: { properties: { title: string; metrics?: Json[][] } }[] };
+    const images = body.widgets.find((widget) => widget.properties.title === 'Images per hour');
+    expect(images?.properties.metrics?.map((metric) => metric[1])).toEqual(expect.arrayContaining([METRIC.failed, METRIC.unverified]));
   });
 
   it('pages for no deferred image: deferring is how the pull budget is kept, and the next run picks the image up', () => {

@@ -2,6 +2,7 @@ import { parsePlatform, type Platform } from '../oci/platform.ts';
 import { DEFAULT_NAME_TEMPLATE, parseTargetBase, type TargetBase, validateNameTemplate } from '../image-ref/target.ts';
 import { normaliseRegistryHost } from '../image-ref/reference.ts';
 import { DEFAULT_PULL_RESERVE } from '../plan/cost.ts';
+import { ARTIFACT_MODES, type ArtifactMode, DEFAULT_ARTIFACT_MODE } from '../ports.ts';
 import { WORKER_RETRY } from '../retry.ts';
 import { EnvReader, optionalField } from './env.ts';
 
@@ -25,6 +26,8 @@ export interface WorkerConfig {
   readonly maxAttempts: number;
   /** The longest first wait between those attempts, in milliseconds; it doubles for each one after. */
   readonly retryDelayMs: number;
+  /** Which of an image's artifacts (signatures, attestations, SBOMs) are copied with it. */
+  readonly artifacts: ArtifactMode;
 }
 
 /** Attempts inside one invocation: more would only wait out the 15 minutes. */
@@ -59,10 +62,18 @@ export function loadWorkerConfig(env: Readonly<Record<string, string | undefined
     pullReserve: read.wholeNumber('PULL_RESERVE', DEFAULT_PULL_RESERVE, MAX_PULL_RESERVE, 0),
     maxAttempts: read.wholeNumber('MAX_ATTEMPTS', WORKER_RETRY.attempts, MAX_ATTEMPTS),
     retryDelayMs: read.wholeNumber('RETRY_DELAY_SECONDS', WORKER_RETRY.baseDelayMs / 1000, MAX_RETRY_DELAY_SECONDS) * 1000,
+    artifacts: read.parse('ARTIFACTS', read.optional('ARTIFACTS') ?? DEFAULT_ARTIFACT_MODE, parseArtifactMode) ?? DEFAULT_ARTIFACT_MODE,
     ...optionalField('sourceCredentialsSecretId', read.optional('SOURCE_CREDENTIALS_SECRET_ID')),
     ...optionalField('kmsKey', read.optional('KMS_KEY_ARN')),
     ...optionalField('region', read.optional('AWS_REGION')),
   };
   read.done('worker');
   return Object.freeze(config);
+}
+
+/** `none`, `signatures` or `all`, as the serverless parameter `Artifacts` allows them. */
+function parseArtifactMode(text: string): ArtifactMode {
+  const mode = ARTIFACT_MODES.find((candidate) => candidate === text.toLowerCase());
+  if (mode === undefined) throw new Error(`must be one of ${ARTIFACT_MODES.join(', ')}, got "${text}"`);
+  return mode;
 }

@@ -22,6 +22,8 @@ export const METRIC = {
   deferred: 'ImagesDeferred',
   /** Worker: images pinned by digest whose tag now names another image upstream (the pin is still what is mirrored; never paged). */
   pinsDrifted: 'PinsDrifted',
+  /** Worker: images a signature policy rule covers that carry no signature it accepts (refused, nothing copied; also counted in ImagesFailed; paged). */
+  unverified: 'ImagesUnverified',
   /** Worker: a source's pull budget as its last answer told it, less what the worker has spent since; by SourceRegistry. */
   sourcePullsRemaining: 'SourcePullsRemaining',
   /** Worker: milliseconds one image took, lookups and copy included. */

@@ -26,6 +26,9 @@ export class PowertoolsOutcomeRecorder implements OutcomeRecorder {
       // A pin whose tag moved on upstream, and the other notices: on the outcome's own line, so one filter finds them.
       ...(result.pinDrift === undefined ? {} : { pinDrift: result.pinDrift }),
       ...(result.notices === undefined ? {} : { notices: result.notices }),
+      // How the image was verified, and the signatures that travelled with it: "which images went out unsigned?" is one filter.
+      ...(result.verified === undefined ? {} : { verified: result.verified }),
+      ...(result.artifacts === undefined ? {} : { artifacts: result.artifacts }),
       // Which of the worker's attempts this outcome came from: "failed on the 3rd of 3" reads otherwise than "on the 1st".
       ...(attempt === undefined ? {} : { attempt: attempt.number, attempts: attempt.of }),
     };
@@ -38,8 +41,10 @@ export class PowertoolsOutcomeRecorder implements OutcomeRecorder {
       this.logger.warn('image deferred', { ...attributes, reason: result.error });
       this.metrics.addMetric(METRIC.deferred, MetricUnit.Count, 1);
     } else if (result.status === 'failed' || result.status === 'interrupted') {
-      this.logger.error('image failed', { ...attributes, error: result.error, retryable: result.retryable ?? false });
+      this.logger.error('image failed', { ...attributes, error: result.error, retryable: result.retryable ?? false, ...(result.reason === undefined ? {} : { reason: result.reason }) });
       this.metrics.addMetric(METRIC.failed, MetricUnit.Count, 1);
+      // Refused by the signature policy: a failure of its own kind (upstream unsigned, or signed by someone else), paged apart.
+      if (result.reason === 'unverified') this.metrics.addMetric(METRIC.unverified, MetricUnit.Count, 1);
     } else if (result.status === 'copied') {
       this.logger.info('image copied', attributes);
       this.metrics.addMetric(METRIC.copied, MetricUnit.Count, 1);

@@ -2,10 +2,11 @@ import pLimit from 'p-limit';
 import { ConfigError, describeError } from '../errors.ts';
 import { formatReference } from '../image-ref/reference.ts';
 import { buildPlan, type MirrorJob, type Plan, type PlanOptions } from '../plan/plan.ts';
+import { type PolicyFileReader, readPolicy, ruleFor, type SignaturePolicy } from '../plan/policy.ts';
 import { safeIssues } from '../plan/report.ts';
 import { type JobSelection, selectJobs } from '../plan/select.ts';
 import { settledWithin } from '../retry.ts';
-import type { DockerfileSource, ScheduleRecorder, ScheduleSummary, WorkerInvoker, WorkerJobPayload } from '../ports.ts';
+import type { DockerfileSource, ScheduledJob, ScheduleRecorder, ScheduleSummary, WorkerInvoker, WorkerJobPayload } from '../ports.ts';
 import { safeMessage } from '../safe-text.ts';
 import type { OrphanReport } from './orphans.ts';
 
@@ -15,8 +16,19 @@ export interface ScheduleRequest {
   readonly dryRun?: boolean;
 }
 
-export interface ScheduleDeps {
+/** The images tree as one run reads it: its Dockerfiles and its signature policy's files, of one snapshot. */
+export interface ImagesTree {
   readonly source: DockerfileSource;
+  /** Reads the signature policy file (and the keys and trust roots it names) from the images tree; no policy when absent. */
+  readonly policy?: PolicyFileReader;
+}
+
+export interface ScheduleDeps {
+  /**
+   * The images tree, taken once at the start of each run: on GitHub the ref resolved to one commit, so that the
+   * Dockerfiles and the policy that judges their images are never read from two different commits.
+   */
+  readonly tree: () => Promise<ImagesTree>;
   readonly invoker: WorkerInvoker;
   readonly recorder: ScheduleRecorder;
   /** For an ECR target: the repositories under the prefix no Dockerfile names any more (reported, never deleted). */
@@ -37,8 +49,9 @@ export function newRunId(requestId: string, now = new Date()): string {
  * Reads the Dockerfiles, plans, and invokes one worker per image (a bounded number of invocations in flight), each told
  * the run id. Invalid files are reported and counted, never fatal. A worker that cannot be invoked is reported with its
  * image, counted and left for the next run; the run itself succeeds, so that nothing ever re-runs the whole fan-out and
- * copies (and spends pulls on) every other image again. Throws only when the images tree cannot be read or the request
- * is malformed: nothing was invoked then.
+ * copies (and spends pulls on) every other image again. Each job carries the signature policy rule that covers its image
+ * (`verify`, key or trust root inline), which the worker holds it to. Throws only when the images tree or its policy file
+ * cannot be read or the request is malformed: nothing was invoked then.
  */
 export async function scheduleSync(
   request: ScheduleRequest | null | undefined,
@@ -50,9 +63,12 @@ export async function scheduleSync(
 ): Promise<ScheduleSummary> {
   try {
     const { only, dryRun } = parseRequest(request);
-    const plan = buildPlan(await deps.source.list(), options);
+    const tree = await deps.tree();
+    // Read before any job is made: a broken policy (PolicyFileError) stops the run, never lets an image go unverified.
+    const policy = tree.policy === undefined ? undefined : await readPolicy(tree.policy);
+    const plan = buildPlan(await tree.source.list(), options);
     const { jobs, unmatched } = selectOnly(plan.jobs, only);
-    const payloads = jobs.map((job) => payloadOf(job, runId));
+    const payloads = jobs.map((job) => payloadOf(job, runId, policy));
     const invokeErrors: { source: string; message: string }[] = [];
     if (!dryRun) {
       const limit = pLimit(options.maxInFlight);
@@ -75,7 +91,7 @@ export async function scheduleSync(
       invoked: dryRun ? 0 : payloads.length - invokeErrors.length,
       failedInvokes: invokeErrors.length,
       invalid: new Set(plan.errors.map((e) => e.file)).size,
-      jobs: payloads,
+      jobs: payloads.map(summaryJob),
       errors: safeIssues(plan.errors),
       warnings: safeIssues(plan.warnings),
       unmatched: unmatched.map((entry) => safeMessage(entry, 300)),
@@ -126,6 +142,13 @@ function selectOnly(jobs: readonly MirrorJob[], only: string[] | undefined): Job
   }
 }
 
-function payloadOf(job: MirrorJob, runId: string): WorkerJobPayload {
-  return { source: formatReference(job.source), target: job.target === undefined ? '' : formatReference(job.target), files: job.files, runId };
+function payloadOf(job: MirrorJob, runId: string, policy: SignaturePolicy | undefined): WorkerJobPayload {
+  const verify = policy === undefined ? undefined : ruleFor(policy, job.source);
+  return { source: formatReference(job.source), target: job.target === undefined ? '' : formatReference(job.target), files: job.files, runId, ...(verify === undefined ? {} : { verify }) };
+}
+
+/** A job as the run's summary lists it: its rule named, never its key or trust root (those travel in the payload alone). */
+function summaryJob(payload: WorkerJobPayload): ScheduledJob {
+  const { verify, ...job } = payload;
+  return verify === undefined ? job : { ...job, verify: { name: verify.name, by: verify.by } };
 }

@@ -1,10 +1,12 @@
+import * as z from 'zod/mini';
 import { CopyFailedError, DeadlineError, describeError, findCause, InvalidImageReferenceError, InvalidJobError, isRetryable, RegistryRequestError } from '../errors.ts';
 import type { Platform } from '../oci/platform.ts';
 import { DOCKER_HUB, formatReference, type ImageReference, parseImageReference, withDigest } from '../image-ref/reference.ts';
 import { type TargetBase, targetFor } from '../image-ref/target.ts';
 import type { MirrorJob } from '../plan/plan.ts';
+import { MAX_PEM_CHARS, MAX_TRUSTED_ROOT_CHARS, RULE_NAME, type VerifyRule } from '../plan/policy.ts';
 import { resultOf } from '../plan/report.ts';
-import type { ManifestRegistry, MirrorResult, OutcomeRecorder } from '../ports.ts';
+import type { ArtifactMode, ManifestRegistry, MirrorResult, OutcomeRecorder } from '../ports.ts';
 import { imageBytes } from '../oci/manifest.ts';
 import { nextDelay, type RetryPolicy, settledWithin, sleep, WORKER_RETRY } from '../retry.ts';
 import { type ImageFacts, mirrorImage, outcomeFacts, statusOf, type SyncDeps, type SyncOptions } from './mirror-image.ts';
@@ -17,6 +19,8 @@ export interface WorkerEvent {
   readonly target?: unknown;
   readonly files?: unknown;
   readonly runId?: unknown;
+  /** The signature policy rule that covers the image (the scheduler attaches it): verified before anything is copied. */
+  readonly verify?: unknown;
 }
 
 /** The run id an event carries, when it is one the scheduler could have written (anyone may invoke the worker). */
@@ -30,6 +34,8 @@ export interface WorkerSettings {
   readonly nameTemplate: string;
   readonly allowRegistries: readonly string[];
   readonly platforms: readonly Platform[];
+  /** Which of an image's artifacts travel with it; the engine's default when absent. */
+  readonly artifacts?: ArtifactMode;
 }
 
 /**
@@ -51,7 +57,86 @@ function jobFromEvent(event: WorkerEvent, settings: WorkerSettings): MirrorJob {
     throw new InvalidJobError(`registry "${source.registry}" of "${formatReference(source)}" is not allowed (allowed: ${settings.allowRegistries.join(', ')})`);
   }
   const target = event.target === undefined ? targetFor(source, settings.target, settings.nameTemplate) : parseTarget(event.target, settings.target);
-  return { source, target, files };
+  const verify = event.verify === undefined ? undefined : parseVerifyRule(event.verify);
+  return { source, target, files, ...(verify === undefined ? {} : { verify }) };
+}
+
+// Bounds on a rule an event may carry: a key is a few hundred bytes and a trust root a few kilobytes, and the whole event
+// must fit Lambda's asynchronous payload (256 KB), so anything far larger is no rule the scheduler wrote.
+const MAX_NAME_CHARS = 200;
+const MAX_PATTERNS = 100;
+const MAX_PATTERN_CHARS = 500;
+const MAX_PATH_CHARS = 1_000;
+const MAX_MATCHER_CHARS = 1_000;
+
+const PEM_PUBLIC_KEY = /^\s*-----BEGIN [A-Z0-9 ]*PUBLIC KEY-----\r?\n[A-Za-z0-9+/=\r\n]+-----END [A-Z0-9 ]*PUBLIC KEY-----\s*$/;
+
+const text = (max: number) => z.string().check(z.minLength(1, 'must not be empty'), z.maxLength(max, `must be at most ${max} characters`));
+
+// As the policy compiles it (shared/plan/policy.ts): a whole-text match, with the `u` flag's stricter syntax.
+function compiles(pattern: string): boolean {
+  try {
+    new RegExp(`^(?:${pattern})$`, 'u');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isJsonObject(json: string): boolean {
+  try {
+    const value: unknown = JSON.parse(json);
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+  } catch {
+    return false;
+  }
+}
+
+const matcherSchema = z.union([
+  z.strictObject({ exact: text(MAX_MATCHER_CHARS) }),
+  z.strictObject({ regexp: text(MAX_MATCHER_CHARS).check(z.refine(compiles, 'is not a regular expression that compiles')) }),
+]);
+
+const ruleBase = {
+  // As the policy reader takes a rule's name: it reaches log lines and result text, so no markup, spaces or controls.
+  name: z.string().check(z.regex(RULE_NAME, `must be 1 to 100 letters, digits, '.', '_' or '-'`)),
+  images: z.array(text(MAX_PATTERN_CHARS)).check(z.minLength(1, 'must name at least one pattern'), z.maxLength(MAX_PATTERNS, `must name at most ${MAX_PATTERNS} patterns`)),
+};
+
+const verifyRuleSchema = z.discriminatedUnion('by', [
+  z.strictObject({
+    ...ruleBase,
+    by: z.literal('key'),
+    key: z.strictObject({
+      path: text(MAX_PATH_CHARS),
+      pem: text(MAX_PEM_CHARS).check(z.refine((pem) => PEM_PUBLIC_KEY.test(pem), 'is not a PEM public key')),
+    }),
+  }),
+  z.strictObject({
+    ...ruleBase,
+    by: z.literal('keyless'),
+    issuer: matcherSchema,
+    subject: matcherSchema,
+    trustedRoot: z.exactOptional(
+      z.strictObject({
+        path: text(MAX_PATH_CHARS),
+        json: text(MAX_TRUSTED_ROOT_CHARS).check(z.refine(isJsonObject, 'is not a JSON object')),
+      }),
+    ),
+  }),
+]);
+
+/**
+ * The event's signature rule, checked field by field: an event that carries a rule it cannot be held to is refused as a
+ * whole, never mirrored unverified.
+ */
+function parseVerifyRule(value: unknown): VerifyRule {
+  const parsed = verifyRuleSchema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const name = typeof value === 'object' && value !== null && 'name' in value && typeof value.name === 'string' ? ` (rule "${safeText(value.name.slice(0, MAX_NAME_CHARS))}")` : '';
+  const issue = parsed.error.issues[0];
+  const where = issue?.path.length ? `"verify.${issue.path.join('.')}"` : '"verify"';
+  throw new InvalidJobError(`${where}${name} is not a signature policy rule the worker can hold the image to: ${issue?.message ?? 'invalid'}; the image is not mirrored`);
 }
 
 // A target named in the event must stay inside the configured registry and prefix: the worker pushes nowhere else.
@@ -142,6 +227,7 @@ async function attempts(
   const facts: ImageFacts = {};
   const sync: SyncOptions = {
     platforms: settings.platforms,
+    ...(settings.artifacts === undefined ? {} : { artifacts: settings.artifacts }),
     budgets,
     signal: clock.signal,
     ...(options.deadline === undefined ? {} : { deadline: options.deadline }),

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 export type FakeFile = string | Uint8Array | { readonly symlink: string };
 
 /** The GitHub endpoints the fake answers. */
-export type FakeEndpoint = 'repo' | 'tree' | 'graphql';
+export type FakeEndpoint = 'repo' | 'tree' | 'graphql' | 'commit';
 
 export interface FakeGitHubOptions {
   readonly owner?: string;
@@ -104,8 +104,10 @@ const ERROR_MESSAGES: Record<number, string> = {
 };
 
 /**
- * A loopback stand-in for api.github.com: repository metadata, git trees and the GraphQL `object` field (by `oid`, or by
- * `expression: "<ref>:<path>"`, which answers a symbolic link with its own blob as GitHub does; a Tree's `entries` give modes), with injectable faults.
+ * A loopback stand-in for api.github.com: repository metadata, git trees, a ref's commit id (`GET …/commits/<ref>` with the
+ * `application/vnd.github.sha` media type) and the GraphQL `object` field (by `oid`, or by `expression: "<ref>:<path>"`,
+ * which answers a symbolic link with its own blob as GitHub does; a Tree's `entries` give modes), with injectable faults.
+ * The fake keeps no commit objects: a ref's commit id is its root tree's id, which every endpoint takes as a ref.
  */
 export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeGitHub> {
   const owner = options.owner ?? 'octo';
@@ -172,6 +174,14 @@ export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeG
       const otherRepo = route !== undefined && route.endpoint !== 'graphql' && (route.owner.toLowerCase() !== owner.toLowerCase() || route.repo.toLowerCase() !== repo.toLowerCase());
       if (route === undefined || otherRepo) return answer(404, { message: 'Not Found', documentation_url: REST_DOCS, status: '404' });
       if (route.endpoint === 'repo') return answer(200, repositoryJson(base, owner, repo, defaultBranch));
+      if (route.endpoint === 'commit') {
+        const name = route.treeSha === 'HEAD' ? defaultBranch : route.treeSha;
+        const sha = refs.get(name) ?? (store.get(name)?.type === 'tree' ? name : undefined);
+        if (sha === undefined) return answer(422, { message: `No commit found for SHA: ${route.treeSha}`, documentation_url: `${REST_DOCS}/commits/commits#get-a-commit`, status: '422' });
+        // Only the sha media type is served: the whole commit JSON is more than any caller here reads.
+        if (!/application\/vnd\.github(?:\.v3)?\.sha/.test(String(req.headers.accept))) return answer(415, { message: 'the fake serves a commit as its sha only', documentation_url: REST_DOCS, status: '415' });
+        return answer(200, sha, { 'content-type': 'application/vnd.github.sha; charset=utf-8', 'x-github-media-type': 'github.v3; param=sha' });
+      }
       if (route.endpoint === 'tree') {
         const sha = refs.get(route.treeSha) ?? (store.get(route.treeSha)?.type === 'tree' ? route.treeSha : undefined);
         if (sha === undefined) return answer(404, { message: 'Not Found', documentation_url: `${REST_DOCS}/git/trees#get-a-tree`, status: '404' });
@@ -243,13 +253,17 @@ export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeG
   };
 }
 
-type Route = { endpoint: 'repo' | 'tree'; owner: string; repo: string; treeSha: string } | { endpoint: 'graphql'; owner: ''; repo: ''; treeSha: '' };
+type Route = { endpoint: 'repo' | 'tree' | 'commit'; owner: string; repo: string; treeSha: string } | { endpoint: 'graphql'; owner: ''; repo: ''; treeSha: '' };
 
 function routeOf(method: string, pathname: string): Route | undefined {
   if (method === 'POST' && pathname === '/graphql') return { endpoint: 'graphql', owner: '', repo: '', treeSha: '' };
   if (method !== 'GET') return undefined;
   const repoMatch = /^\/repos\/([^/]+)\/([^/]+)$/.exec(pathname);
   if (repoMatch) return { endpoint: 'repo', owner: decodeURIComponent(repoMatch[1] ?? ''), repo: decodeURIComponent(repoMatch[2] ?? ''), treeSha: '' };
+  const commitMatch = /^\/repos\/([^/]+)\/([^/]+)\/commits\/(.+)$/.exec(pathname);
+  if (commitMatch) {
+    return { endpoint: 'commit', owner: decodeURIComponent(commitMatch[1] ?? ''), repo: decodeURIComponent(commitMatch[2] ?? ''), treeSha: decodeURIComponent(commitMatch[3] ?? '') };
+  }
   const treeMatch = /^\/repos\/([^/]+)\/([^/]+)\/git\/trees\/(.+)$/.exec(pathname);
   if (treeMatch) {
     return { endpoint: 'tree', owner: decodeURIComponent(treeMatch[1] ?? ''), repo: decodeURIComponent(treeMatch[2] ?? ''), treeSha: decodeURIComponent(treeMatch[3] ?? '') };

@@ -73,7 +73,9 @@ describe('scheduler handler (fake GitHub, moto Secrets Manager)', () => {
     expect(value?.runId).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\/req/);
     expect(emfMetrics(lines)[0]).toMatchObject({ [METRIC.schedulerRuns]: 1, [METRIC.planned]: 2, [METRIC.invalidFiles]: 3 });
     expect(raw).not.toContain(token);
-    expect(github.requests.filter((r) => r.endpoint !== 'other')).toHaveLength(3);
+    // The default branch resolved to a commit, the signature policy file at it (none here: one GraphQL query), the tree
+    // and the Dockerfiles: as many calls as before the pinning, whose commit lookup stands where the default branch's was.
+    expect(github.requests.filter((r) => r.endpoint !== 'other').map((r) => r.endpoint)).toEqual(['commit', 'graphql', 'tree', 'graphql']);
   });
 
   it.each([

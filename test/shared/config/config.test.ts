@@ -17,6 +17,7 @@ describe('loadWorkerConfig', () => {
       pullReserve: 20,
       maxAttempts: 3,
       retryDelayMs: 20_000,
+      artifacts: 'signatures',
     });
     expect(Object.isFrozen(config)).toBe(true);
   });

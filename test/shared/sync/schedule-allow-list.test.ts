@@ -16,7 +16,7 @@ describe('scheduleSync with an allow-list', () => {
   it('invokes no worker for a registry left out, and reports its file as a warning, not an invalid file', async () => {
     const invoker = new FakeInvoker();
     const recorder = new FakeScheduleRecorder();
-    const summary = await scheduleSync({}, { source: { list: async () => files }, invoker, recorder }, options, 'run');
+    const summary = await scheduleSync({}, { tree: async () => ({ source: { list: async () => files } }), invoker, recorder }, options, 'run');
     expect(invoker.invoked.map((job) => job.source).sort()).toEqual(['docker.io/library/redis:7', 'quay.io/prometheus/node-exporter:v1.8.2']);
     expect(summary).toMatchObject({ planned: 2, invoked: 2, invalid: 0, errors: [] });
     expect(summary.warnings).toEqual([{ file: 'ghcr.io/a/b/Dockerfile', message: 'not mirrored: registry ghcr.io is not in the allowed registries (docker.io, quay.io)' }]);

@@ -18,7 +18,7 @@ describe('scheduleSync', () => {
   it('invokes one worker per image with source, target and files, and reports invalid files', async () => {
     const invoker = new FakeInvoker();
     const recorder = new FakeScheduleRecorder();
-    const summary = await scheduleSync({}, { source, invoker, recorder }, options, '2026-12-03T10:00:00Z/3f2a9c1e');
+    const summary = await scheduleSync({}, { tree: async () => ({ source }), invoker, recorder }, options, '2026-12-03T10:00:00Z/3f2a9c1e');
     expect(summary).toMatchObject({ runId: '2026-12-03T10:00:00Z/3f2a9c1e', dryRun: false, planned: 4, invoked: 4, failedInvokes: 0, invalid: 1 });
     expect(invoker.invoked.map((job) => job.source).sort()).toEqual([
       'docker.io/library/postgres:14',
@@ -40,15 +40,15 @@ describe('scheduleSync', () => {
 
   it('invokes only the images asked for, by repository or by exact reference, and names what matched nothing', async () => {
     const invoker = new FakeInvoker();
-    const summary = await scheduleSync({ only: ['postgres', 'quay.io/prometheus/node-exporter:v1.8.2', 'ghcr.io/nothing/here'] }, { source, invoker, recorder: new FakeScheduleRecorder() }, options);
+    const summary = await scheduleSync({ only: ['postgres', 'quay.io/prometheus/node-exporter:v1.8.2', 'ghcr.io/nothing/here'] }, { tree: async () => ({ source }), invoker, recorder: new FakeScheduleRecorder() }, options);
     expect(invoker.invoked.map((job) => job.source).sort()).toEqual(['docker.io/library/postgres:14', 'docker.io/library/postgres:16', 'quay.io/prometheus/node-exporter:v1.8.2']);
     expect(summary.unmatched).toEqual(['ghcr.io/nothing/here']);
-    await scheduleSync({ only: ['docker.io/library/postgres:16'] }, { source, invoker: new FakeInvoker(), recorder: new FakeScheduleRecorder() }, options).then((s) => expect(s.jobs.map((j) => j.source)).toEqual(['docker.io/library/postgres:16']));
+    await scheduleSync({ only: ['docker.io/library/postgres:16'] }, { tree: async () => ({ source }), invoker: new FakeInvoker(), recorder: new FakeScheduleRecorder() }, options).then((s) => expect(s.jobs.map((j) => j.source)).toEqual(['docker.io/library/postgres:16']));
   });
 
   it('plans without invoking on a dry run', async () => {
     const invoker = new FakeInvoker();
-    const summary = await scheduleSync({ dryRun: true }, { source, invoker, recorder: new FakeScheduleRecorder() }, options);
+    const summary = await scheduleSync({ dryRun: true }, { tree: async () => ({ source }), invoker, recorder: new FakeScheduleRecorder() }, options);
     expect(summary).toMatchObject({ dryRun: true, planned: 4, invoked: 0 });
     expect(summary.jobs).toHaveLength(4);
     expect(invoker.invoked).toEqual([]);
@@ -57,7 +57,7 @@ describe('scheduleSync', () => {
   it('reports a partial fan-out with the images left out, and succeeds, so that nothing re-runs the whole fan-out', async () => {
     const invoker = new FakeInvoker(/redis/);
     const recorder = new FakeScheduleRecorder();
-    const summary = await scheduleSync({}, { source, invoker, recorder }, options);
+    const summary = await scheduleSync({}, { tree: async () => ({ source }), invoker, recorder }, options);
     // A thrown run would be retried by Lambda, invoking the three other workers again: it returns instead.
     expect(invoker.invoked.map((job) => job.source).sort()).toEqual(['docker.io/library/postgres:14', 'docker.io/library/postgres:16', 'quay.io/prometheus/node-exporter:v1.8.2']);
     expect(summary).toMatchObject({ planned: 4, invoked: 3, failedInvokes: 1 });
@@ -73,7 +73,7 @@ describe('scheduleSync', () => {
       runsRecordedFirst = recorder.runs.length;
       return new Promise<never>(() => undefined);
     };
-    const summary = await scheduleSync({}, { source, invoker: new FakeInvoker(), recorder, orphans: endless }, options, 'run-1', Date.now() + 50);
+    const summary = await scheduleSync({}, { tree: async () => ({ source }), invoker: new FakeInvoker(), recorder, orphans: endless }, options, 'run-1', Date.now() + 50);
     expect(runsRecordedFirst).toBe(1);
     expect(summary.orphans).toEqual({ error: "looking for orphaned repositories: not finished by the scheduler's deadline; the next run looks again" });
     expect(recorder.orphans).toEqual([{ runId: 'run-1', orphans: summary.orphans }]);
@@ -81,7 +81,7 @@ describe('scheduleSync', () => {
 
   it('gives each run its own id, sorted by time, in every worker event', async () => {
     const invoker = new FakeInvoker();
-    const summary = await scheduleSync({}, { source, invoker, recorder: new FakeScheduleRecorder() }, options);
+    const summary = await scheduleSync({}, { tree: async () => ({ source }), invoker, recorder: new FakeScheduleRecorder() }, options);
     expect(summary.runId).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\/[0-9a-f]{1,8}$/);
     expect(new Set(invoker.invoked.map((job) => job.runId))).toEqual(new Set([summary.runId]));
     expect(newRunId('8c1f3d2e-5b6a-4c7d-9e0f-112233445566', new Date('2026-12-03T10:00:00.123Z'))).toBe('2026-12-03T10:00:00Z/8c1f3d2e');
@@ -92,7 +92,7 @@ describe('scheduleSync', () => {
     const invoker = new FakeInvoker();
     const recorder = new FakeScheduleRecorder();
     const broken = { list: async () => Promise.reject(new Error('listing the tree of octo/images@main: GitHub answered 401')) };
-    await expect(scheduleSync({}, { source: broken, invoker, recorder }, options)).rejects.toThrow('GitHub answered 401');
+    await expect(scheduleSync({}, { tree: async () => ({ source: broken }), invoker, recorder }, options)).rejects.toThrow('GitHub answered 401');
     expect(invoker.invoked).toEqual([]);
     expect(recorder.failures).toHaveLength(1);
   });
@@ -102,11 +102,11 @@ describe('scheduleSync', () => {
     [{ only: ['Bad:Ref'] }, '"only": invalid image reference "Bad:Ref"'],
     [{ dryRun: 'yes' }, '"dryRun" must be true or false'],
   ])('refuses the event %j', async (event, message) => {
-    await expect(scheduleSync(event as never, { source, invoker: new FakeInvoker(), recorder: new FakeScheduleRecorder() }, options)).rejects.toThrow(message);
+    await expect(scheduleSync(event as never, { tree: async () => ({ source }), invoker: new FakeInvoker(), recorder: new FakeScheduleRecorder() }, options)).rejects.toThrow(message);
   });
 
   it('ignores the fields of an EventBridge scheduled event', async () => {
     const event = { version: '0', 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {} };
-    await expect(scheduleSync(event as never, { source, invoker: new FakeInvoker(), recorder: new FakeScheduleRecorder() }, options)).resolves.toMatchObject({ planned: 4 });
+    await expect(scheduleSync(event as never, { tree: async () => ({ source }), invoker: new FakeInvoker(), recorder: new FakeScheduleRecorder() }, options)).resolves.toMatchObject({ planned: 4 });
   });
 });

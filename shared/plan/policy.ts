@@ -198,6 +198,16 @@ function wholeText(regexp: string): RegExp {
   return new RegExp(`^(?:${regexp})$`, 'u');
 }
 
+/** True when a matcher's regexp compiles as the policy compiles it (a whole-text match, the `u` flag's syntax). */
+export function isMatcherRegExp(regexp: string): boolean {
+  try {
+    wholeText(regexp);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 // A file path below the images root: relative, no `..` segment (the reader refuses anything else too).
 function filePath(value: unknown, field: string, fail: (problem: string) => never): string {
   if (typeof value !== 'string' || value.trim() === '') return fail(`${field} must be a file path below the images root`);

@@ -4,7 +4,7 @@ import type { Platform } from '../oci/platform.ts';
 import { DOCKER_HUB, formatReference, type ImageReference, parseImageReference, withDigest } from '../image-ref/reference.ts';
 import { type TargetBase, targetFor } from '../image-ref/target.ts';
 import type { MirrorJob } from '../plan/plan.ts';
-import { MAX_PEM_CHARS, MAX_TRUSTED_ROOT_CHARS, RULE_NAME, type VerifyRule } from '../plan/policy.ts';
+import { isMatcherRegExp, MAX_PEM_CHARS, MAX_TRUSTED_ROOT_CHARS, RULE_NAME, type VerifyRule } from '../plan/policy.ts';
 import { resultOf } from '../plan/report.ts';
 import type { ArtifactMode, ManifestRegistry, MirrorResult, OutcomeRecorder } from '../ports.ts';
 import { imageBytes } from '../oci/manifest.ts';
@@ -73,16 +73,6 @@ const PEM_PUBLIC_KEY = /^\s*-----BEGIN [A-Z0-9 ]*PUBLIC KEY-----\r?\n[A-Za-z0-9+
 
 const text = (max: number) => z.string().check(z.minLength(1, 'must not be empty'), z.maxLength(max, `must be at most ${max} characters`));
 
-// As the policy compiles it (shared/plan/policy.ts): a whole-text match, with the `u` flag's stricter syntax.
-function compiles(pattern: string): boolean {
-  try {
-    new RegExp(`^(?:${pattern})$`, 'u');
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function isJsonObject(json: string): boolean {
   try {
     const value: unknown = JSON.parse(json);
@@ -94,7 +84,7 @@ function isJsonObject(json: string): boolean {
 
 const matcherSchema = z.union([
   z.strictObject({ exact: text(MAX_MATCHER_CHARS) }),
-  z.strictObject({ regexp: text(MAX_MATCHER_CHARS).check(z.refine(compiles, 'is not a regular expression that compiles')) }),
+  z.strictObject({ regexp: text(MAX_MATCHER_CHARS).check(z.refine(isMatcherRegExp, 'is not a regular expression that compiles')) }),
 ]);
 
 const ruleBase = {

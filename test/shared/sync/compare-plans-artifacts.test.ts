@@ -2,37 +2,20 @@ import { describe, expect, it } from 'vitest';
 import { renderDiffMarkdown, renderDiffText } from '../../../functions/cli/render-diff.ts';
 import { parseImageReference } from '../../../shared/image-ref/reference.ts';
 import { NOTARY_SIGNATURE_ARTIFACT_TYPE, SIGSTORE_BUNDLE_ARTIFACT_TYPE } from '../../../shared/oci/artifacts.ts';
-import { OCI_INDEX } from '../../../shared/oci/manifest.ts';
-import type { DockerfileEntry, ReferrerDescriptor } from '../../../shared/ports.ts';
+import type { DockerfileEntry } from '../../../shared/ports.ts';
 import { comparePlans, lookUpSyncCosts } from '../../../shared/sync/compare-plans.ts';
-import { FakeManifestRegistry } from '../../fakes/registry.ts';
+import type { FakeManifestRegistry } from '../../fakes/registry.ts';
+import { D, HEX, IMAGE, referrer, signedRegistry, SPDX } from '../../fakes/signed-registry.ts';
 
-const D = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
-const HEX = (n: number) => D(n).slice('sha256:'.length);
-const IMAGE = 'application/vnd.oci.image.manifest.v1+json';
-const SPDX = 'application/spdx+json';
 const HUB = { limit: 100, remaining: 76, windowSeconds: 21_600, source: '192.0.2.1' };
 
-const referrer = (n: number, artifactType: string): ReferrerDescriptor => ({ mediaType: IMAGE, digest: D(n), size: 1, artifactType });
 
 /**
- * `ghcr.io/acme/app:1` (a single image, D(1)) on a registry serving the referrers API, signed with cosign's `.sig` tag
- * and carrying a Sigstore bundle and an SBOM as referrers; `docker.io/library/redis:7` (D(2)) on a registry that does
- * not serve it, whose referrers tag's index lists a Notary signature and an SBOM.
+ * The app's `.sig` tag with a Sigstore bundle and an SBOM as referrers; redis's referrers tag listing a Notary
+ * signature and an SBOM; Docker Hub telling its budget.
  */
-function signedRegistry(): FakeManifestRegistry {
-  const registry = new FakeManifestRegistry();
-  registry.servesReferrers.add('ghcr.io');
-  registry.digests.set('ghcr.io/acme/app:1', D(1));
-  registry.mediaTypes.set('ghcr.io/acme/app:1', IMAGE);
-  registry.digests.set(`ghcr.io/acme/app:sha256-${HEX(1)}.sig`, D(5));
-  registry.referrers.set(`ghcr.io/acme/app@${D(1)}`, [referrer(6, SIGSTORE_BUNDLE_ARTIFACT_TYPE), referrer(7, SPDX)]);
-
-  registry.digests.set('docker.io/library/redis:7', D(2));
-  registry.mediaTypes.set('docker.io/library/redis:7', IMAGE);
-  registry.digests.set(`docker.io/library/redis:sha256-${HEX(2)}`, D(8));
-  const json = { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [referrer(3, NOTARY_SIGNATURE_ARTIFACT_TYPE), referrer(4, SPDX)] };
-  registry.manifests.set(`docker.io/library/redis:sha256-${HEX(2)}`, { digest: D(8), mediaType: OCI_INDEX, body: JSON.stringify(json), json });
+function signed(): FakeManifestRegistry {
+  const registry = signedRegistry([referrer(6, SIGSTORE_BUNDLE_ARTIFACT_TYPE), referrer(7, SPDX)], { index: D(8), referrers: [referrer(3, NOTARY_SIGNATURE_ARTIFACT_TYPE), referrer(4, SPDX)] });
   registry.budgets.set('docker.io', HUB);
   return registry;
 }
@@ -41,7 +24,7 @@ const refs = (...names: string[]) => names.map((name) => parseImageReference(nam
 
 describe('lookUpSyncCosts with artifacts', () => {
   it('counts the .sig tag and the signature referrers as pulls, found by a HEAD and a referrers list, no GET', async () => {
-    const registry = signedRegistry();
+    const registry = signed();
     const { costs, artifacts } = await lookUpSyncCosts(refs('ghcr.io/acme/app:1'), registry, { artifacts: 'signatures' });
 
     expect(artifacts).toBe('signatures');
@@ -54,7 +37,7 @@ describe('lookUpSyncCosts with artifacts', () => {
   });
 
   it('with all, asks for the .att and .sbom tags too and counts every referrer', async () => {
-    const registry = signedRegistry();
+    const registry = signed();
     registry.digests.set(`ghcr.io/acme/app:sha256-${HEX(1)}.att`, D(9));
     const { costs } = await lookUpSyncCosts(refs('ghcr.io/acme/app:1'), registry, { artifacts: 'all' });
 
@@ -69,7 +52,7 @@ describe('lookUpSyncCosts with artifacts', () => {
 
   it('asks nothing about artifacts with none, or when not told a mode', async () => {
     for (const options of [{ artifacts: 'none' as const }, {}]) {
-      const registry = signedRegistry();
+      const registry = signed();
       const looked = await lookUpSyncCosts(refs('ghcr.io/acme/app:1'), registry, options);
 
       expect(looked.artifacts).toBeUndefined();
@@ -79,7 +62,7 @@ describe('lookUpSyncCosts with artifacts', () => {
   });
 
   it('reads the referrers tag of a source without the referrers API with one GET, counted, after every HEAD', async () => {
-    const registry = signedRegistry();
+    const registry = signed();
     const { costs, budgets } = await lookUpSyncCosts(refs('redis:7'), registry, { artifacts: 'signatures' });
 
     // No .sig tag; the tag index names a Notary signature (wanted) and an SBOM (not with `signatures`): 1 + its GET.
@@ -92,7 +75,7 @@ describe('lookUpSyncCosts with artifacts', () => {
   });
 
   it('costs nothing more for an image with no signature at all', async () => {
-    const registry = signedRegistry();
+    const registry = signed();
     registry.digests.set('docker.io/library/alpine:3.20', D(4));
     registry.mediaTypes.set('docker.io/library/alpine:3.20', IMAGE);
     const { costs } = await lookUpSyncCosts(refs('alpine:3.20'), registry, { artifacts: 'all' });
@@ -101,7 +84,7 @@ describe('lookUpSyncCosts with artifacts', () => {
   });
 
   it("reports a failed artifact lookup on its image, keeping the image's own cost", async () => {
-    const registry = signedRegistry();
+    const registry = signed();
     registry.listReferrers = async () => {
       throw new Error('503 Service Unavailable');
     };
@@ -121,7 +104,7 @@ describe('comparePlans with artifacts', () => {
   const next = tree({ 'app/Dockerfile': 'FROM ghcr.io/acme/app:1\n', 'redis/Dockerfile': 'FROM redis:7\n' });
 
   it("adds each image's artifact pulls to its own and to the totals, and says so", async () => {
-    const report = await comparePlans({ base, next, registry: signedRegistry() }, { baseLabel: 'main', artifacts: 'signatures' });
+    const report = await comparePlans({ base, next, registry: signed() }, { baseLabel: 'main', artifacts: 'signatures' });
 
     expect(report.artifacts).toBe('signatures');
     expect(report.added.map((e) => [e.source, e.manifestGets, e.artifactPulls, e.pulls])).toEqual([
@@ -139,7 +122,7 @@ describe('comparePlans with artifacts', () => {
   });
 
   it('prices the images alone with --artifacts none, as before', async () => {
-    const report = await comparePlans({ base, next, registry: signedRegistry() }, { baseLabel: 'main', artifacts: 'none' });
+    const report = await comparePlans({ base, next, registry: signed() }, { baseLabel: 'main', artifacts: 'none' });
 
     expect(report.artifacts).toBeUndefined();
     expect(report.summary.pulls).toBe(2);
@@ -148,7 +131,7 @@ describe('comparePlans with artifacts', () => {
   });
 
   it('calls the total a lower bound when an artifact lookup failed', async () => {
-    const registry = signedRegistry();
+    const registry = signed();
     registry.listReferrers = async () => {
       throw new Error('503 Service Unavailable');
     };

@@ -11,6 +11,7 @@ import { createSyncDeps } from '../../shared/wiring/sync.ts';
 import type { FaultProxy } from '../support/fault-proxy.ts';
 import { pushBlob, pushManifest, sha256Digest } from '../support/oci-push.ts';
 import { type ReferrersRegistry, startReferrersRegistry } from '../support/referrers-registry.ts';
+import { simpleSigningPayload } from '../support/signing.ts';
 import { manifestRequests, stack, uniqueName, watchSource } from '../support/stack.ts';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -34,7 +35,7 @@ async function pushTagArtifact(registry: string, repository: string, tag: string
 
 /** A fake cosign `.sig` of `subject`: a simple-signing payload naming its digest, a signature annotation (validity is not tested here). */
 function pushSignature(registry: string, repository: string, subject: Subject, signature: string): Promise<string> {
-  const payload = JSON.stringify({ critical: { identity: { 'docker-reference': `${registry}/${repository}` }, image: { 'docker-manifest-digest': subject.digest }, type: 'cosign container image signature' }, optional: null });
+  const payload = simpleSigningPayload(subject.digest, `${registry}/${repository}`).toString('utf8');
   return pushTagArtifact(registry, repository, `sha256-${hex(subject.digest)}.sig`, SIMPLE_SIGNING_MEDIA_TYPE, payload, { 'dev.cosignproject.cosign/signature': Buffer.from(signature).toString('base64') });
 }
 
